@@ -1,0 +1,1 @@
+"""Datasets, label classes, images, model versions and predictions."""

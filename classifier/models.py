@@ -1,0 +1,84 @@
+"""Rows for datasets, their label classes and images.
+
+Business rules (imports, splits, relabelling) live in ``classifier.services``; these classes only
+describe what is stored.
+"""
+
+from django.conf import settings
+from django.db import models
+
+
+class Dataset(models.Model):
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="datasets")
+    name = models.CharField(max_length=200)
+    description = models.TextField(blank=True)
+    # Splits are reproducible from this seed and these fractions (see services.splits).
+    split_seed = models.PositiveIntegerField(default=0)
+    val_fraction = models.FloatField(default=0.1)
+    test_fraction = models.FloatField(default=0.1)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(fields=["owner", "name"], name="dataset_name_unique_per_owner"),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class LabelClass(models.Model):
+    dataset = models.ForeignKey(Dataset, on_delete=models.CASCADE, related_name="classes")
+    name = models.CharField(max_length=200)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["name"]
+        verbose_name_plural = "label classes"
+        constraints = [
+            models.UniqueConstraint(fields=["dataset", "name"], name="label_class_name_unique_per_dataset"),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class DatasetImage(models.Model):
+    class Split(models.TextChoices):
+        TRAIN = "train", "Train"
+        VAL = "val", "Validation"
+        TEST = "test", "Test"
+
+    class Origin(models.TextChoices):
+        UPLOAD = "upload", "Upload"
+        IMPORT = "import", "Import"
+        AUGMENTED = "augmented", "Augmented"
+
+    dataset = models.ForeignKey(Dataset, on_delete=models.CASCADE, related_name="images")
+    label = models.ForeignKey(
+        LabelClass, null=True, blank=True, on_delete=models.SET_NULL, related_name="images"
+    )
+    file = models.FileField(max_length=300)
+    thumbnail = models.FileField(max_length=300, blank=True)
+    original_name = models.CharField(max_length=300, blank=True)
+    sha256 = models.CharField(max_length=64)
+    width = models.PositiveIntegerField()
+    height = models.PositiveIntegerField()
+    split = models.CharField(max_length=5, choices=Split.choices, default=Split.TRAIN)
+    origin = models.CharField(max_length=10, choices=Origin.choices, default=Origin.UPLOAD)
+    source_image = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.CASCADE, related_name="augmented_copies"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(fields=["dataset", "sha256"], name="image_sha256_unique_per_dataset"),
+        ]
+        indexes = [models.Index(fields=["dataset", "label", "split"])]
+
+    def __str__(self) -> str:
+        return self.original_name or self.sha256[:12]

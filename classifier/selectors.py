@@ -1,0 +1,48 @@
+"""Reads of datasets and images, always scoped to what the requesting user may see.
+
+Views look objects up through these querysets, so another user's object is simply not found (404).
+"""
+
+from django.contrib.auth.models import AbstractBaseUser
+from django.db.models import Count, Q, QuerySet
+
+from classifier.models import Dataset, DatasetImage, LabelClass
+
+
+def datasets_for_user(user: AbstractBaseUser) -> QuerySet[Dataset]:
+    datasets = Dataset.objects.select_related("owner").annotate(image_count=Count("images", distinct=True))
+    return datasets if user.is_staff else datasets.filter(owner=user)
+
+
+def images_for_user(user: AbstractBaseUser) -> QuerySet[DatasetImage]:
+    images = DatasetImage.objects.select_related("dataset", "label")
+    return images if user.is_staff else images.filter(dataset__owner=user)
+
+
+def dataset_images(*, dataset: Dataset, label: str | None = None, split: str | None = None) -> QuerySet[DatasetImage]:
+    """A dataset's images, optionally filtered by class name (``""`` or ``"-"``: unlabelled) and split."""
+    images = DatasetImage.objects.filter(dataset=dataset).select_related("label")
+    if label is not None:
+        images = images.filter(label__isnull=True) if label in ("", "-") else images.filter(label__name=label)
+    if split:
+        images = images.filter(split=split)
+    return images
+
+
+def dataset_class_stats(*, dataset: Dataset) -> list[dict]:
+    """Per class: id, name, image count and counts per split, for the detail API and the chart."""
+    rows = LabelClass.objects.filter(dataset=dataset).annotate(
+        image_count=Count("images"),
+        train=Count("images", filter=Q(images__split=DatasetImage.Split.TRAIN)),
+        val=Count("images", filter=Q(images__split=DatasetImage.Split.VAL)),
+        test=Count("images", filter=Q(images__split=DatasetImage.Split.TEST)),
+    )
+    return [
+        {
+            "id": row.id,
+            "name": row.name,
+            "image_count": row.image_count,
+            "split_counts": {"train": row.train, "val": row.val, "test": row.test},
+        }
+        for row in rows.order_by("name")
+    ]

@@ -1,0 +1,92 @@
+"""Create, change and delete datasets and their label classes."""
+
+from django.conf import settings
+from django.contrib.auth.models import AbstractBaseUser
+from django.core.exceptions import ValidationError
+from django.core.files.storage import default_storage
+from django.db import transaction
+
+from classifier.models import Dataset, LabelClass
+
+
+def _check_fractions(val_fraction: float, test_fraction: float) -> None:
+    if not (0 <= val_fraction < 1 and 0 <= test_fraction < 1 and val_fraction + test_fraction < 1):
+        raise ValidationError(
+            "Split fractions must each be in [0, 1) and leave room for training: "
+            f"val={val_fraction}, test={test_fraction}."
+        )
+
+
+def _check_name_free(*, owner: AbstractBaseUser, name: str, exclude_id: int | None = None) -> None:
+    taken = Dataset.objects.filter(owner=owner, name=name).exclude(id=exclude_id)
+    if taken.exists():
+        raise ValidationError({"name": f'You already have a dataset named "{name}".'})
+
+
+@transaction.atomic
+def dataset_create(
+    *,
+    owner: AbstractBaseUser,
+    name: str,
+    description: str = "",
+    val_fraction: float | None = None,
+    test_fraction: float | None = None,
+    split_seed: int = 0,
+) -> Dataset:
+    name = name.strip()
+    if not name:
+        raise ValidationError({"name": "A dataset needs a name."})
+    val_fraction = settings.SIGHTLINE_DEFAULT_VAL_FRACTION if val_fraction is None else val_fraction
+    test_fraction = settings.SIGHTLINE_DEFAULT_TEST_FRACTION if test_fraction is None else test_fraction
+    _check_fractions(val_fraction, test_fraction)
+    _check_name_free(owner=owner, name=name)
+    return Dataset.objects.create(
+        owner=owner,
+        name=name,
+        description=description,
+        val_fraction=val_fraction,
+        test_fraction=test_fraction,
+        split_seed=split_seed,
+    )
+
+
+@transaction.atomic
+def dataset_update(*, dataset: Dataset, name: str | None = None, description: str | None = None) -> Dataset:
+    if name is not None:
+        name = name.strip()
+        if not name:
+            raise ValidationError({"name": "A dataset needs a name."})
+        _check_name_free(owner=dataset.owner, name=name, exclude_id=dataset.id)
+        dataset.name = name
+    if description is not None:
+        dataset.description = description
+    dataset.save()
+    return dataset
+
+
+def dataset_delete(*, dataset: Dataset) -> None:
+    """Delete the dataset's rows, then its files once the deletion has committed."""
+    names = [n for pair in dataset.images.values_list("file", "thumbnail") for n in pair if n]
+    with transaction.atomic():
+        dataset.delete()
+        transaction.on_commit(lambda: _delete_files(names))
+
+
+def _delete_files(names: list[str]) -> None:
+    for name in names:
+        default_storage.delete(name)
+
+
+def label_class_get_or_create(*, dataset: Dataset, name: str) -> LabelClass:
+    name = name.strip()
+    if not name:
+        raise ValidationError({"label": "A class name cannot be empty."})
+    if len(name) > 200:
+        raise ValidationError({"label": "A class name can be at most 200 characters."})
+    label, _ = LabelClass.objects.get_or_create(dataset=dataset, name=name)
+    return label
+
+
+def label_class_delete(*, label: LabelClass) -> None:
+    """Delete a class; its images stay in the dataset, unlabelled."""
+    label.delete()

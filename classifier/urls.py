@@ -1,0 +1,5 @@
+app_name = "classifier"
+
+"""Routes (filled in by the feature work)."""
+
+urlpatterns: list = []

@@ -1,0 +1,74 @@
+"""Fixtures every test can use: a user/other_user/staff trio, API clients, and media in a temp dir."""
+
+import pytest
+from rest_framework.test import APIClient
+
+from tests.factories import UserFactory
+
+
+@pytest.fixture(autouse=True)
+def _media_in_tmp(settings, tmp_path):
+    # Every test writes files into its own folder, never into the developer's var/media.
+    settings.MEDIA_ROOT = tmp_path / "media"
+
+
+@pytest.fixture
+def user(db):
+    return UserFactory(username="alice")
+
+
+@pytest.fixture
+def other_user(db):
+    return UserFactory(username="bob")
+
+
+@pytest.fixture
+def staff_user(db):
+    return UserFactory(username="carol", is_staff=True, is_superuser=True)
+
+
+def _api_client_for(user) -> APIClient:
+    client = APIClient()
+    client.force_authenticate(user=user)
+    return client
+
+
+@pytest.fixture
+def api_client():
+    """An anonymous API client."""
+    return APIClient()
+
+
+@pytest.fixture
+def user_api(user):
+    return _api_client_for(user)
+
+
+@pytest.fixture
+def other_api(other_user):
+    return _api_client_for(other_user)
+
+
+@pytest.fixture
+def staff_api(staff_user):
+    return _api_client_for(staff_user)
+
+
+@pytest.fixture
+def user_client(client, user):
+    """A Django test client signed in as ``user``, for page tests."""
+    client.force_login(user)
+    return client
+
+
+@pytest.fixture(autouse=True)
+def _tasks_run_eagerly(request):
+    """Tasks run inline (through on_commit) except in tests that drive a real worker."""
+    from webapp.celery import app as celery_app
+
+    if request.node.get_closest_marker("worker"):
+        yield
+        return
+    celery_app.conf.task_always_eager = True
+    yield
+    celery_app.conf.task_always_eager = False

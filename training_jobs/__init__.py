@@ -1,0 +1,1 @@
+"""Background jobs (import, augmentation, training, batch prediction, export) and their Celery tasks."""

@@ -1,0 +1,72 @@
+"""Background jobs and the per-epoch metrics that make training curves.
+
+A job moves queued → running → succeeded | failed | cancelled; transitions are made by
+``training_jobs.services`` with conditional updates so a task delivered twice cannot run twice.
+"""
+
+from django.conf import settings
+from django.db import models
+
+
+class Job(models.Model):
+    class Kind(models.TextChoices):
+        IMPORT = "import", "Import"
+        AUGMENT = "augment", "Augmentation"
+        TRAIN = "train", "Training"
+        BATCH_PREDICT = "batch_predict", "Batch prediction"
+        EXPORT = "export", "Export"
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", "Queued"
+        RUNNING = "running", "Running"
+        SUCCEEDED = "succeeded", "Succeeded"
+        FAILED = "failed", "Failed"
+        CANCELLED = "cancelled", "Cancelled"
+
+    TERMINAL_STATUSES = (Status.SUCCEEDED, Status.FAILED, Status.CANCELLED)
+
+    kind = models.CharField(max_length=20, choices=Kind.choices)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.QUEUED, db_index=True)
+    progress = models.FloatField(default=0.0)
+    message = models.CharField(max_length=500, blank=True)
+    error = models.TextField(blank=True)
+    # What the job was asked to do (e.g. the stored archive's name) and what it found.
+    params = models.JSONField(default=dict, blank=True)
+    report = models.JSONField(default=dict, blank=True)
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="jobs"
+    )
+    dataset = models.ForeignKey(
+        "classifier.Dataset", null=True, blank=True, on_delete=models.CASCADE, related_name="jobs"
+    )
+    celery_task_id = models.CharField(max_length=64, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} #{self.pk}"
+
+    @property
+    def is_finished(self) -> bool:
+        return self.status in self.TERMINAL_STATUSES
+
+
+class EpochMetric(models.Model):
+    job = models.ForeignKey(Job, on_delete=models.CASCADE, related_name="epochs")
+    epoch = models.PositiveIntegerField()
+    phase = models.CharField(max_length=20, blank=True)
+    loss = models.FloatField(null=True)
+    accuracy = models.FloatField(null=True)
+    val_loss = models.FloatField(null=True)
+    val_accuracy = models.FloatField(null=True)
+    learning_rate = models.FloatField(null=True)
+    seconds = models.FloatField(null=True)
+
+    class Meta:
+        ordering = ["job", "epoch"]
+        constraints = [models.UniqueConstraint(fields=["job", "epoch"], name="epoch_unique_per_job")]

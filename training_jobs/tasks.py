@@ -1,0 +1,16 @@
+"""Celery tasks: each takes a job id, claims the job, and hands the work to a service."""
+
+from celery import shared_task
+
+from classifier.services.imports import dataset_import_run
+from training_jobs.services import job_run, jobs_reap_stale
+
+
+@shared_task
+def run_import_job(job_id: int) -> None:
+    job_run(job_id=job_id, work=lambda job, progress: dataset_import_run(job=job, progress=progress))
+
+
+@shared_task
+def reap_stale_jobs() -> int:
+    return jobs_reap_stale()

@@ -1,0 +1,3 @@
+"""Routes (filled in by the feature work)."""
+
+urlpatterns: list = []
