@@ -17,9 +17,11 @@ VAR_DIR = Path(env_str("SIGHTLINE_VAR_DIR", str(BASE_DIR / "var")))
 VAR_DIR.mkdir(parents=True, exist_ok=True)
 
 DEBUG = env_bool("DEBUG", False)
+# A development run on one machine: insecure-but-convenient defaults (fixed key, plain HTTP).
+DEV = env_bool("SIGHTLINE_DEV", False)
 SECRET_KEY = env_str("SECRET_KEY", "")
 if not SECRET_KEY:
-    if not DEBUG and not env_bool("SIGHTLINE_DEV", False):
+    if not DEBUG and not DEV:
         raise ImproperlyConfigured("SECRET_KEY must be set (or SIGHTLINE_DEV=1 for a development run).")
     # Only development runs get a fixed key; production refuses to start without one (above).
     SECRET_KEY = "dev-only-insecure-key-do-not-use-in-production"  # noqa: S105
@@ -40,6 +42,7 @@ INSTALLED_APPS = [
     "rest_framework.authtoken",
     "drf_spectacular",
     "drf_spectacular_sidecar",
+    "webapp",
     "classifier",
     "training_jobs",
 ]
@@ -119,6 +122,8 @@ STORAGES = {
         else "django.contrib.staticfiles.storage.StaticFilesStorage"
     },
 }
+# Development runs serve static files straight from the source folders (no collectstatic needed).
+WHITENOISE_USE_FINDERS = DEV or DEBUG
 # Media is never served publicly: image files go through views that check ownership.
 
 # Upload limits: a request body, one image, and the pixels Pillow may decode (bombs).
@@ -208,10 +213,13 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
 }
 
-if not DEBUG:
-    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
-    SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", False)
-    SESSION_COOKIE_SECURE = env_bool("SESSION_COOKIE_SECURE", False)
-    CSRF_COOKIE_SECURE = env_bool("CSRF_COOKIE_SECURE", False)
-    SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 0)
-    SECURE_CONTENT_TYPE_NOSNIFF = True
+# Production is secure by default; a development run (SIGHTLINE_DEV=1) serves plain HTTP on localhost.
+_SECURE_DEFAULT = not DEV and not DEBUG
+SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", _SECURE_DEFAULT)
+SESSION_COOKIE_SECURE = env_bool("SESSION_COOKIE_SECURE", _SECURE_DEFAULT)
+CSRF_COOKIE_SECURE = env_bool("CSRF_COOKIE_SECURE", _SECURE_DEFAULT)
+SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 31536000 if _SECURE_DEFAULT else 0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", _SECURE_DEFAULT)
+SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", _SECURE_DEFAULT)
+SECURE_CONTENT_TYPE_NOSNIFF = True

@@ -1,0 +1,37 @@
+# Sightline: `make run` starts the platform on embedded defaults, `make test` runs the suite.
+# Both create the virtualenv on first use (and again whenever a requirements file changes).
+
+PYTHON ?= python3
+REQ_HASH := $(shell cat requirements.txt requirements-dev.txt | sha256sum | cut -c1-16)
+VENV ?= .venv
+STAMP := $(VENV)/.installed-$(REQ_HASH)
+PY := $(VENV)/bin/python
+HOST ?= 127.0.0.1
+PORT ?= 8000
+
+.PHONY: venv run test lint check-deploy bench clean
+
+venv: $(STAMP)
+
+$(STAMP): requirements.txt requirements-dev.txt
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -r requirements-dev.txt
+	@rm -f $(VENV)/.installed-*
+	@touch $(STAMP)
+
+run: venv
+	SIGHTLINE_DEV=$${SIGHTLINE_DEV:-1} $(PY) manage.py run_platform --host $(HOST) --port $(PORT)
+
+test: venv
+	SIGHTLINE_DEV=1 $(PY) -m ruff check .
+	SIGHTLINE_DEV=1 $(PY) -m pytest $(PYTEST_ARGS)
+
+lint: venv
+	$(PY) -m ruff check .
+
+bench: venv
+	SIGHTLINE_DEV=1 $(PY) bench/train_speed.py
+
+clean:
+	rm -rf var .pytest_cache .ruff_cache

@@ -1,0 +1,1 @@
+"""Pure machine-learning code (Keras/TensorFlow, numpy): no Django imports, TensorFlow imported lazily."""

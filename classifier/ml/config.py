@@ -1,0 +1,104 @@
+"""Hyperparameters of one training run, validated once so every later step can trust them.
+
+`TrainingConfig.to_dict()` is what a model version stores; `from_dict()` reads it back (or a form/API
+payload) and rejects unknown keys and bad values with a message that names the field.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import Any
+
+WEIGHT_CHOICES = ("imagenet", None)
+
+
+@dataclass
+class TrainingConfig:
+    backbone: str = "mobilenet_v2"
+    # None: the backbone's default input size (BackboneSpec.default_input_size).
+    image_size: int | None = None
+    epochs: int = 20
+    batch_size: int = 32
+    learning_rate: float = 1e-3
+    # Phase 2 runs only when both are positive; its learning rate is learning_rate / 10.
+    fine_tune_layers: int = 0
+    fine_tune_epochs: int = 0
+    early_stopping_patience: int = 5
+    augment: bool = True
+    weights: str | None = "imagenet"
+    weights_dir: str | None = None
+    seed: int = 0
+    dropout: float = 0.2
+    label_smoothing: float = 0.0
+
+    def __post_init__(self) -> None:
+        self.validate()
+
+    def validate(self) -> None:
+        """Raise ValueError naming the first field whose value cannot be trained with."""
+        if not isinstance(self.backbone, str) or not self.backbone.strip():
+            raise ValueError("backbone must be a non-empty backbone name")
+        if self.image_size is not None:
+            _require_int("image_size", self.image_size, minimum=32)
+        _require_int("epochs", self.epochs, minimum=1)
+        _require_int("batch_size", self.batch_size, minimum=1)
+        _require_float("learning_rate", self.learning_rate, above=0.0, at_most=1.0)
+        _require_int("fine_tune_layers", self.fine_tune_layers, minimum=0)
+        _require_int("fine_tune_epochs", self.fine_tune_epochs, minimum=0)
+        if self.fine_tune_layers > 0 and self.fine_tune_epochs == 0:
+            raise ValueError("fine_tune_epochs must be at least 1 when fine_tune_layers is set")
+        _require_int("early_stopping_patience", self.early_stopping_patience, minimum=1)
+        if not isinstance(self.augment, bool):
+            raise ValueError(f"augment must be true or false, got {self.augment!r}")
+        if self.weights not in WEIGHT_CHOICES:
+            raise ValueError(f"weights must be 'imagenet' or null, got {self.weights!r}")
+        if self.weights_dir is not None and not isinstance(self.weights_dir, str):
+            raise ValueError(f"weights_dir must be a folder path or null, got {self.weights_dir!r}")
+        _require_int("seed", self.seed, minimum=0)
+        _require_float("dropout", self.dropout, at_least=0.0, below=1.0)
+        _require_float("label_smoothing", self.label_smoothing, at_least=0.0, below=1.0)
+
+    @property
+    def fine_tuning_enabled(self) -> bool:
+        return self.fine_tune_layers > 0 and self.fine_tune_epochs > 0
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> TrainingConfig:
+        known = {field.name for field in dataclasses.fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise ValueError(f"unknown training option(s): {', '.join(unknown)}")
+        return cls(**data)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+def _require_int(name: str, value: Any, *, minimum: int) -> None:
+    # bool is an int subclass; "epochs": true in a JSON payload is a mistake, not 1.
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ValueError(f"{name} must be a whole number, got {value!r}")
+    if value < minimum:
+        raise ValueError(f"{name} must be at least {minimum}, got {value}")
+
+
+def _require_float(
+    name: str,
+    value: Any,
+    *,
+    above: float | None = None,
+    at_least: float | None = None,
+    below: float | None = None,
+    at_most: float | None = None,
+) -> None:
+    if isinstance(value, bool) or not isinstance(value, int | float) or value != value:
+        raise ValueError(f"{name} must be a number, got {value!r}")
+    if above is not None and not value > above:
+        raise ValueError(f"{name} must be greater than {above}, got {value}")
+    if at_least is not None and not value >= at_least:
+        raise ValueError(f"{name} must be at least {at_least}, got {value}")
+    if below is not None and not value < below:
+        raise ValueError(f"{name} must be less than {below}, got {value}")
+    if at_most is not None and not value <= at_most:
+        raise ValueError(f"{name} must be at most {at_most}, got {value}")

@@ -1,0 +1,147 @@
+"""Backbone features computed once per image and reused across epochs and model versions.
+
+A frozen backbone maps an image to the same vector every time, so phase 1 of training (head only)
+needs each image's features once; after that a head epoch costs a few matrix products. The cache is
+keyed by everything the vector depends on: the image's bytes (sha256), the backbone, its weights,
+the input size and the view of the image (original or a fixed augmentation such as a mirror image).
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+import numpy as np
+
+ORIGINAL = "original"
+
+
+@dataclass(frozen=True)
+class FeatureKey:
+    sha256: str
+    backbone: str
+    input_size: int
+    # What the backbone weights were: "imagenet", or e.g. "random-seed0" for an untrained
+    # backbone, whose features differ from one seed to the next and must never be mixed.
+    weights: str
+    variant: str = ORIGINAL
+
+    def __post_init__(self) -> None:
+        # The parts become path components in DirectoryFeatureCache; refuse anything that could
+        # climb out of the cache folder.
+        for part in (self.sha256, self.backbone, self.weights, self.variant):
+            if not part or part in (".", "..") or "/" in part or "\\" in part or "\0" in part:
+                raise ValueError(f"invalid feature key part {part!r}")
+
+
+class FeatureCache(Protocol):
+    def get(self, key: FeatureKey) -> np.ndarray | None: ...
+
+    def put(self, key: FeatureKey, features: np.ndarray) -> None: ...
+
+
+class MemoryFeatureCache:
+    """Features kept for the life of one process (the default when no cache folder is given)."""
+
+    def __init__(self) -> None:
+        self._arrays: dict[FeatureKey, np.ndarray] = {}
+
+    def get(self, key: FeatureKey) -> np.ndarray | None:
+        return self._arrays.get(key)
+
+    def put(self, key: FeatureKey, features: np.ndarray) -> None:
+        self._arrays[key] = np.array(features, dtype=np.float32)
+
+
+class DirectoryFeatureCache:
+    """One .npy file per key under `root`/backbone/weights/size/variant/ab/<sha256>.npy.
+
+    One file per image lets workers on the same folder fill it concurrently and lets a version
+    reuse exactly the images it shares with its parent; writes are atomic (temp file + rename), so a
+    reader never sees half a vector.
+    """
+
+    def __init__(self, root: str | os.PathLike[str]) -> None:
+        self.root = Path(root)
+
+    def path_for(self, key: FeatureKey) -> Path:
+        return (
+            self.root
+            / key.backbone
+            / key.weights
+            / str(key.input_size)
+            / key.variant
+            / key.sha256[:2]
+            / f"{key.sha256}.npy"
+        )
+
+    def get(self, key: FeatureKey) -> np.ndarray | None:
+        try:
+            return np.load(self.path_for(key), allow_pickle=False)
+        except (OSError, ValueError, EOFError):
+            # Missing or damaged alike: a miss, so the features are recomputed and rewritten.
+            return None
+
+    def put(self, key: FeatureKey, features: np.ndarray) -> None:
+        path = self.path_for(key)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        handle, temporary = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
+        try:
+            with os.fdopen(handle, "wb") as file:
+                np.save(file, np.asarray(features, dtype=np.float32), allow_pickle=False)
+            os.replace(temporary, path)
+        except BaseException:
+            Path(temporary).unlink(missing_ok=True)
+            raise
+
+
+def get_many(cache: FeatureCache, keys: Sequence[FeatureKey]) -> list[np.ndarray | None]:
+    return [cache.get(key) for key in keys]
+
+
+def put_many(cache: FeatureCache, keys: Sequence[FeatureKey], features: np.ndarray) -> None:
+    if len(keys) != len(features):
+        raise ValueError(f"{len(keys)} keys for {len(features)} feature vectors")
+    for key, vector in zip(keys, features, strict=True):
+        cache.put(key, vector)
+
+
+def compute_features(
+    extract: Callable[[np.ndarray], np.ndarray],
+    images: Sequence[Callable[[], np.ndarray]],
+    batch_size: int,
+    cache: FeatureCache,
+    keys: Sequence[FeatureKey],
+    on_batch_end: Callable[[], None] | None = None,
+) -> np.ndarray:
+    """Return features (n, d) for `images`, running `extract` only on those missing from `cache`.
+
+    `images` are loaders returning uint8 RGB arrays (s, s, 3), called only for misses and one batch
+    at a time, so a fully cached dataset is never read from storage. `extract` maps a float32 batch
+    (b, s, s, 3) in [0, 255] to (b, d), e.g. a feature extractor's `predict_on_batch`.
+    `on_batch_end` runs after each computed batch (progress, heartbeat, cancellation).
+    """
+    if len(images) != len(keys):
+        raise ValueError(f"{len(images)} images for {len(keys)} keys")
+    if not keys:
+        raise ValueError("no images to compute features for")
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be at least 1, got {batch_size}")
+    found = get_many(cache, keys)
+    missing = [index for index, vector in enumerate(found) if vector is None]
+    for start in range(0, len(missing), batch_size):
+        indices = missing[start : start + batch_size]
+        batch = np.stack([images[index]() for index in indices]).astype(np.float32)
+        computed = np.asarray(extract(batch), dtype=np.float32)
+        if computed.shape[0] != len(indices):
+            raise ValueError(f"extractor returned {computed.shape[0]} rows for {len(indices)} images")
+        put_many(cache, [keys[index] for index in indices], computed)
+        for index, vector in zip(indices, computed, strict=True):
+            found[index] = vector
+        if on_batch_end is not None:
+            on_batch_end()
+    return np.stack(found).astype(np.float32)

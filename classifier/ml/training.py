@@ -1,0 +1,422 @@
+"""Transfer-learning training: a head on cached backbone features, then optional fine-tuning.
+
+Phase 1 ("head") trains Dropout + Dense on features the frozen backbone computes once per image
+(see `features`), so its epochs cost almost nothing. Phase 2 ("fine_tune"), when configured,
+unfreezes the top layers of the backbone (BatchNorm stays frozen) and trains the whole model on
+images at a tenth of the learning rate. TensorFlow is imported inside `train`, never at module import.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Protocol
+
+import numpy as np
+
+from classifier.ml.calibration import softmax
+from classifier.ml.config import TrainingConfig
+from classifier.ml.features import ORIGINAL, FeatureCache, FeatureKey, MemoryFeatureCache, compute_features
+from classifier.ml.images import resize_array
+
+if TYPE_CHECKING:
+    import keras
+
+PHASE_HEAD = "head"
+PHASE_FINE_TUNE = "fine_tune"
+# The one augmentation phase 1 can use: a mirror image is a fixed view of the image, so its
+# features can be cached like the original's.
+MIRRORED = "mirrored"
+FINE_TUNE_LEARNING_RATE_FACTOR = 0.1
+EPOCH_LOG_KEYS = ("loss", "accuracy", "val_loss", "val_accuracy", "learning_rate", "seconds")
+
+
+@dataclass(frozen=True)
+class ImageRecord:
+    """An image known by its content hash, read only when its pixels are needed.
+
+    `load` returns RGB uint8 (h, w, 3) of any size (e.g. `images.load_array` on the stored file);
+    training resizes it. Fully cached images are never loaded in phase 1.
+    """
+
+    sha256: str
+    load: Callable[[], np.ndarray]
+
+
+class TrainingObserver(Protocol):
+    def on_epoch_end(self, epoch: int, phase: str, logs: dict[str, float]) -> None:
+        """`epoch` counts from 1 across both phases; `logs` has every key in EPOCH_LOG_KEYS."""
+
+    def on_batch_end(self) -> None:
+        """Called after every training batch and every batch of feature extraction."""
+
+    def should_stop(self) -> bool:
+        """Checked after every batch; True ends training with TrainingCancelled."""
+
+
+class TrainingCancelled(Exception):
+    def __init__(self, epochs_completed: int) -> None:
+        super().__init__(f"training cancelled after {epochs_completed} epoch(s)")
+        self.epochs_completed = epochs_completed
+
+
+@dataclass
+class TrainingResult:
+    # Raw RGB float32 [0, 255] (None, s, s, 3) in, class probabilities out.
+    model: keras.Model
+    class_names: list[str]
+    image_size: int
+    # One dict per epoch: epoch, phase and EPOCH_LOG_KEYS.
+    history: list[dict[str, Any]]
+    # The epoch whose weights `model` holds (lowest validation loss), counted from 1.
+    best_epoch: int
+    val_logits: np.ndarray
+    val_probabilities: np.ndarray
+    val_labels: np.ndarray
+    # The backbone's pooled features (the head's input) from the final model, original views only:
+    # the reference points for telling unknown images apart later.
+    train_embeddings: np.ndarray
+    train_labels: np.ndarray
+    val_embeddings: np.ndarray
+
+
+class _SilentObserver:
+    def on_epoch_end(self, epoch: int, phase: str, logs: dict[str, float]) -> None:
+        pass
+
+    def on_batch_end(self) -> None:
+        pass
+
+    def should_stop(self) -> bool:
+        return False
+
+
+def train(
+    config: TrainingConfig,
+    train_images: Sequence[ImageRecord],
+    train_labels: Sequence[int] | np.ndarray,
+    val_images: Sequence[ImageRecord],
+    val_labels: Sequence[int] | np.ndarray,
+    class_names: Sequence[str],
+    observer: TrainingObserver | None = None,
+    *,
+    feature_cache: FeatureCache | None = None,
+) -> TrainingResult:
+    """Train a classifier for `class_names`; labels are indices into it.
+
+    `feature_cache` keeps backbone features between runs (e.g. a `DirectoryFeatureCache` shared by
+    all versions of a dataset); without one they live only for this call.
+    Raises TrainingCancelled when `observer.should_stop()` turns true, ValueError on bad input,
+    and the backbones module's UnknownBackbone / WeightsUnavailable.
+    """
+    import keras
+
+    from classifier.ml import backbones
+
+    train_y = _checked_labels("train", train_images, train_labels, len(class_names))
+    val_y = _checked_labels("val", val_images, val_labels, len(class_names))
+    if len(class_names) < 2 or len(set(class_names)) != len(class_names):
+        raise ValueError(f"need at least two distinct class names, got {list(class_names)}")
+    observer = observer or _SilentObserver()
+    spec = backbones.get_backbone_spec(config.backbone)
+    size = config.image_size or spec.default_input_size
+
+    keras.utils.set_random_seed(config.seed)
+    extractor = backbones.build_feature_extractor(
+        config.backbone, input_size=size, weights=config.weights, weights_dir=config.weights_dir
+    )
+    # An untrained backbone's features depend on the seed that initialised it.
+    weights_id = "imagenet" if config.weights == "imagenet" else f"random-seed{config.seed}"
+    cache = feature_cache if feature_cache is not None else MemoryFeatureCache()
+
+    def features_of(records: Sequence[ImageRecord], variant: str) -> np.ndarray:
+        keys = [FeatureKey(r.sha256, config.backbone, size, weights_id, variant) for r in records]
+        loaders = [_loader(record, size, mirrored=variant == MIRRORED) for record in records]
+        return compute_features(
+            extractor.predict_on_batch, loaders, config.batch_size, cache, keys, on_batch_end=check_stop
+        )
+
+    history: list[dict[str, Any]] = []
+
+    def check_stop() -> None:
+        observer.on_batch_end()
+        if observer.should_stop():
+            raise TrainingCancelled(len(history))
+
+    train_features = features_of(train_images, ORIGINAL)
+    val_features = features_of(val_images, ORIGINAL)
+    head_x, head_y = train_features, train_y
+    if config.augment:
+        head_x = np.concatenate([train_features, features_of(train_images, MIRRORED)])
+        head_y = np.concatenate([train_y, train_y])
+
+    head = _build_head(keras, train_features.shape[1], len(class_names), config.dropout)
+    _compile(keras, head, config.learning_rate, config.label_smoothing)
+    _fit(
+        keras,
+        head,
+        config,
+        observer,
+        history,
+        PHASE_HEAD,
+        epochs=config.epochs,
+        data=(head_x, _one_hot(head_y, len(class_names))),
+        validation_data=(val_features, _one_hot(val_y, len(class_names))),
+    )
+
+    inputs = keras.Input((size, size, 3), dtype="float32", name="image")
+    logits = head(extractor(inputs))
+    model = keras.Model(inputs, keras.layers.Softmax(name="probabilities")(logits), name="classifier")
+
+    if config.fine_tuning_enabled:
+        head_epochs = len(history)
+        fine_tuned = _fine_tune(
+            keras, backbones, model, extractor, config, observer, history,
+            train_images, train_y, val_images, val_y, size, len(class_names),
+        )
+        if fine_tuned is None:
+            # The backbone is back to its frozen weights, so the cached features still hold.
+            history_for_best = history[:head_epochs]
+        else:
+            history_for_best = history[head_epochs:]
+            train_features, val_features = fine_tuned
+    else:
+        history_for_best = history
+
+    best = min(history_for_best, key=lambda entry: entry["val_loss"])
+    val_logits = np.asarray(head.predict(val_features, batch_size=config.batch_size, verbose=0))
+    return TrainingResult(
+        model=model,
+        class_names=list(class_names),
+        image_size=size,
+        history=history,
+        best_epoch=best["epoch"],
+        val_logits=val_logits,
+        val_probabilities=softmax(val_logits),
+        val_labels=val_y,
+        train_embeddings=train_features,
+        train_labels=train_y,
+        val_embeddings=val_features,
+    )
+
+
+def _fine_tune(
+    keras: Any,
+    backbones: Any,
+    model: keras.Model,
+    extractor: keras.Model,
+    config: TrainingConfig,
+    observer: TrainingObserver,
+    history: list[dict[str, Any]],
+    train_images: Sequence[ImageRecord],
+    train_y: np.ndarray,
+    val_images: Sequence[ImageRecord],
+    val_y: np.ndarray,
+    size: int,
+    class_count: int,
+) -> tuple[np.ndarray, np.ndarray] | None:
+    """Phase 2. Returns the final model's train/val features, or None if phase 1 stayed best."""
+    import tensorflow as tf
+
+    _unfreeze_top(keras, extractor, backbones.backbone_layers(extractor), config.fine_tune_layers)
+    best_head_loss = min(entry["val_loss"] for entry in history)
+    head_weights = model.get_weights()
+
+    # Decoded once and kept as uint8: every fine-tuning epoch needs every image.
+    train_x = np.stack([_loader(record, size)() for record in train_images])
+    val_x = np.stack([_loader(record, size)() for record in val_images])
+    augmenter = _augmenter(keras, config.seed) if config.augment else None
+
+    def prepare(images: Any, labels: Any) -> tuple[Any, Any]:
+        images = tf.cast(images, tf.float32)
+        if augmenter is not None:
+            images = augmenter(images, training=True)
+        return images, labels
+
+    train_data = (
+        tf.data.Dataset.from_tensor_slices((train_x, _one_hot(train_y, class_count)))
+        .shuffle(len(train_x), seed=config.seed, reshuffle_each_iteration=True)
+        .batch(config.batch_size)
+        .map(prepare, num_parallel_calls=tf.data.AUTOTUNE)
+        .prefetch(tf.data.AUTOTUNE)
+    )
+    val_data = (
+        tf.data.Dataset.from_tensor_slices((val_x, _one_hot(val_y, class_count)))
+        .batch(config.batch_size)
+        .map(lambda images, labels: (tf.cast(images, tf.float32), labels))
+    )
+    _compile(keras, model, config.learning_rate * FINE_TUNE_LEARNING_RATE_FACTOR, config.label_smoothing)
+    first = len(history)
+    _fit(
+        keras,
+        model,
+        config,
+        observer,
+        history,
+        PHASE_FINE_TUNE,
+        epochs=config.fine_tune_epochs,
+        data=train_data,
+        validation_data=val_data,
+    )
+    if min(entry["val_loss"] for entry in history[first:]) >= best_head_loss:
+        model.set_weights(head_weights)
+        return None
+    return (
+        np.asarray(extractor.predict(train_x.astype(np.float32), batch_size=config.batch_size, verbose=0)),
+        np.asarray(extractor.predict(val_x.astype(np.float32), batch_size=config.batch_size, verbose=0)),
+    )
+
+
+def _fit(
+    keras: Any,
+    model: keras.Model,
+    config: TrainingConfig,
+    observer: TrainingObserver,
+    history: list[dict[str, Any]],
+    phase: str,
+    *,
+    epochs: int,
+    data: Any,
+    validation_data: Any,
+) -> None:
+    """model.fit with early stopping, LR reduction and the observer; appends to `history`."""
+    reporter = _Reporter(keras, model, observer, history, phase)
+    callbacks = [
+        # First, so it reads the learning rate this epoch used before ReduceLROnPlateau lowers it.
+        reporter.callback(),
+        keras.callbacks.EarlyStopping(
+            monitor="val_loss", patience=config.early_stopping_patience, restore_best_weights=True
+        ),
+        keras.callbacks.ReduceLROnPlateau(
+            monitor="val_loss",
+            factor=0.5,
+            # Lower the rate well before early stopping gives up, so it gets a chance to help.
+            patience=max(1, config.early_stopping_patience // 2),
+            min_lr=config.learning_rate * 1e-3,
+        ),
+    ]
+    if isinstance(data, tuple):
+        fit_arguments = {"x": data[0], "y": data[1], "batch_size": config.batch_size, "shuffle": True}
+    else:
+        fit_arguments = {"x": data}
+    model.fit(**fit_arguments, validation_data=validation_data, epochs=epochs, callbacks=callbacks, verbose=0)
+    if reporter.cancelled:
+        raise TrainingCancelled(len(history))
+
+
+class _Reporter:
+    """Feeds the observer from Keras callbacks and stops fit between batches when asked."""
+
+    def __init__(
+        self,
+        keras: Any,
+        model: keras.Model,
+        observer: TrainingObserver,
+        history: list[dict[str, Any]],
+        phase: str,
+    ) -> None:
+        self.keras = keras
+        self.model = model
+        self.observer = observer
+        self.history = history
+        self.phase = phase
+        self.cancelled = False
+        self.started = 0.0
+
+    def callback(self) -> Any:
+        return self.keras.callbacks.LambdaCallback(
+            on_epoch_begin=self.epoch_begin,
+            on_epoch_end=self.epoch_end,
+            on_train_batch_end=self.batch_end,
+        )
+
+    def epoch_begin(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+        self.started = time.perf_counter()
+
+    def batch_end(self, batch: int, logs: dict[str, Any] | None = None) -> None:
+        self.observer.on_batch_end()
+        if self.observer.should_stop():
+            self.cancelled = True
+            self.model.stop_training = True
+
+    def epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+        # Keras still validates and ends the epoch it was stopped in; that partial epoch is not one.
+        if self.cancelled:
+            return
+        logs = logs or {}
+        entry = {
+            "loss": float(logs["loss"]),
+            "accuracy": float(logs["accuracy"]),
+            "val_loss": float(logs["val_loss"]),
+            "val_accuracy": float(logs["val_accuracy"]),
+            "learning_rate": float(self.keras.ops.convert_to_numpy(self.model.optimizer.learning_rate)),
+            "seconds": time.perf_counter() - self.started,
+        }
+        number = len(self.history) + 1
+        self.history.append({"epoch": number, "phase": self.phase, **entry})
+        self.observer.on_epoch_end(number, self.phase, entry)
+
+
+def _build_head(keras: Any, feature_count: int, class_count: int, dropout: float) -> keras.Model:
+    features = keras.Input((feature_count,), name="features")
+    hidden = keras.layers.Dropout(dropout, name="head_dropout")(features)
+    # Logits out: the loss is computed from logits (stabler), and calibration needs them.
+    logits = keras.layers.Dense(class_count, name="logits")(hidden)
+    return keras.Model(features, logits, name="head")
+
+
+def _compile(keras: Any, model: keras.Model, learning_rate: float, label_smoothing: float) -> None:
+    model.compile(
+        optimizer=keras.optimizers.Adam(learning_rate=learning_rate),
+        loss=keras.losses.CategoricalCrossentropy(from_logits=True, label_smoothing=label_smoothing),
+        metrics=[keras.metrics.CategoricalAccuracy(name="accuracy")],
+    )
+
+
+def _unfreeze_top(keras: Any, extractor: keras.Model, layers: list[Any], count: int) -> None:
+    extractor.trainable = True
+    for position, layer in enumerate(layers):
+        top = position >= len(layers) - count
+        # Frozen BatchNorm keeps its ImageNet statistics (Keras runs it in inference mode);
+        # updating them from small fine-tuning batches wrecks the features.
+        layer.trainable = top and not isinstance(layer, keras.layers.BatchNormalization)
+
+
+def _augmenter(keras: Any, seed: int) -> keras.Sequential:
+    return keras.Sequential(
+        [
+            keras.layers.RandomFlip("horizontal", seed=seed),
+            keras.layers.RandomRotation(0.05, seed=seed + 1),
+            keras.layers.RandomZoom(0.1, seed=seed + 2),
+            keras.layers.RandomContrast(0.1, seed=seed + 3),
+        ],
+        name="augmentation",
+    )
+
+
+def _loader(record: ImageRecord, size: int, *, mirrored: bool = False) -> Callable[[], np.ndarray]:
+    def load() -> np.ndarray:
+        pixels = resize_array(record.load(), size)
+        return pixels[:, ::-1] if mirrored else pixels
+
+    return load
+
+
+def _checked_labels(
+    split: str, records: Sequence[ImageRecord], labels: Sequence[int] | np.ndarray, class_count: int
+) -> np.ndarray:
+    array = np.asarray(labels)
+    if len(records) == 0:
+        raise ValueError(f"no {split} images")
+    if array.shape != (len(records),):
+        raise ValueError(f"{len(records)} {split} images but labels of shape {array.shape}")
+    if not np.issubdtype(array.dtype, np.integer):
+        raise ValueError(f"{split} labels must be class indices (integers), got {array.dtype}")
+    if array.min() < 0 or array.max() >= class_count:
+        raise ValueError(f"{split} labels must lie in 0..{class_count - 1}")
+    return array.astype(np.int64)
+
+
+def _one_hot(labels: np.ndarray, class_count: int) -> np.ndarray:
+    return np.eye(class_count, dtype=np.float32)[labels]

@@ -1,0 +1,88 @@
+"""No Docker engine runs here, so check docker-compose.yml by reading it: every command it runs must
+exist in the project, and every queue the code routes to must have a worker."""
+
+import importlib
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+from django.conf import settings
+
+ROOT = Path(__file__).resolve().parents[2]
+COMPOSE = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+SERVICES = COMPOSE["services"]
+
+
+def _option(argv: list[str], flag: str) -> str | None:
+    return argv[argv.index(flag) + 1] if flag in argv else None
+
+
+def test_compose_has_the_production_shape():
+    assert {"postgres", "redis", "web", "worker-cpu", "worker-gpu", "flower"} <= set(SERVICES)
+    images = {SERVICES[name].get("image") for name in ("web", "worker-cpu", "worker-gpu", "flower")}
+    assert images == {"sightline:latest"}, "web and workers must share one image"
+    assert (ROOT / SERVICES["web"]["build"] / "Dockerfile").exists()
+    assert "media:/data" in SERVICES["web"]["volumes"]
+    assert SERVICES["worker-gpu"]["deploy"]["resources"]["reservations"]["devices"][0]["capabilities"] == ["gpu"]
+
+
+@pytest.mark.parametrize("name", [n for n, s in SERVICES.items() if "command" in s and "build" in s])
+def test_every_project_command_exists(name):
+    argv = SERVICES[name]["command"]
+    program = argv[0]
+    if program == "python":
+        assert argv[1] == "manage.py" and (ROOT / "manage.py").exists()
+        from django.core.management import get_commands
+
+        assert argv[2] in get_commands(), f"{name}: manage.py has no command {argv[2]}"
+    elif program == "gunicorn":
+        module, attribute = argv[1].split(":")
+        assert hasattr(importlib.import_module(module), attribute)
+    elif program == "celery":
+        assert _option(argv, "-A") == "webapp"
+        assert importlib.import_module("webapp.celery").app.main == "sightline"
+        assert argv[3] in {"worker", "beat", "flower"}
+    else:
+        pytest.fail(f"{name} runs {program}, which the image does not provide")
+
+
+def test_every_routed_queue_has_a_worker():
+    consumed = set()
+    for service in SERVICES.values():
+        argv = service.get("command", [])
+        if argv[:1] == ["celery"] and "worker" in argv:
+            consumed |= set(_option(argv, "-Q").split(","))
+    routed = {route["queue"] for route in settings.CELERY_TASK_ROUTES.values()}
+    assert routed | {settings.CELERY_TASK_DEFAULT_QUEUE} <= consumed
+
+
+def test_gpu_worker_runs_one_task_at_a_time_without_fork():
+    argv = SERVICES["worker-gpu"]["command"]
+    assert _option(argv, "--pool") == "solo"
+    assert _option(argv, "--concurrency") == "1"
+    assert _option(argv, "--prefetch-multiplier") == "1"
+
+
+def test_production_settings_refuse_to_start_without_a_secret_key():
+    env = {k: v for k, v in os.environ.items() if k not in {"SECRET_KEY", "SIGHTLINE_DEV", "DEBUG"}}
+    result = subprocess.run(
+        [sys.executable, "manage.py", "check"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120
+    )
+    assert result.returncode != 0
+    assert "SECRET_KEY must be set" in result.stderr
+
+
+def test_check_deploy_is_clean_with_production_settings():
+    env = {k: v for k, v in os.environ.items() if k not in {"SIGHTLINE_DEV", "DEBUG"}}
+    env.update(
+        SECRET_KEY="a-production-secret-key-that-is-long-and-random-enough-1234567890",
+        ALLOWED_HOSTS="sightline.example.com",
+    )
+    result = subprocess.run(
+        [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=120,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
