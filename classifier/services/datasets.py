@@ -3,13 +3,13 @@
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import ValidationError
-from django.core.files.storage import default_storage
 from django.db import transaction
 
 from classifier.models import Dataset, LabelClass
+from classifier.services.storage import stored_files_delete
 
 
-def _check_fractions(val_fraction: float, test_fraction: float) -> None:
+def split_fractions_check(val_fraction: float, test_fraction: float) -> None:
     if not (0 <= val_fraction < 1 and 0 <= test_fraction < 1 and val_fraction + test_fraction < 1):
         raise ValidationError(
             "Split fractions must each be in [0, 1) and leave room for training: "
@@ -38,7 +38,7 @@ def dataset_create(
         raise ValidationError({"name": "A dataset needs a name."})
     val_fraction = settings.SIGHTLINE_DEFAULT_VAL_FRACTION if val_fraction is None else val_fraction
     test_fraction = settings.SIGHTLINE_DEFAULT_TEST_FRACTION if test_fraction is None else test_fraction
-    _check_fractions(val_fraction, test_fraction)
+    split_fractions_check(val_fraction, test_fraction)
     _check_name_free(owner=owner, name=name)
     return Dataset.objects.create(
         owner=owner,
@@ -69,12 +69,7 @@ def dataset_delete(*, dataset: Dataset) -> None:
     names = [n for pair in dataset.images.values_list("file", "thumbnail") for n in pair if n]
     with transaction.atomic():
         dataset.delete()
-        transaction.on_commit(lambda: _delete_files(names))
-
-
-def _delete_files(names: list[str]) -> None:
-    for name in names:
-        default_storage.delete(name)
+        transaction.on_commit(lambda: stored_files_delete(names=names))
 
 
 def label_class_get_or_create(*, dataset: Dataset, name: str) -> LabelClass:

@@ -1,0 +1,184 @@
+"""Add, relabel and delete a dataset's images. Uploads and imports both store through ``image_add``.
+
+An image is its row plus two stored files (the original and a thumbnail). Files are written before the
+row and removed if the row cannot be written; on deletion the row goes first and the files once that
+has committed, so no row ever points at a missing file.
+"""
+
+from dataclasses import dataclass, field
+
+from django.core.files.base import ContentFile
+from django.core.files.storage import default_storage
+from django.core.files.uploadedfile import UploadedFile
+from django.db import IntegrityError, transaction
+from django.db.models import Q, QuerySet
+
+from classifier.models import Dataset, DatasetImage, LabelClass
+from classifier.services.datasets import label_class_get_or_create
+from classifier.services.imaging import (
+    CheckedImage,
+    ImageRejected,
+    image_check,
+    image_size_check,
+    thumbnail_bytes,
+)
+from classifier.services.splits import split_for_new_image
+from classifier.services.storage import stored_files_delete
+
+_UPLOAD_REASONS = ("duplicate", "corrupt", "not_image", "too_large")
+
+
+@dataclass
+class UploadResult:
+    imported: list[DatasetImage] = field(default_factory=list)
+    # Each {"filename", "reason", "detail"}: what the user sees for every file not stored.
+    rejected: list[dict] = field(default_factory=list)
+
+    def counts(self) -> dict:
+        counts = {"imported": len(self.imported), **dict.fromkeys(_UPLOAD_REASONS, 0)}
+        for rejection in self.rejected:
+            counts[rejection["reason"]] = counts.get(rejection["reason"], 0) + 1
+        return counts
+
+
+def image_store(
+    *,
+    dataset: Dataset,
+    checked: CheckedImage,
+    label: LabelClass | None,
+    origin: str,
+    original_name: str,
+    source_image: DatasetImage | None = None,
+) -> DatasetImage:
+    """Save the file and its thumbnail, then the row, with its split (augmented copies always train).
+
+    If the row cannot be written (a duplicate stored meanwhile, a lost database) the files are
+    deleted again. Files written inside a caller's transaction that later rolls back stay behind:
+    call this in a short transaction of its own, as uploads and imports do.
+    """
+    sha256 = checked.sha256
+    thumbnail = thumbnail_bytes(checked.content)
+    saved: list[str] = []
+    try:
+        saved.append(
+            default_storage.save(
+                f"datasets/{dataset.id}/{sha256[:2]}/{sha256}.{checked.extension}",
+                ContentFile(checked.content),
+            )
+        )
+        saved.append(
+            default_storage.save(f"datasets/{dataset.id}/thumbnails/{sha256[:2]}/{sha256}.jpg", ContentFile(thumbnail))
+        )
+        with transaction.atomic():
+            if origin == DatasetImage.Origin.AUGMENTED:
+                split = DatasetImage.Split.TRAIN
+            else:
+                split = split_for_new_image(dataset=dataset, label=label)
+            return DatasetImage.objects.create(
+                dataset=dataset,
+                label=label,
+                file=saved[0],
+                thumbnail=saved[1],
+                # Keep the end of over-long names: the file name matters more than its folders.
+                original_name=original_name[-300:],
+                sha256=sha256,
+                width=checked.width,
+                height=checked.height,
+                split=split,
+                origin=origin,
+                source_image=source_image,
+            )
+    except BaseException:
+        stored_files_delete(names=saved)
+        raise
+
+
+def image_add(*, dataset: Dataset, content: bytes, filename: str, label_name: str | None, origin: str) -> DatasetImage:
+    """Check one file, refuse it if the dataset already holds the same picture, and store it.
+
+    Raises ``ImageRejected`` for a file that is not stored. The class is created together with its
+    first image, so rejected files never leave empty classes behind; an invalid class name raises
+    ``ValidationError`` before anything is stored.
+    """
+    checked = image_check(content=content, filename=filename)
+    _raise_if_duplicate(dataset=dataset, checked=checked, filename=filename)
+    name = (label_name or "").strip()
+    try:
+        with transaction.atomic():
+            label = label_class_get_or_create(dataset=dataset, name=name) if name else None
+            return image_store(dataset=dataset, checked=checked, label=label, origin=origin, original_name=filename)
+    except IntegrityError:
+        # Another upload stored the same picture between our check and our insert.
+        _raise_if_duplicate(dataset=dataset, checked=checked, filename=filename)
+        raise
+
+
+def _raise_if_duplicate(*, dataset: Dataset, checked: CheckedImage, filename: str) -> None:
+    existing = (
+        DatasetImage.objects.filter(dataset=dataset, sha256=checked.sha256)
+        .values_list("original_name", flat=True)
+        .first()
+    )
+    if existing is not None:
+        raise ImageRejected(
+            "duplicate", f"{filename} is the same picture as {existing or 'an image'} already in the dataset."
+        )
+
+
+def images_upload(*, dataset: Dataset, files: list[UploadedFile], label_name: str | None) -> UploadResult:
+    """Store each uploaded file that is a new, valid image; report the others with their reason.
+
+    Each image is stored in its own transaction, so one bad file never costs the user the rest.
+    """
+    result = UploadResult()
+    for upload in files:
+        filename = upload.name or "unnamed file"
+        try:
+            # Refused on its size before its bytes are read into memory.
+            image_size_check(size=upload.size, filename=filename)
+            content = b"".join(upload.chunks())
+            image = image_add(
+                dataset=dataset,
+                content=content,
+                filename=filename,
+                label_name=label_name,
+                origin=DatasetImage.Origin.UPLOAD,
+            )
+        except ImageRejected as rejection:
+            result.rejected.append({"filename": filename, "reason": rejection.reason, "detail": rejection.detail})
+        else:
+            result.imported.append(image)
+    return result
+
+
+@transaction.atomic
+def image_relabel(*, image: DatasetImage, label_name: str | None) -> DatasetImage:
+    """Give the image another class (created if new); ``None`` or blank makes it unlabelled.
+
+    Its split stays put. Its augmented copies show the same picture, so they follow its class.
+    """
+    name = (label_name or "").strip()
+    label = label_class_get_or_create(dataset=image.dataset, name=name) if name else None
+    image.label = label
+    image.save(update_fields=["label"])
+    DatasetImage.objects.filter(source_image=image).update(label=label)
+    return image
+
+
+def image_delete(*, image: DatasetImage) -> None:
+    images_delete(images=DatasetImage.objects.filter(id=image.id))
+
+
+def images_delete(*, images: QuerySet[DatasetImage]) -> int:
+    """Delete these images and their augmented copies; their files go once the deletion commits.
+
+    Returns how many image rows were deleted.
+    """
+    with transaction.atomic():
+        ids = images.values("id")
+        doomed = DatasetImage.objects.filter(Q(id__in=ids) | Q(source_image__in=ids))
+        names = [name for pair in doomed.values_list("file", "thumbnail") for name in pair if name]
+        deleted = doomed.delete()[1].get(DatasetImage._meta.label, 0)
+        # robust: the rows are gone either way; a file that cannot be deleted is logged, not raised.
+        transaction.on_commit(lambda: stored_files_delete(names=names), robust=True)
+    return deleted

@@ -1,0 +1,484 @@
+"""ZIP imports: folder and CSV layouts, every per-file rejection, hostile archives, and how jobs end."""
+
+import io
+import struct
+import zipfile
+from pathlib import Path
+
+import pytest
+from django.core.exceptions import ValidationError
+from django.core.files.storage import default_storage
+from django.core.files.uploadedfile import SimpleUploadedFile
+
+from classifier.models import DatasetImage
+from classifier.services import imports
+from classifier.services.imaging import human_size
+from classifier.services.imports import dataset_import_run, dataset_import_start
+from tests.classifier.test_services_imaging import mode_samples, noisy_jpeg, rotated_jpeg
+from tests.factories import DatasetFactory, DatasetImageFactory, image_bytes
+from training_jobs.models import Job
+from training_jobs.services import job_cancel
+from training_jobs.tasks import run_import_job
+
+pytestmark = pytest.mark.django_db
+
+NOTHING_REJECTED = {
+    "duplicate": 0,
+    "corrupt": 0,
+    "not_image": 0,
+    "too_large": 0,
+    "unlabelled": 0,
+    "unsafe_path": 0,
+    "missing": 0,
+}
+
+
+def make_zip(members: dict[str, bytes], compression: int = zipfile.ZIP_DEFLATED) -> bytes:
+    """A ZIP holding ``members`` (name → bytes; a name ending in / is a folder entry)."""
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", compression) as archive:
+        for name, content in members.items():
+            archive.writestr(name, content)
+    return buffer.getvalue()
+
+
+def jpeg(n: int) -> bytes:
+    """A distinct small JPEG per ``n``."""
+    return image_bytes(color=(n % 256, (n * 7) % 256, 90))
+
+
+def stored_files(settings) -> list[str]:
+    root = Path(settings.MEDIA_ROOT)
+    return sorted(str(path.relative_to(root)) for path in root.rglob("*") if path.is_file())
+
+
+@pytest.fixture
+def dataset(user):
+    return DatasetFactory(owner=user)
+
+
+@pytest.fixture
+def run_import(user, django_capture_on_commit_callbacks):
+    """Start an import as ``user`` and let its task run (eagerly) once the request commits."""
+
+    def run(dataset, archive: bytes, labels: bytes | None = None) -> Job:
+        labels_file = SimpleUploadedFile("labels.csv", labels) if labels is not None else None
+        with django_capture_on_commit_callbacks(execute=True):
+            job = dataset_import_start(
+                dataset=dataset,
+                requested_by=user,
+                archive=SimpleUploadedFile("birds.zip", archive),
+                labels=labels_file,
+            )
+        job.refresh_from_db()
+        return job
+
+    return run
+
+
+def test_start_stores_the_upload_and_queues_the_job(dataset, user, settings, django_capture_on_commit_callbacks):
+    with django_capture_on_commit_callbacks() as callbacks:
+        job = dataset_import_start(
+            dataset=dataset,
+            requested_by=user,
+            archive=SimpleUploadedFile("birds.zip", make_zip({"robin/1.jpg": jpeg(1)})),
+            labels=SimpleUploadedFile("labels.csv", b"filename,label\n1.jpg,robin\n"),
+        )
+
+    assert (job.kind, job.status, job.dataset, job.requested_by) == ("import", "queued", dataset, user)
+    assert job.params["archive_filename"] == "birds.zip"
+    assert job.params["archive"].startswith("imports/") and job.params["archive"].endswith(".zip")
+    assert job.params["labels"] == job.params["archive"].replace(".zip", ".csv")
+    assert stored_files(settings) == sorted([job.params["archive"], job.params["labels"]])
+    assert len(callbacks) == 1
+
+
+def test_folder_import_labels_images_by_their_folder(dataset, run_import, settings):
+    archive = make_zip(
+        {
+            "birds/": b"",
+            "birds/sparrow/": b"",
+            "birds/sparrow/1.jpg": jpeg(1),
+            "birds/sparrow/2.png": image_bytes(color=(2, 2, 2), fmt="PNG"),
+            "birds/robin/1.jpg": jpeg(3),
+            # What macOS and Windows add to archives; skipped without a word.
+            "__MACOSX/birds/sparrow/._1.jpg": b"resource fork",
+            "birds/.DS_Store": b"finder",
+            "birds/robin/Thumbs.db": b"thumbs",
+        }
+    )
+
+    job = run_import(dataset, archive)
+
+    assert (job.status, job.message, job.error) == ("succeeded", "Imported 3 of 3 files", "")
+    assert job.report == {
+        "imported": 3,
+        **NOTHING_REJECTED,
+        "total": 3,
+        "rejected": [],
+        "classes": {"sparrow": 2, "robin": 1},
+    }
+    images = DatasetImage.objects.filter(dataset=dataset)
+    assert sorted(images.values_list("original_name", "label__name", "origin")) == [
+        ("birds/robin/1.jpg", "robin", "import"),
+        ("birds/sparrow/1.jpg", "sparrow", "import"),
+        ("birds/sparrow/2.png", "sparrow", "import"),
+    ]
+    # The stored archive is gone; only the images and their thumbnails remain.
+    assert all(name.startswith(f"datasets/{dataset.id}/") for name in stored_files(settings))
+    assert len(stored_files(settings)) == 6
+
+
+def test_a_single_folder_of_files_is_one_class(dataset, run_import):
+    job = run_import(dataset, make_zip({"sparrow/1.jpg": jpeg(1), "sparrow/2.jpg": jpeg(2)}))
+
+    assert job.report["classes"] == {"sparrow": 2}
+
+
+def test_files_outside_a_class_folder_are_unlabelled(dataset, run_import):
+    job = run_import(dataset, make_zip({"loose.jpg": jpeg(1), "robin/1.jpg": jpeg(2)}))
+
+    assert job.report["unlabelled"] == 1
+    assert job.report["rejected"] == [
+        {
+            "filename": "loose.jpg",
+            "reason": "unlabelled",
+            "detail": "loose.jpg is not in a class folder; put each class's images in a folder named after the class.",
+        }
+    ]
+
+
+def test_import_reports_each_bad_file_with_its_reason(dataset, run_import, settings):
+    DatasetImageFactory(dataset=dataset, content=jpeg(50), original_name="old.jpg")
+    settings.SIGHTLINE_MAX_IMAGE_BYTES = 4000
+    cut = noisy_jpeg(size=(40, 40))
+    big = noisy_jpeg(size=(128, 128))
+    archive = make_zip(
+        {
+            "birds/sparrow/1.jpg": jpeg(1),
+            "birds/sparrow/1-copy.jpg": jpeg(1),
+            "birds/sparrow/old-again.jpg": jpeg(50),
+            "birds/robin/cut.jpg": cut[: len(cut) * 2 // 3],
+            "birds/robin/notes.jpg": b"not a photo",
+            "birds/robin/big.jpg": big,
+            "birds/loose.jpg": jpeg(2),
+            "../evil.jpg": jpeg(3),
+        }
+    )
+
+    job = run_import(dataset, archive)
+
+    assert (job.status, job.message) == ("succeeded", "Imported 1 of 8 files")
+    report = job.report
+    assert {key: report[key] for key in ("imported", *NOTHING_REJECTED, "total")} == {
+        "imported": 1,
+        "duplicate": 2,
+        "corrupt": 1,
+        "not_image": 1,
+        "too_large": 1,
+        "unlabelled": 1,
+        "unsafe_path": 1,
+        "missing": 0,
+        "total": 8,
+    }
+    assert report["classes"] == {"sparrow": 1}
+    details = {rejection["filename"]: (rejection["reason"], rejection["detail"]) for rejection in report["rejected"]}
+    assert details["birds/sparrow/1-copy.jpg"] == (
+        "duplicate",
+        "birds/sparrow/1-copy.jpg is the same picture as birds/sparrow/1.jpg already in the dataset.",
+    )
+    assert details["birds/sparrow/old-again.jpg"] == (
+        "duplicate",
+        "birds/sparrow/old-again.jpg is the same picture as old.jpg already in the dataset.",
+    )
+    assert details["birds/robin/cut.jpg"][0] == "corrupt"
+    assert details["birds/robin/cut.jpg"][1].startswith("birds/robin/cut.jpg is damaged or truncated:")
+    assert details["birds/robin/notes.jpg"] == (
+        "not_image",
+        "birds/robin/notes.jpg is not an image Sightline can read (JPEG, PNG, GIF, BMP, WebP or TIFF).",
+    )
+    assert details["birds/robin/big.jpg"] == (
+        "too_large",
+        f"birds/robin/big.jpg is {human_size(len(big))}; the limit is 3.9 KB.",
+    )
+    assert details["birds/loose.jpg"][0] == "unlabelled"
+    assert details["../evil.jpg"] == (
+        "unsafe_path",
+        "../evil.jpg has an unsafe path (absolute, '..' or a backslash) and was skipped.",
+    )
+    # The robin folder had no good image: no empty class is left behind.
+    assert not dataset.classes.filter(name="robin").exists()
+
+
+def test_unsafe_member_paths_are_rejected_and_nothing_is_written_for_them(dataset, run_import, settings, tmp_path):
+    unsafe = ["../evil.jpg", "/abs.jpg", "birds\\..\\..\\win.jpg", "sparrow/../../up.jpg", "C:/drive.jpg"]
+    archive = make_zip({**{name: jpeg(n) for n, name in enumerate(unsafe)}, "sparrow/ok.jpg": jpeg(99)})
+
+    job = run_import(dataset, archive)
+
+    assert job.report["unsafe_path"] == len(unsafe)
+    assert [rejection["filename"] for rejection in job.report["rejected"]] == unsafe
+    assert job.report["imported"] == 1
+    written = [path.name for path in tmp_path.rglob("*") if path.is_file()]
+    assert not {"evil.jpg", "abs.jpg", "win.jpg", "up.jpg", "drive.jpg"} & set(written)
+    assert not any(Path(name).exists() for name in ("../evil.jpg", "/abs.jpg"))
+    assert list(DatasetImage.objects.filter(dataset=dataset).values_list("original_name", flat=True)) == [
+        "sparrow/ok.jpg"
+    ]
+    assert len(stored_files(settings)) == 2  # ok.jpg and its thumbnail
+
+
+def test_csv_labels_match_member_paths_or_file_names(dataset, run_import):
+    archive = make_zip(
+        {
+            "images/1.jpg": jpeg(1),
+            "images/2.jpg": jpeg(2),
+            "images/3.jpg": jpeg(3),
+            "images/4.jpg": jpeg(4),
+            "robin/5.jpg": jpeg(5),
+        }
+    )
+    labels = b"filename,label\n1.jpg,sparrow\nimages/2.jpg,robin\n3.jpg,\ngone.jpg,sparrow\nrobin/5.jpg,robin\n"
+
+    job = run_import(dataset, archive, labels)
+
+    assert (job.status, job.message) == ("succeeded", "Imported 3 of 5 files")
+    report = job.report
+    assert (report["imported"], report["unlabelled"], report["missing"], report["total"]) == (3, 2, 1, 5)
+    assert report["classes"] == {"sparrow": 1, "robin": 2}
+    assert report["rejected"] == [
+        {
+            "filename": "images/3.jpg",
+            "reason": "unlabelled",
+            "detail": "images/3.jpg has an empty label in the labels CSV.",
+        },
+        {
+            "filename": "images/4.jpg",
+            "reason": "unlabelled",
+            "detail": "images/4.jpg is not in the labels CSV.",
+        },
+        {
+            "filename": "gone.jpg",
+            "reason": "missing",
+            "detail": "gone.jpg is in the labels CSV but not in the archive.",
+        },
+    ]
+
+
+def test_csv_saved_by_excel_with_bom_and_capitalised_headers_is_read(dataset, run_import):
+    labels = "\ufeffFilename,Label,Notes\r\nbirds/1.jpg,heron,tall\r\n".encode()
+
+    job = run_import(dataset, make_zip({"birds/1.jpg": jpeg(1)}), labels)
+
+    assert job.report["classes"] == {"heron": 1}
+
+
+@pytest.mark.parametrize(
+    ("labels", "message"),
+    [
+        (
+            b"filename,class\n1.jpg,robin\n",
+            "The labels CSV needs the columns filename and label; missing: label (found: filename, class).",
+        ),
+        (b"", "The labels CSV needs the columns filename and label; missing: filename, label (found: none)."),
+        (
+            b"filename,label\nna\xefve.jpg,robin\n",
+            "The labels CSV is not UTF-8 text (byte 17 cannot be read); save it as UTF-8.",
+        ),
+        (
+            b"filename,label\n1.jpg,robin\n1.jpg,heron\n",
+            'Line 3 of the labels CSV gives 1.jpg the label "heron", but an earlier line gave it "robin".',
+        ),
+    ],
+)
+def test_start_refuses_a_bad_labels_csv(dataset, user, settings, labels, message):
+    with pytest.raises(ValidationError) as caught:
+        dataset_import_start(
+            dataset=dataset,
+            requested_by=user,
+            archive=SimpleUploadedFile("birds.zip", make_zip({"robin/1.jpg": jpeg(1)})),
+            labels=SimpleUploadedFile("labels.csv", labels),
+        )
+
+    assert caught.value.message_dict == {"labels": [message]}
+    assert not Job.objects.exists()
+    assert stored_files(settings) == []
+
+
+def test_start_refuses_a_file_that_is_not_a_zip(dataset, user):
+    with pytest.raises(ValidationError) as caught:
+        dataset_import_start(
+            dataset=dataset,
+            requested_by=user,
+            archive=SimpleUploadedFile("notes.zip", b"plain text, not a zip"),
+        )
+
+    assert caught.value.message_dict == {"archive": ["notes.zip is not a ZIP archive."]}
+
+
+def test_start_refuses_an_archive_over_the_size_limit(dataset, user, settings):
+    settings.SIGHTLINE_MAX_ARCHIVE_BYTES = 100
+    archive = make_zip({"robin/1.jpg": jpeg(1)})
+
+    with pytest.raises(ValidationError) as caught:
+        dataset_import_start(dataset=dataset, requested_by=user, archive=SimpleUploadedFile("birds.zip", archive))
+
+    assert caught.value.message_dict == {
+        "archive": [f"The archive is {human_size(len(archive))}; the limit is 100 bytes."]
+    }
+
+
+def test_highly_compressed_member_fails_the_job_before_anything_is_written(dataset, run_import, settings):
+    archive = make_zip({"robin/1.jpg": jpeg(1), "robin/bomb.jpg": bytes(2 * 1024 * 1024)})
+    bomb = zipfile.ZipFile(io.BytesIO(archive)).getinfo("robin/bomb.jpg")
+    ratio = bomb.file_size / bomb.compress_size
+
+    job = run_import(dataset, archive)
+
+    assert job.status == "failed"
+    assert job.error == (
+        f"robin/bomb.jpg would unpack from {human_size(bomb.compress_size)} to 2.0 MB, "
+        f"a compression ratio of {ratio:,.0f}:1; more than 200:1 is refused as a possible zip bomb."
+    )
+    assert not DatasetImage.objects.filter(dataset=dataset).exists()
+    assert stored_files(settings) == []
+
+
+def _declare_uncompressed_size(archive: bytes, size: int) -> bytes:
+    """Overwrite the first member's uncompressed size in the central directory (what readers trust)."""
+    patched = bytearray(archive)
+    entry = patched.index(b"PK\x01\x02")
+    patched[entry + 24 : entry + 28] = struct.pack("<I", size)
+    return bytes(patched)
+
+
+def test_archive_declaring_an_absurd_unpacked_size_fails_the_job(dataset, run_import, settings):
+    settings.SIGHTLINE_MAX_ARCHIVE_UNCOMPRESSED_BYTES = 1024**3
+    archive = _declare_uncompressed_size(make_zip({"robin/1.jpg": jpeg(1)}), 0xFFFFFFF0)
+
+    job = run_import(dataset, archive)
+
+    assert job.status == "failed"
+    assert job.error == "The archive would unpack to 4.0 GB (4,294,967,280 bytes); the limit is 1.0 GB."
+    assert stored_files(settings) == []
+
+
+def test_archive_with_too_many_members_fails_the_job(dataset, run_import, settings):
+    settings.SIGHTLINE_MAX_ARCHIVE_MEMBERS = 2
+
+    job = run_import(dataset, make_zip({f"robin/{n}.jpg": jpeg(n) for n in range(3)}))
+
+    assert (job.status, job.error) == ("failed", "The archive holds 3 entries; the limit is 2.")
+    assert not DatasetImage.objects.filter(dataset=dataset).exists()
+
+
+def test_archive_with_nothing_to_import_fails_the_job(dataset, run_import):
+    job = run_import(dataset, make_zip({"birds/": b"", "__MACOSX/._x.jpg": b"fork", ".DS_Store": b"finder"}))
+
+    assert (job.status, job.error) == (
+        "failed",
+        "The archive has no files to import, only folders or system files.",
+    )
+
+
+def test_failed_import_leaves_existing_images_untouched(dataset, run_import, settings):
+    existing = [DatasetImageFactory(dataset=dataset) for _ in range(2)]
+    before = (
+        stored_files(settings),
+        sorted(DatasetImage.objects.values_list("id", "label_id", "split", "file")),
+    )
+
+    job = run_import(dataset, make_zip({"robin/1.jpg": jpeg(1), "robin/bomb.jpg": bytes(2 * 1024 * 1024)}))
+
+    assert job.status == "failed"
+    assert before == (
+        stored_files(settings),
+        sorted(DatasetImage.objects.values_list("id", "label_id", "split", "file")),
+    )
+    assert all(default_storage.exists(image.file.name) for image in existing)
+
+
+def test_crash_mid_import_keeps_what_was_imported_and_fails_the_job(dataset, run_import, settings, monkeypatch):
+    existing = DatasetImageFactory(dataset=dataset)
+    real_image_add = imports.image_add
+    calls = []
+
+    def image_add_until_the_disk_fills(**kwargs):
+        calls.append(kwargs["filename"])
+        if len(calls) == 2:
+            raise OSError("No space left on device")
+        return real_image_add(**kwargs)
+
+    monkeypatch.setattr(imports, "image_add", image_add_until_the_disk_fills)
+
+    job = run_import(dataset, make_zip({f"robin/{n}.jpg": jpeg(n) for n in range(3)}))
+
+    assert (job.status, job.error) == ("failed", "OSError: No space left on device")
+    names = set(DatasetImage.objects.filter(dataset=dataset).values_list("original_name", flat=True))
+    assert names == {existing.original_name, "robin/0.jpg"}
+    # The stored archive is deleted however the job ends.
+    assert not any(name.startswith("imports/") for name in stored_files(settings))
+
+
+def test_cancelling_stops_the_import_after_the_file_in_hand(dataset, run_import, settings, monkeypatch):
+    real_image_add = imports.image_add
+
+    def image_add_then_user_cancels(**kwargs):
+        image = real_image_add(**kwargs)
+        job_cancel(job=Job.objects.get(dataset=dataset))
+        return image
+
+    monkeypatch.setattr(imports, "image_add", image_add_then_user_cancels)
+
+    job = run_import(dataset, make_zip({f"robin/{n}.jpg": jpeg(n) for n in range(3)}))
+
+    assert (job.status, job.message, job.error) == ("cancelled", "Cancelled", "")
+    assert list(DatasetImage.objects.filter(dataset=dataset).values_list("original_name", flat=True)) == ["robin/0.jpg"]
+    assert not any(name.startswith("imports/") for name in stored_files(settings))
+
+
+def test_progress_is_reported_between_files(dataset, user, django_capture_on_commit_callbacks):
+    with django_capture_on_commit_callbacks():
+        job = dataset_import_start(
+            dataset=dataset,
+            requested_by=user,
+            archive=SimpleUploadedFile("birds.zip", make_zip({f"robin/{n}.jpg": jpeg(n) for n in range(3)})),
+        )
+    calls = []
+
+    report, message = dataset_import_run(job=job, progress=lambda fraction, text: calls.append((fraction, text)))
+
+    assert calls == [(1 / 3, "1 of 3 files"), (2 / 3, "2 of 3 files"), (1.0, "3 of 3 files")]
+    assert (report["imported"], message) == (3, "Imported 3 of 3 files")
+
+
+def test_delivering_the_task_twice_imports_once(dataset, run_import):
+    job = run_import(dataset, make_zip({"robin/1.jpg": jpeg(1)}))
+
+    run_import_job.apply(args=[job.id])
+
+    job.refresh_from_db()
+    assert (job.status, job.report["imported"]) == ("succeeded", 1)
+    assert DatasetImage.objects.filter(dataset=dataset).count() == 1
+
+
+def test_everyday_non_rgb_and_rotated_images_import(dataset, run_import):
+    members = {f"mixed/{name}": content for name, content in {**mode_samples(), "phone.jpg": rotated_jpeg()}.items()}
+
+    job = run_import(dataset, make_zip(members))
+
+    assert job.report["imported"] == len(members)
+    assert DatasetImage.objects.get(original_name="mixed/phone.jpg").width == 20
+
+
+def test_members_compressed_with_unsupported_methods_are_reported(dataset, run_import):
+    job = run_import(dataset, make_zip({"robin/1.jpg": jpeg(1)}, compression=zipfile.ZIP_BZIP2))
+
+    assert job.report["rejected"] == [
+        {
+            "filename": "robin/1.jpg",
+            "reason": "corrupt",
+            "detail": "robin/1.jpg uses a compression method Sightline does not read; "
+            "re-create the ZIP with standard (deflate) compression.",
+        }
+    ]
