@@ -10,7 +10,12 @@ from classifier.models import Dataset, DatasetImage, LabelClass
 
 
 def datasets_for_user(user: AbstractBaseUser) -> QuerySet[Dataset]:
-    datasets = Dataset.objects.select_related("owner").annotate(image_count=Count("images", distinct=True))
+    # The annotation drops the model's default ordering, and pagination needs a stable one.
+    datasets = (
+        Dataset.objects.select_related("owner")
+        .annotate(image_count=Count("images", distinct=True))
+        .order_by("-created_at", "-id")
+    )
     return datasets if user.is_staff else datasets.filter(owner=user)
 
 

@@ -1,3 +1,13 @@
-"""Routes (filled in by the feature work)."""
+"""Jobs API routes, under /api/v1/."""
 
-urlpatterns: list = []
+from django.urls import path
+
+from training_jobs.api import views
+
+app_name = "training_jobs_api"
+
+urlpatterns = [
+    path("jobs/", views.JobListView.as_view(), name="job-list"),
+    path("jobs/<int:job_id>/", views.JobDetailView.as_view(), name="job-detail"),
+    path("jobs/<int:job_id>/cancel/", views.JobCancelView.as_view(), name="job-cancel"),
+]

@@ -1,0 +1,192 @@
+"""Input and output serializers of the dataset, class and image API.
+
+Input serializers check only the shape of a request; the rules (unique names, split fractions, what
+counts as an image) belong to the services, whose ValidationErrors the API answers with a 400.
+"""
+
+from django.urls import reverse
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema_field
+from rest_framework import serializers
+
+from classifier.models import Dataset, DatasetImage
+from classifier.selectors import dataset_class_stats
+from training_jobs.api.serializers import JobSerializer
+
+# The largest seed a PositiveIntegerField holds on every database backend.
+MAX_SPLIT_SEED = 2**31 - 1
+
+
+class DatasetCreateInputSerializer(serializers.Serializer):
+    name = serializers.CharField(max_length=200)
+    description = serializers.CharField(required=False, allow_blank=True, default="")
+    val_fraction = serializers.FloatField(
+        required=False, help_text="Share of each class held out for validation; default from settings."
+    )
+    test_fraction = serializers.FloatField(
+        required=False, help_text="Share of each class held out for testing; default from settings."
+    )
+    split_seed = serializers.IntegerField(required=False, min_value=0, max_value=MAX_SPLIT_SEED, default=0)
+
+
+class DatasetUpdateInputSerializer(serializers.Serializer):
+    name = serializers.CharField(max_length=200, required=False)
+    description = serializers.CharField(required=False, allow_blank=True)
+
+
+class DatasetSerializer(serializers.ModelSerializer):
+    owner = serializers.CharField(source="owner.username", read_only=True)
+    image_count = serializers.IntegerField(read_only=True)
+
+    class Meta:
+        model = Dataset
+        fields = [
+            "id",
+            "name",
+            "description",
+            "owner",
+            "image_count",
+            "val_fraction",
+            "test_fraction",
+            "split_seed",
+            "created_at",
+            "updated_at",
+        ]
+        read_only_fields = fields
+
+
+class SplitCountsSerializer(serializers.Serializer):
+    train = serializers.IntegerField()
+    val = serializers.IntegerField()
+    test = serializers.IntegerField()
+
+
+class LabelClassStatsSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    name = serializers.CharField()
+    image_count = serializers.IntegerField()
+    split_counts = SplitCountsSerializer()
+
+
+class DatasetDetailSerializer(DatasetSerializer):
+    classes = serializers.SerializerMethodField()
+
+    class Meta(DatasetSerializer.Meta):
+        fields = [*DatasetSerializer.Meta.fields, "classes"]
+        read_only_fields = fields
+
+    @extend_schema_field(LabelClassStatsSerializer(many=True))
+    def get_classes(self, dataset: Dataset) -> list:
+        return LabelClassStatsSerializer(dataset_class_stats(dataset=dataset), many=True).data
+
+
+class LabelClassCreateInputSerializer(serializers.Serializer):
+    name = serializers.CharField(max_length=200)
+
+
+class SplitsReassignInputSerializer(serializers.Serializer):
+    """Omitted values keep the dataset's current seed and fractions."""
+
+    seed = serializers.IntegerField(required=False, min_value=0, max_value=MAX_SPLIT_SEED)
+    val_fraction = serializers.FloatField(required=False)
+    test_fraction = serializers.FloatField(required=False)
+
+
+class SplitsResultSerializer(serializers.Serializer):
+    train = serializers.IntegerField(help_text="Original images now in train.")
+    val = serializers.IntegerField(help_text="Original images now in validation.")
+    test = serializers.IntegerField(help_text="Original images now in test.")
+    augmented_deleted = serializers.IntegerField(
+        help_text="Augmented copies deleted because their source left the training split."
+    )
+
+
+class ImageSerializer(serializers.ModelSerializer):
+    label = serializers.CharField(
+        source="label.name", read_only=True, allow_null=True, help_text="Class name; null when unlabelled."
+    )
+    file_url = serializers.SerializerMethodField()
+    thumbnail_url = serializers.SerializerMethodField()
+
+    class Meta:
+        model = DatasetImage
+        fields = [
+            "id",
+            "dataset",
+            "label",
+            "split",
+            "origin",
+            "width",
+            "height",
+            "sha256",
+            "original_name",
+            "created_at",
+            "file_url",
+            "thumbnail_url",
+        ]
+        read_only_fields = fields
+
+    def _absolute(self, path: str) -> str:
+        request = self.context.get("request")
+        return request.build_absolute_uri(path) if request else path
+
+    # Files are served by owner-checked page routes, never straight from media storage.
+    @extend_schema_field(OpenApiTypes.URI)
+    def get_file_url(self, image: DatasetImage) -> str:
+        return self._absolute(reverse("classifier:image-file", args=[image.id]))
+
+    @extend_schema_field(OpenApiTypes.URI)
+    def get_thumbnail_url(self, image: DatasetImage) -> str:
+        return self._absolute(reverse("classifier:image-thumbnail", args=[image.id]))
+
+
+class ImageFilterSerializer(serializers.Serializer):
+    """Query parameters of the image list; an empty value means "any"."""
+
+    label = serializers.CharField(
+        required=False, allow_blank=True, help_text='Class name, or "-" for unlabelled images.'
+    )
+    split = serializers.ChoiceField(choices=DatasetImage.Split.choices, required=False, allow_blank=True)
+
+
+class ImageUploadInputSerializer(serializers.Serializer):
+    # Empty and non-image files are let through so the service can report each one as rejected
+    # instead of failing the whole batch.
+    file = serializers.ListField(
+        child=serializers.FileField(allow_empty_file=True),
+        allow_empty=False,
+        help_text="One or more image files (repeat the field).",
+    )
+    label = serializers.CharField(
+        required=False,
+        allow_blank=True,
+        max_length=200,
+        help_text="Class name for every file, created if new; omitted or empty: unlabelled.",
+    )
+
+
+class ImageRelabelInputSerializer(serializers.Serializer):
+    label = serializers.CharField(
+        allow_null=True, max_length=200, help_text="Class name, created if new; null: unlabelled."
+    )
+
+
+class RejectedFileSerializer(serializers.Serializer):
+    filename = serializers.CharField()
+    reason = serializers.CharField(help_text="e.g. duplicate, corrupt, not_image, too_large.")
+    detail = serializers.CharField()
+
+
+class UploadResultSerializer(serializers.Serializer):
+    imported = ImageSerializer(many=True)
+    rejected = RejectedFileSerializer(many=True)
+    counts = serializers.DictField(child=serializers.IntegerField(), help_text="Number of files per outcome.")
+
+
+class ImportInputSerializer(serializers.Serializer):
+    archive = serializers.FileField(help_text="A ZIP archive: one folder per class, or flat with `labels`.")
+    labels = serializers.FileField(required=False, help_text="CSV with `filename,label` columns.")
+
+
+class JobStartedSerializer(serializers.Serializer):
+    job = JobSerializer()

@@ -1,0 +1,64 @@
+"""Jobs API: list and read the user's background jobs, and cancel one."""
+
+from django.db.models import QuerySet
+from django.shortcuts import get_object_or_404
+from drf_spectacular.utils import OpenApiResponse, extend_schema
+from rest_framework import status
+from rest_framework.generics import GenericAPIView
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from training_jobs.api.serializers import JobFilterSerializer, JobSerializer
+from training_jobs.models import Job
+from training_jobs.selectors import jobs_for_user
+from training_jobs.services import job_cancel
+from webapp.api import Conflict, ErrorSerializer
+
+
+def _job_or_404(request: Request, job_id: int) -> Job:
+    return get_object_or_404(jobs_for_user(request.user), pk=job_id)
+
+
+class JobListView(GenericAPIView):
+    serializer_class = JobSerializer
+
+    def get_queryset(self) -> QuerySet[Job]:
+        filters = JobFilterSerializer(data=self.request.query_params)
+        filters.is_valid(raise_exception=True)
+        jobs = jobs_for_user(self.request.user)
+        if filters.validated_data.get("status"):
+            jobs = jobs.filter(status=filters.validated_data["status"])
+        if filters.validated_data.get("kind"):
+            jobs = jobs.filter(kind=filters.validated_data["kind"])
+        if "dataset" in filters.validated_data:
+            jobs = jobs.filter(dataset_id=filters.validated_data["dataset"])
+        return jobs
+
+    @extend_schema(parameters=[JobFilterSerializer], responses=JobSerializer(many=True))
+    def get(self, request: Request) -> Response:
+        page = self.paginate_queryset(self.get_queryset())
+        return self.get_paginated_response(JobSerializer(page, many=True).data)
+
+
+class JobDetailView(APIView):
+    @extend_schema(responses=JobSerializer)
+    def get(self, request: Request, job_id: int) -> Response:
+        return Response(JobSerializer(_job_or_404(request, job_id)).data)
+
+
+class JobCancelView(APIView):
+    @extend_schema(
+        request=None,
+        responses={
+            202: JobSerializer,
+            409: OpenApiResponse(ErrorSerializer, description="The job had already succeeded or failed."),
+        },
+    )
+    def post(self, request: Request, job_id: int) -> Response:
+        job = job_cancel(job=_job_or_404(request, job_id))
+        # Judged after the conditional update, so a job that finished a moment ago is reported as
+        # such; cancelling an already-cancelled job is answered like the first time.
+        if job.status != Job.Status.CANCELLED:
+            raise Conflict(f"This job already {job.status}; there is nothing to cancel.")
+        return Response(JobSerializer(job).data, status=status.HTTP_202_ACCEPTED)
