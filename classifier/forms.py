@@ -50,6 +50,8 @@ class ImageUploadForm(forms.Form):
         max_length=200,
         required=False,
         label="Class",
+        # Suggests the dataset's classes (a <datalist> on the page) while allowing a new name.
+        widget=forms.TextInput(attrs={"list": "class-names", "autocomplete": "off"}),
         help_text="Created if new. Leave empty to upload unlabelled images.",
     )
 
@@ -86,9 +88,14 @@ class ImageFilterForm(forms.Form):
 
     UNLABELLED = "-"
 
-    label = forms.ChoiceField(required=False, label="Class")
+    label = forms.ChoiceField(
+        required=False, label="Class", widget=forms.Select(attrs={"aria-label": "Filter by class"})
+    )
     split = forms.ChoiceField(
-        required=False, choices=[("", "All splits"), *DatasetImage.Split.choices], label="Split"
+        required=False,
+        choices=[("", "All splits"), *DatasetImage.Split.choices],
+        label="Split",
+        widget=forms.Select(attrs={"aria-label": "Filter by split"}),
     )
 
     def __init__(self, *args, class_names: list[str], **kwargs):

@@ -1,5 +1,28 @@
+"""Dataset and image page routes; the image file and thumbnail routes are also linked from the API."""
+
+from django.urls import path
+
+from classifier import views
+
 app_name = "classifier"
 
-"""Routes (filled in by the feature work)."""
-
-urlpatterns: list = []
+urlpatterns = [
+    path("datasets/", views.dataset_list, name="dataset-list"),
+    path("datasets/new/", views.dataset_create_view, name="dataset-create"),
+    path("datasets/<int:pk>/", views.dataset_detail, name="dataset-detail"),
+    path("datasets/<int:pk>/edit/", views.dataset_edit, name="dataset-edit"),
+    path("datasets/<int:pk>/delete/", views.dataset_delete_view, name="dataset-delete"),
+    path("datasets/<int:pk>/classes/", views.label_class_create, name="label-class-create"),
+    path(
+        "datasets/<int:pk>/classes/<int:class_id>/delete/",
+        views.label_class_delete_view,
+        name="label-class-delete",
+    ),
+    path("datasets/<int:pk>/images/", views.images_upload_view, name="image-upload"),
+    path("datasets/<int:pk>/imports/", views.dataset_import, name="dataset-import"),
+    path("datasets/<int:pk>/splits/", views.dataset_splits, name="dataset-splits"),
+    path("images/<int:pk>/file/", views.image_file, name="image-file"),
+    path("images/<int:pk>/thumbnail/", views.image_thumbnail, name="image-thumbnail"),
+    path("images/<int:pk>/label/", views.image_relabel_view, name="image-relabel"),
+    path("images/<int:pk>/delete/", views.image_delete_view, name="image-delete"),
+]

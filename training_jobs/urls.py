@@ -1,5 +1,13 @@
+"""Job page routes, mounted under /jobs/."""
+
+from django.urls import path
+
+from training_jobs import views
+
 app_name = "training_jobs"
 
-"""Routes (filled in by the feature work)."""
-
-urlpatterns: list = []
+urlpatterns = [
+    path("", views.job_list, name="job-list"),
+    path("<int:pk>/", views.job_detail, name="job-detail"),
+    path("<int:pk>/cancel/", views.job_cancel_view, name="job-cancel"),
+]

@@ -1,0 +1,151 @@
+"""End to end in Debian's chromium through Selenium: sign up, create a dataset, upload real JPEGs into
+two classes, and see the class chart drawn by Chart.js and the thumbnails in the grid.
+
+A screenshot of the dataset page is left in the temp folder (sightline_dataset.png) for a human look.
+"""
+
+import base64
+import os
+import tempfile
+from pathlib import Path
+
+import pytest
+from django.urls import reverse
+
+from tests.factories import image_bytes
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMEDRIVER = Path("/usr/bin/chromedriver")
+SCREENSHOT = Path(tempfile.gettempdir()) / "sightline_dataset.png"
+WAIT_SECONDS = 15
+
+pytestmark = pytest.mark.browser
+
+
+@pytest.fixture
+def browser(tmp_path):
+    if not (CHROMIUM.exists() and CHROMEDRIVER.exists()):
+        reason = f"{CHROMIUM} and {CHROMEDRIVER} are needed: apt-get install chromium chromium-driver"
+        if os.environ.get("CI"):
+            pytest.fail(reason)
+        pytest.skip(reason)
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    options = webdriver.ChromeOptions()
+    options.binary_location = str(CHROMIUM)
+    for argument in (
+        "--headless=new",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-dev-shm-usage",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--no-first-run",
+        "--window-size=1400,1000",
+        f"--user-data-dir={tmp_path / 'chromium-profile'}",
+    ):
+        options.add_argument(argument)
+    # The driver's path is given, so Selenium Manager never tries to download one.
+    driver = webdriver.Chrome(service=Service(str(CHROMEDRIVER)), options=options)
+    yield driver
+    driver.quit()
+
+
+def _wait(driver, condition, message: str):
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    return WebDriverWait(driver, WAIT_SECONDS).until(condition, message)
+
+
+def _submit(driver, form_id: str) -> None:
+    from selenium.webdriver.common.by import By
+
+    old_page = driver.find_element(By.TAG_NAME, "html")
+    driver.find_element(By.CSS_SELECTOR, f"#{form_id} button[type=submit]").click()
+    _wait(driver, lambda d: old_page != d.find_element(By.TAG_NAME, "html"), f"{form_id} did not submit")
+
+
+def _write_jpegs(folder: Path, prefix: str, colours: list[tuple[int, int, int]]) -> list[str]:
+    paths = []
+    for number, colour in enumerate(colours, start=1):
+        path = folder / f"{prefix}-{number}.jpg"
+        path.write_bytes(image_bytes(color=colour, size=(96, 72)))
+        paths.append(str(path))
+    return paths
+
+
+def _upload(driver, paths: list[str], label: str) -> None:
+    from selenium.webdriver.common.by import By
+
+    # Chrome takes several files for one <input multiple> as newline-separated paths.
+    driver.find_element(By.ID, "id_files").send_keys("\n".join(paths))
+    driver.find_element(By.ID, "id_label").send_keys(label)
+    _submit(driver, "upload-form")
+    _wait(driver, lambda d: d.find_elements(By.ID, "upload-result"), "no upload result shown")
+
+
+def test_sign_up_upload_into_two_classes_and_see_the_chart(browser, live_server, transactional_db, tmp_path):
+    from selenium.webdriver.common.by import By
+
+    browser.get(live_server.url + reverse("signup"))
+    browser.find_element(By.ID, "id_username").send_keys("erin")
+    browser.find_element(By.ID, "id_password1").send_keys("a-Long-pass-4321")
+    browser.find_element(By.ID, "id_password2").send_keys("a-Long-pass-4321")
+    browser.find_element(By.CSS_SELECTOR, "form button[type=submit]").click()
+    _wait(browser, lambda d: d.current_url.endswith(reverse("classifier:dataset-list")), "sign up failed")
+
+    browser.find_element(By.ID, "id_name").send_keys("Garden birds")
+    browser.find_element(By.ID, "id_description").send_keys("Seen from the kitchen window")
+    _submit(browser, "dataset-create-form")
+    assert browser.find_element(By.TAG_NAME, "h1").text == "Garden birds"
+
+    _upload(
+        browser,
+        _write_jpegs(tmp_path, "sparrow", [(150, 110, 70), (140, 100, 60), (160, 120, 80)]),
+        "sparrow",
+    )
+    _upload(browser, _write_jpegs(tmp_path, "robin", [(200, 60, 40), (210, 70, 50)]), "robin")
+    assert "Imported 2" in " ".join(browser.find_element(By.ID, "upload-result").text.split())
+
+    chart = _wait(
+        browser,
+        lambda d: d.execute_script(
+            "const canvas = document.getElementById('class-chart');"
+            "const chart = canvas && window.Chart && Chart.getChart(canvas);"
+            "return chart ? {labels: chart.data.labels,"
+            " datasets: chart.data.datasets.map(set => ({label: set.label, data: set.data}))} : null;"
+        ),
+        "the class chart was not drawn",
+    )
+    assert chart["labels"] == ["robin", "sparrow"]
+    assert [dataset["label"] for dataset in chart["datasets"]] == ["Train", "Validation", "Test"]
+    per_class = [sum(dataset["data"][index] for dataset in chart["datasets"]) for index in range(2)]
+    assert per_class == [2, 3]
+
+    grid = browser.find_element(By.CSS_SELECTOR, ".image-grid")
+    browser.execute_script("arguments[0].scrollIntoView()", grid)
+    thumbnails = grid.find_elements(By.TAG_NAME, "img")
+    assert len(thumbnails) == 5
+    _wait(
+        browser,
+        lambda d: all(
+            d.execute_script("return arguments[0].complete && arguments[0].naturalWidth", img)
+            for img in thumbnails
+        ),
+        "thumbnails did not load",
+    )
+
+    # The whole page in one picture, beyond the window's height (Chrome DevTools protocol).
+    browser.execute_script("window.scrollTo(0, 0)")
+    size = browser.execute_cdp_cmd("Page.getLayoutMetrics", {})["cssContentSize"]
+    shot = browser.execute_cdp_cmd(
+        "Page.captureScreenshot",
+        {
+            "format": "png",
+            "captureBeyondViewport": True,
+            "clip": {"x": 0, "y": 0, "width": size["width"], "height": size["height"], "scale": 1},
+        },
+    )
+    SCREENSHOT.write_bytes(base64.b64decode(shot["data"]))
