@@ -111,4 +111,3 @@ def _log_softmax(logits: np.ndarray, temperature: float) -> np.ndarray:
     scaled = np.asarray(logits, dtype=np.float64) / temperature
     scaled = scaled - scaled.max(axis=-1, keepdims=True)
     return scaled - np.log(np.exp(scaled).sum(axis=-1, keepdims=True))
-

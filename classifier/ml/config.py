@@ -1,7 +1,8 @@
 """Hyperparameters of one training run, validated once so every later step can trust them.
 
 `TrainingConfig.to_dict()` is what a model version stores; `from_dict()` reads it back (or a form/API
-payload) and rejects unknown keys and bad values with a message that names the field.
+payload) and rejects unknown keys and bad values with a message that names the field. Cheap to import:
+the backbone registry it checks names against does not import TensorFlow.
 """
 
 from __future__ import annotations
@@ -9,6 +10,8 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 from typing import Any
+
+from classifier.ml.backbones import get_backbone_spec
 
 WEIGHT_CHOICES = ("imagenet", None)
 
@@ -37,10 +40,10 @@ class TrainingConfig:
 
     def validate(self) -> None:
         """Raise ValueError naming the first field whose value cannot be trained with."""
-        if not isinstance(self.backbone, str) or not self.backbone.strip():
-            raise ValueError("backbone must be a non-empty backbone name")
+        # UnknownBackbone is a ValueError whose message lists the valid names.
+        spec = get_backbone_spec(self.backbone)
         if self.image_size is not None:
-            _require_int("image_size", self.image_size, minimum=32)
+            _require_int("image_size", self.image_size, minimum=spec.min_input_size)
         _require_int("epochs", self.epochs, minimum=1)
         _require_int("batch_size", self.batch_size, minimum=1)
         _require_float("learning_rate", self.learning_rate, above=0.0, at_most=1.0)

@@ -129,19 +129,42 @@ def compute_features(
         raise ValueError(f"{len(images)} images for {len(keys)} keys")
     if not keys:
         raise ValueError("no images to compute features for")
-    if batch_size < 1:
-        raise ValueError(f"batch_size must be at least 1, got {batch_size}")
     found = get_many(cache, keys)
     missing = [index for index, vector in enumerate(found) if vector is None]
-    for start in range(0, len(missing), batch_size):
-        indices = missing[start : start + batch_size]
-        batch = np.stack([images[index]() for index in indices]).astype(np.float32)
-        computed = np.asarray(extract(batch), dtype=np.float32)
-        if computed.shape[0] != len(indices):
-            raise ValueError(f"extractor returned {computed.shape[0]} rows for {len(indices)} images")
-        put_many(cache, [keys[index] for index in indices], computed)
-        for index, vector in zip(indices, computed, strict=True):
+    if missing:
+        computed = extract_in_batches(
+            extract, [images[index] for index in missing], batch_size, on_batch_end=on_batch_end
+        )
+        put_many(cache, [keys[index] for index in missing], computed)
+        for index, vector in zip(missing, computed, strict=True):
             found[index] = vector
+    return np.stack(found).astype(np.float32)
+
+
+def extract_in_batches(
+    extract: Callable[[np.ndarray], np.ndarray],
+    images: Sequence[Callable[[], np.ndarray]],
+    batch_size: int,
+    on_batch_end: Callable[[], None] | None = None,
+) -> np.ndarray:
+    """Run `extract` over all `images` (loaders), loading one batch at a time; no cache."""
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be at least 1, got {batch_size}")
+    if not images:
+        raise ValueError("no images to run the extractor on")
+    results = []
+    for start in range(0, len(images), batch_size):
+        batch = np.stack([load() for load in images[start : start + batch_size]]).astype(np.float32)
+        count = len(batch)
+        if count < batch_size and len(images) > batch_size:
+            # Pad the last, short batch to full size: a new input shape makes a compiled Keras
+            # predict function retrace, which costs more than the padded rows.
+            padding = np.zeros((batch_size - count, *batch.shape[1:]), dtype=np.float32)
+            batch = np.concatenate([batch, padding])
+        computed = np.asarray(extract(batch), dtype=np.float32)[:count]
+        if computed.shape[0] != count:
+            raise ValueError(f"extractor returned {computed.shape[0]} rows for {count} images")
+        results.append(computed)
         if on_batch_end is not None:
             on_batch_end()
-    return np.stack(found).astype(np.float32)
+    return np.concatenate(results)

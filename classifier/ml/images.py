@@ -23,7 +23,7 @@ _SIXTEEN_BIT_MODES = {"I", "I;16", "I;16B", "I;16L", "I;16N"}
 
 
 class InvalidImage(ValueError):
-    """The data is not an image Pillow can decode, or it is truncated."""
+    """The data is not an image Pillow can decode, is truncated, or is over Image.MAX_IMAGE_PIXELS."""
 
 
 def load_rgb(source: ImageSource) -> Image.Image:
@@ -36,7 +36,7 @@ def load_rgb(source: ImageSource) -> Image.Image:
             opened.load()
             image = ImageOps.exif_transpose(opened)
             return to_rgb(image)
-    except (UnidentifiedImageError, OSError, SyntaxError) as error:
+    except (UnidentifiedImageError, Image.DecompressionBombError, OSError, SyntaxError) as error:
         raise InvalidImage(f"cannot decode image: {error}") from error
 
 

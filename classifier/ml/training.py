@@ -1,23 +1,32 @@
 """Transfer-learning training: a head on cached backbone features, then optional fine-tuning.
 
-Phase 1 ("head") trains Dropout + Dense on features the frozen backbone computes once per image
-(see `features`), so its epochs cost almost nothing. Phase 2 ("fine_tune"), when configured,
-unfreezes the top layers of the backbone (BatchNorm stays frozen) and trains the whole model on
-images at a tenth of the learning rate. TensorFlow is imported inside `train`, never at module import.
+Phase 1 ("head") trains a small head (feature scaling, Dropout, Dense) on features the frozen
+backbone computes once per image (see `features`), so its epochs cost almost nothing. Phase 2
+("fine_tune"), when configured, unfreezes the top layers of the backbone (BatchNorm stays frozen)
+and trains the whole model on images at a tenth of the learning rate. TensorFlow is imported inside
+`train`, never at module import.
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
 from classifier.ml.calibration import softmax
 from classifier.ml.config import TrainingConfig
-from classifier.ml.features import ORIGINAL, FeatureCache, FeatureKey, MemoryFeatureCache, compute_features
+from classifier.ml.export import PROBABILITIES_LAYER
+from classifier.ml.features import (
+    ORIGINAL,
+    FeatureCache,
+    FeatureKey,
+    MemoryFeatureCache,
+    compute_features,
+    extract_in_batches,
+)
 from classifier.ml.images import resize_array
 
 if TYPE_CHECKING:
@@ -92,6 +101,17 @@ class _SilentObserver:
         return False
 
 
+@dataclass
+class _Run:
+    """What the steps of one `train` call share."""
+
+    keras: Any
+    config: TrainingConfig
+    observer: TrainingObserver
+    class_count: int
+    history: list[dict[str, Any]] = field(default_factory=list)
+
+
 def train(
     config: TrainingConfig,
     train_images: Sequence[ImageRecord],
@@ -130,19 +150,19 @@ def train(
     weights_id = "imagenet" if config.weights == "imagenet" else f"random-seed{config.seed}"
     cache = feature_cache if feature_cache is not None else MemoryFeatureCache()
 
+    run = _Run(keras, config, observer, len(class_names))
+
+    def check_stop() -> None:
+        observer.on_batch_end()
+        if observer.should_stop():
+            raise TrainingCancelled(len(run.history))
+
     def features_of(records: Sequence[ImageRecord], variant: str) -> np.ndarray:
         keys = [FeatureKey(r.sha256, config.backbone, size, weights_id, variant) for r in records]
         loaders = [_loader(record, size, mirrored=variant == MIRRORED) for record in records]
         return compute_features(
             extractor.predict_on_batch, loaders, config.batch_size, cache, keys, on_batch_end=check_stop
         )
-
-    history: list[dict[str, Any]] = []
-
-    def check_stop() -> None:
-        observer.on_batch_end()
-        if observer.should_stop():
-            raise TrainingCancelled(len(history))
 
     train_features = features_of(train_images, ORIGINAL)
     val_features = features_of(val_images, ORIGINAL)
@@ -151,14 +171,11 @@ def train(
         head_x = np.concatenate([train_features, features_of(train_images, MIRRORED)])
         head_y = np.concatenate([train_y, train_y])
 
-    head = _build_head(keras, train_features.shape[1], len(class_names), config.dropout)
+    head = _build_head(keras, train_features, len(class_names), config.dropout)
     _compile(keras, head, config.learning_rate, config.label_smoothing)
     _fit(
-        keras,
+        run,
         head,
-        config,
-        observer,
-        history,
         PHASE_HEAD,
         epochs=config.epochs,
         data=(head_x, _one_hot(head_y, len(class_names))),
@@ -167,30 +184,32 @@ def train(
 
     inputs = keras.Input((size, size, 3), dtype="float32", name="image")
     logits = head(extractor(inputs))
-    model = keras.Model(inputs, keras.layers.Softmax(name="probabilities")(logits), name="classifier")
+    model = keras.Model(inputs, keras.layers.Softmax(name=PROBABILITIES_LAYER)(logits), name="classifier")
+    # Same layers and weights, trained from logits in phase 2 like the head in phase 1.
+    logits_model = keras.Model(inputs, logits, name="classifier_logits")
 
     if config.fine_tuning_enabled:
-        head_epochs = len(history)
+        head_epochs = len(run.history)
         fine_tuned = _fine_tune(
-            keras, backbones, model, extractor, config, observer, history,
-            train_images, train_y, val_images, val_y, size, len(class_names),
+            run, backbones, logits_model, extractor, (train_images, train_y), (val_images, val_y), size
         )
         if fine_tuned is None:
             # The backbone is back to its frozen weights, so the cached features still hold.
-            history_for_best = history[:head_epochs]
+            history_for_best = run.history[:head_epochs]
         else:
-            history_for_best = history[head_epochs:]
+            history_for_best = run.history[head_epochs:]
             train_features, val_features = fine_tuned
     else:
-        history_for_best = history
+        history_for_best = run.history
 
     best = min(history_for_best, key=lambda entry: entry["val_loss"])
-    val_logits = np.asarray(head.predict(val_features, batch_size=config.batch_size, verbose=0))
+    # An eager call: the head is a single matrix product, not worth tracing a predict function for.
+    val_logits = keras.ops.convert_to_numpy(head(val_features, training=False))
     return TrainingResult(
         model=model,
         class_names=list(class_names),
         image_size=size,
-        history=history,
+        history=run.history,
         best_epoch=best["epoch"],
         val_logits=val_logits,
         val_probabilities=softmax(val_logits),
@@ -201,27 +220,31 @@ def train(
     )
 
 
+def predict_probabilities(
+    model: keras.Model, images: Sequence[ImageRecord], *, image_size: int, batch_size: int = 32
+) -> np.ndarray:
+    """Class probabilities (n, classes) from a trained model, loading one batch of images at a time."""
+    loaders = [_loader(record, image_size) for record in images]
+    return extract_in_batches(model.predict_on_batch, loaders, batch_size)
+
+
 def _fine_tune(
-    keras: Any,
+    run: _Run,
     backbones: Any,
-    model: keras.Model,
+    logits_model: keras.Model,
     extractor: keras.Model,
-    config: TrainingConfig,
-    observer: TrainingObserver,
-    history: list[dict[str, Any]],
-    train_images: Sequence[ImageRecord],
-    train_y: np.ndarray,
-    val_images: Sequence[ImageRecord],
-    val_y: np.ndarray,
+    train_split: tuple[Sequence[ImageRecord], np.ndarray],
+    val_split: tuple[Sequence[ImageRecord], np.ndarray],
     size: int,
-    class_count: int,
 ) -> tuple[np.ndarray, np.ndarray] | None:
     """Phase 2. Returns the final model's train/val features, or None if phase 1 stayed best."""
     import tensorflow as tf
 
+    keras, config = run.keras, run.config
+    (train_images, train_y), (val_images, val_y) = train_split, val_split
     _unfreeze_top(keras, extractor, backbones.backbone_layers(extractor), config.fine_tune_layers)
-    best_head_loss = min(entry["val_loss"] for entry in history)
-    head_weights = model.get_weights()
+    best_head_loss = min(entry["val_loss"] for entry in run.history)
+    head_weights = logits_model.get_weights()
 
     # Decoded once and kept as uint8: every fine-tuning epoch needs every image.
     train_x = np.stack([_loader(record, size)() for record in train_images])
@@ -235,53 +258,33 @@ def _fine_tune(
         return images, labels
 
     train_data = (
-        tf.data.Dataset.from_tensor_slices((train_x, _one_hot(train_y, class_count)))
+        tf.data.Dataset.from_tensor_slices((train_x, _one_hot(train_y, run.class_count)))
         .shuffle(len(train_x), seed=config.seed, reshuffle_each_iteration=True)
         .batch(config.batch_size)
         .map(prepare, num_parallel_calls=tf.data.AUTOTUNE)
         .prefetch(tf.data.AUTOTUNE)
     )
     val_data = (
-        tf.data.Dataset.from_tensor_slices((val_x, _one_hot(val_y, class_count)))
+        tf.data.Dataset.from_tensor_slices((val_x, _one_hot(val_y, run.class_count)))
         .batch(config.batch_size)
         .map(lambda images, labels: (tf.cast(images, tf.float32), labels))
     )
-    _compile(keras, model, config.learning_rate * FINE_TUNE_LEARNING_RATE_FACTOR, config.label_smoothing)
-    first = len(history)
-    _fit(
-        keras,
-        model,
-        config,
-        observer,
-        history,
-        PHASE_FINE_TUNE,
-        epochs=config.fine_tune_epochs,
-        data=train_data,
-        validation_data=val_data,
-    )
-    if min(entry["val_loss"] for entry in history[first:]) >= best_head_loss:
-        model.set_weights(head_weights)
+    _compile(keras, logits_model, config.learning_rate * FINE_TUNE_LEARNING_RATE_FACTOR, config.label_smoothing)
+    first = len(run.history)
+    _fit(run, logits_model, PHASE_FINE_TUNE, epochs=config.fine_tune_epochs, data=train_data, validation_data=val_data)
+    if min(entry["val_loss"] for entry in run.history[first:]) >= best_head_loss:
+        logits_model.set_weights(head_weights)
         return None
     return (
-        np.asarray(extractor.predict(train_x.astype(np.float32), batch_size=config.batch_size, verbose=0)),
-        np.asarray(extractor.predict(val_x.astype(np.float32), batch_size=config.batch_size, verbose=0)),
+        extract_in_batches(extractor.predict_on_batch, _array_loaders(train_x), config.batch_size),
+        extract_in_batches(extractor.predict_on_batch, _array_loaders(val_x), config.batch_size),
     )
 
 
-def _fit(
-    keras: Any,
-    model: keras.Model,
-    config: TrainingConfig,
-    observer: TrainingObserver,
-    history: list[dict[str, Any]],
-    phase: str,
-    *,
-    epochs: int,
-    data: Any,
-    validation_data: Any,
-) -> None:
-    """model.fit with early stopping, LR reduction and the observer; appends to `history`."""
-    reporter = _Reporter(keras, model, observer, history, phase)
+def _fit(run: _Run, model: keras.Model, phase: str, *, epochs: int, data: Any, validation_data: Any) -> None:
+    """model.fit with early stopping, LR reduction and the observer; appends to `run.history`."""
+    keras, config = run.keras, run.config
+    reporter = _Reporter(run, model, phase)
     callbacks = [
         # First, so it reads the learning rate this epoch used before ReduceLROnPlateau lowers it.
         reporter.callback(),
@@ -299,33 +302,25 @@ def _fit(
     if isinstance(data, tuple):
         fit_arguments = {"x": data[0], "y": data[1], "batch_size": config.batch_size, "shuffle": True}
     else:
-        fit_arguments = {"x": data}
+        # Already batched and shuffled by tf.data.
+        fit_arguments = {"x": data, "shuffle": False}
     model.fit(**fit_arguments, validation_data=validation_data, epochs=epochs, callbacks=callbacks, verbose=0)
     if reporter.cancelled:
-        raise TrainingCancelled(len(history))
+        raise TrainingCancelled(len(run.history))
 
 
 class _Reporter:
     """Feeds the observer from Keras callbacks and stops fit between batches when asked."""
 
-    def __init__(
-        self,
-        keras: Any,
-        model: keras.Model,
-        observer: TrainingObserver,
-        history: list[dict[str, Any]],
-        phase: str,
-    ) -> None:
-        self.keras = keras
+    def __init__(self, run: _Run, model: keras.Model, phase: str) -> None:
+        self.run = run
         self.model = model
-        self.observer = observer
-        self.history = history
         self.phase = phase
         self.cancelled = False
         self.started = 0.0
 
     def callback(self) -> Any:
-        return self.keras.callbacks.LambdaCallback(
+        return self.run.keras.callbacks.LambdaCallback(
             on_epoch_begin=self.epoch_begin,
             on_epoch_end=self.epoch_end,
             on_train_batch_end=self.batch_end,
@@ -335,8 +330,8 @@ class _Reporter:
         self.started = time.perf_counter()
 
     def batch_end(self, batch: int, logs: dict[str, Any] | None = None) -> None:
-        self.observer.on_batch_end()
-        if self.observer.should_stop():
+        self.run.observer.on_batch_end()
+        if self.run.observer.should_stop():
             self.cancelled = True
             self.model.stop_training = True
 
@@ -350,17 +345,26 @@ class _Reporter:
             "accuracy": float(logs["accuracy"]),
             "val_loss": float(logs["val_loss"]),
             "val_accuracy": float(logs["val_accuracy"]),
-            "learning_rate": float(self.keras.ops.convert_to_numpy(self.model.optimizer.learning_rate)),
+            "learning_rate": float(self.run.keras.ops.convert_to_numpy(self.model.optimizer.learning_rate)),
             "seconds": time.perf_counter() - self.started,
         }
-        number = len(self.history) + 1
-        self.history.append({"epoch": number, "phase": self.phase, **entry})
-        self.observer.on_epoch_end(number, self.phase, entry)
+        number = len(self.run.history) + 1
+        self.run.history.append({"epoch": number, "phase": self.phase, **entry})
+        self.run.observer.on_epoch_end(number, self.phase, entry)
 
 
-def _build_head(keras: Any, feature_count: int, class_count: int, dropout: float) -> keras.Model:
-    features = keras.Input((feature_count,), name="features")
-    hidden = keras.layers.Dropout(dropout, name="head_dropout")(features)
+def _build_head(keras: Any, train_features: np.ndarray, class_count: int, dropout: float) -> keras.Model:
+    # Centre each feature and divide all by one pooled standard deviation, so one learning rate
+    # suits every backbone (their features differ in scale by orders of magnitude). One scale for
+    # all, not one per feature: features that are near-constant on the training set (common after
+    # ReLU) would otherwise be blown up and explode on the first image that activates them.
+    mean = train_features.mean(axis=0, dtype=np.float64)
+    spread = float(np.sqrt(train_features.var(axis=0, dtype=np.float64).mean())) or 1.0
+    features = keras.Input((train_features.shape[1],), name="features")
+    scaled = keras.layers.Rescaling(1.0 / spread, offset=(-mean / spread).astype(np.float32), name="feature_scaling")(
+        features
+    )
+    hidden = keras.layers.Dropout(dropout, name="head_dropout")(scaled)
     # Logits out: the loss is computed from logits (stabler), and calibration needs them.
     logits = keras.layers.Dense(class_count, name="logits")(hidden)
     return keras.Model(features, logits, name="head")
@@ -393,6 +397,10 @@ def _augmenter(keras: Any, seed: int) -> keras.Sequential:
         ],
         name="augmentation",
     )
+
+
+def _array_loaders(images: np.ndarray) -> list[Callable[[], np.ndarray]]:
+    return [lambda image=image: image for image in images]
 
 
 def _loader(record: ImageRecord, size: int, *, mirrored: bool = False) -> Callable[[], np.ndarray]:
