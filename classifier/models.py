@@ -82,3 +82,54 @@ class DatasetImage(models.Model):
 
     def __str__(self) -> str:
         return self.original_name or self.sha256[:12]
+
+
+class ModelVersion(models.Model):
+    """One trained (or training) classifier of a dataset, numbered 1, 2, 3… per dataset.
+
+    Class names are frozen at training time: the dataset's classes may change later, and a version
+    must answer with the names it was trained on, in its own order.
+    """
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", "Queued"
+        TRAINING = "training", "Training"
+        READY = "ready", "Ready"
+        FAILED = "failed", "Failed"
+        CANCELLED = "cancelled", "Cancelled"
+
+    dataset = models.ForeignKey(Dataset, on_delete=models.CASCADE, related_name="model_versions")
+    number = models.PositiveIntegerField()
+    backbone = models.CharField(max_length=50)
+    image_size = models.PositiveIntegerField()
+    # The full TrainingConfig (classifier.ml.config) the version was trained with.
+    hyperparameters = models.JSONField(default=dict)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.QUEUED)
+    class_names = models.JSONField(default=list, blank=True)
+    keras_file = models.FileField(max_length=300, blank=True)
+    tflite_file = models.FileField(max_length=300, blank=True)
+    # accuracy, per_class, confusion_matrix, best_epoch, split sizes (see services.training).
+    metrics = models.JSONField(default=dict, blank=True)
+    # Test images the version got most confidently wrong: [{image_id, true, predicted, probability}].
+    most_confused = models.JSONField(default=list, blank=True)
+    # temperature, ece_before, ece_after and reliability bins before/after.
+    calibration = models.JSONField(default=dict, blank=True)
+    is_active = models.BooleanField(default=False)
+    parent = models.ForeignKey("self", null=True, blank=True, on_delete=models.SET_NULL, related_name="children")
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="model_versions"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    trained_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["dataset", "-number"]
+        constraints = [
+            models.UniqueConstraint(fields=["dataset", "number"], name="model_version_number_unique_per_dataset"),
+            models.UniqueConstraint(
+                fields=["dataset"], condition=models.Q(is_active=True), name="one_active_version_per_dataset"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.dataset} v{self.number}"

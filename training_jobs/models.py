@@ -39,6 +39,9 @@ class Job(models.Model):
     dataset = models.ForeignKey(
         "classifier.Dataset", null=True, blank=True, on_delete=models.CASCADE, related_name="jobs"
     )
+    model_version = models.ForeignKey(
+        "classifier.ModelVersion", null=True, blank=True, on_delete=models.CASCADE, related_name="jobs"
+    )
     celery_task_id = models.CharField(max_length=64, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     started_at = models.DateTimeField(null=True, blank=True)
@@ -70,3 +73,6 @@ class EpochMetric(models.Model):
     class Meta:
         ordering = ["job", "epoch"]
         constraints = [models.UniqueConstraint(fields=["job", "epoch"], name="epoch_unique_per_job")]
+
+    def __str__(self) -> str:
+        return f"{self.job} epoch {self.epoch}"

@@ -17,6 +17,7 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
 from django.utils import timezone
 
+from classifier.models import ModelVersion
 from training_jobs.models import Job
 
 logger = logging.getLogger(__name__)
@@ -95,6 +96,10 @@ def job_cancel(*, job: Job) -> Job:
     Job.objects.filter(id=job.id, status__in=[Job.Status.QUEUED, Job.Status.RUNNING]).update(
         status=Job.Status.CANCELLED, message="Cancelled", finished_at=timezone.now()
     )
+    # A version whose training never started would otherwise wait for it forever.
+    ModelVersion.objects.filter(jobs=job, status=ModelVersion.Status.QUEUED).update(
+        status=ModelVersion.Status.CANCELLED
+    )
     job.refresh_from_db()
     return job
 
@@ -103,12 +108,21 @@ def jobs_reap_stale(*, older_than: timedelta | None = None) -> int:
     """Fail running jobs whose worker stopped sending heartbeats (killed, out of memory, machine lost)."""
     older_than = older_than or timedelta(seconds=settings.SIGHTLINE_JOB_STALE_SECONDS)
     cutoff = timezone.now() - older_than
-    return Job.objects.filter(status=Job.Status.RUNNING, heartbeat_at__lt=cutoff).update(
-        status=Job.Status.FAILED,
-        message="Failed",
-        error="The worker running this job stopped responding; it was marked failed. Start it again.",
-        finished_at=timezone.now(),
-    )
+    with transaction.atomic():
+        stale = list(
+            Job.objects.select_for_update().filter(status=Job.Status.RUNNING, heartbeat_at__lt=cutoff)
+            .values_list("id", flat=True)
+        )
+        Job.objects.filter(id__in=stale).update(
+            status=Job.Status.FAILED,
+            message="Failed",
+            error="The worker running this job stopped responding; it was marked failed. Start it again.",
+            finished_at=timezone.now(),
+        )
+        ModelVersion.objects.filter(
+            jobs__in=stale, status__in=[ModelVersion.Status.QUEUED, ModelVersion.Status.TRAINING]
+        ).update(status=ModelVersion.Status.FAILED)
+    return len(stale)
 
 
 class ProgressReporter:

@@ -2,13 +2,25 @@
 
 from celery import shared_task
 
+from classifier.services.augmentation import dataset_augment_run
 from classifier.services.imports import dataset_import_run
+from classifier.services.training import model_version_train_run
 from training_jobs.services import job_run, jobs_reap_stale
 
 
 @shared_task
 def run_import_job(job_id: int) -> None:
     job_run(job_id=job_id, work=lambda job, progress: dataset_import_run(job=job, progress=progress))
+
+
+@shared_task
+def run_augment_job(job_id: int) -> None:
+    job_run(job_id=job_id, work=lambda job, progress: dataset_augment_run(job=job, progress=progress))
+
+
+@shared_task
+def run_training_job(job_id: int) -> None:
+    job_run(job_id=job_id, work=lambda job, progress: model_version_train_run(job=job, progress=progress))
 
 
 @shared_task

@@ -141,6 +141,10 @@ SIGHTLINE_MAX_COMPRESSION_RATIO = env_float("SIGHTLINE_MAX_COMPRESSION_RATIO", 2
 # Split fractions for new datasets; each dataset keeps its own copy and seed.
 SIGHTLINE_DEFAULT_VAL_FRACTION = env_float("SIGHTLINE_DEFAULT_VAL_FRACTION", 0.1)
 SIGHTLINE_DEFAULT_TEST_FRACTION = env_float("SIGHTLINE_DEFAULT_TEST_FRACTION", 0.1)
+# Pretrained keras.applications weights are looked up here first (offline installs place them here).
+SIGHTLINE_WEIGHTS_DIR = Path(env_str("SIGHTLINE_WEIGHTS_DIR", str(VAR_DIR / "weights")))
+# Backbone features per image, reused across epochs and versions; a worker-local cache.
+SIGHTLINE_FEATURE_CACHE_DIR = Path(env_str("SIGHTLINE_FEATURE_CACHE_DIR", str(VAR_DIR / "feature-cache")))
 # A running job whose heartbeat is older than this is taken to have lost its worker.
 SIGHTLINE_JOB_STALE_SECONDS = env_int("SIGHTLINE_JOB_STALE_SECONDS", 15 * 60)
 
@@ -154,6 +158,7 @@ REST_FRAMEWORK = {
     "PAGE_SIZE": 50,
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "DEFAULT_THROTTLE_RATES": {"anon": "60/min"},
+    "EXCEPTION_HANDLER": "webapp.api.exception_handler",
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "Sightline API",
@@ -165,6 +170,13 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    # Swagger UI would otherwise send the schema's URL to validator.swagger.io for a badge.
+    "SWAGGER_UI_SETTINGS": {"deepLinking": True, "validatorUrl": None},
+    # Jobs and model versions both have a "status" with different choices; name each enum after its model.
+    "ENUM_NAME_OVERRIDES": {
+        "JobStatusEnum": "training_jobs.models.Job.Status",
+        "ModelVersionStatusEnum": "classifier.models.ModelVersion.Status",
+    },
 }
 
 # Celery: a filesystem broker by default so one machine needs no server; Redis in production.
@@ -196,6 +208,8 @@ CELERY_TASK_DEFAULT_QUEUE = "cpu"
 CELERY_TASK_ROUTES = {
     "training_jobs.tasks.run_import_job": {"queue": "cpu"},
     "training_jobs.tasks.reap_stale_jobs": {"queue": "cpu"},
+    "training_jobs.tasks.run_augment_job": {"queue": "cpu"},
+    "training_jobs.tasks.run_training_job": {"queue": "gpu"},
 }
 CELERY_TASK_SOFT_TIME_LIMIT = env_int("CELERY_TASK_SOFT_TIME_LIMIT", 6 * 3600)
 CELERY_TASK_TIME_LIMIT = env_int("CELERY_TASK_TIME_LIMIT", 6 * 3600 + 300)

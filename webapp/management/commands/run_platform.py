@@ -30,7 +30,7 @@ class Command(BaseCommand):
         processes: list[subprocess.Popen] = []
         if not no_workers:
             processes += [self._worker("cpu", ["--pool", "threads", "--concurrency", "2", "--beat"]),
-                          self._worker("gpu", ["--pool", "solo", "--max-tasks-per-child", "1"])]
+                          self._worker("gpu", ["--pool", "solo", "--concurrency", "1", "--max-tasks-per-child", "1"])]
         processes.append(
             subprocess.Popen(  # noqa: S603 - fixed argv, no shell
                 [sys.executable, "manage.py", "runserver", "--noreload", f"{host}:{port}"],

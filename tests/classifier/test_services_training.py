@@ -1,0 +1,110 @@
+"""Training a model version end to end through the job (eager task): rows, curves, artifacts, failures."""
+
+import io
+
+import numpy as np
+import pytest
+from django.core.files.storage import default_storage
+from PIL import Image
+
+from classifier.models import ModelVersion
+from classifier.services import training
+from classifier.services.images import image_add
+from classifier.services.model_versions import model_version_create
+from tests.factories import DatasetFactory
+from training_jobs.models import EpochMetric, Job
+from training_jobs.services import job_cancel
+
+TINY = {"backbone": "mobilenet_v3_small", "image_size": 32, "weights": "none", "epochs": 3, "batch_size": 8}
+
+
+def _png(color, seed) -> bytes:
+    noise = np.random.default_rng(seed).integers(0, 40, (32, 32, 3))
+    pixels = np.clip(np.array(color) + noise, 0, 255).astype(np.uint8)
+    buffer = io.BytesIO()
+    Image.fromarray(pixels).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+@pytest.fixture
+def dataset(user):
+    dataset = DatasetFactory(owner=user, name="colours")
+    for index in range(12):
+        image_add(dataset=dataset, content=_png((220, 20, 20), index), filename=f"red{index}.png",
+                  label_name="red", origin="upload")
+        image_add(dataset=dataset, content=_png((20, 20, 220), 100 + index), filename=f"blue{index}.png",
+                  label_name="blue", origin="upload")
+    return dataset
+
+
+def _train(dataset, user, django_capture_on_commit_callbacks, **options):
+    with django_capture_on_commit_callbacks(execute=True):
+        version = model_version_create(dataset=dataset, requested_by=user, options={**TINY, **options})
+    version.refresh_from_db()
+    return version, version.jobs.get()
+
+
+def test_training_stores_curves_metrics_calibration_and_artifacts(dataset, user, django_capture_on_commit_callbacks):
+    version, job = _train(dataset, user, django_capture_on_commit_callbacks)
+
+    assert job.status == Job.Status.SUCCEEDED, job.error
+    assert version.status == ModelVersion.Status.READY
+    assert version.is_active, "the first ready version of a dataset serves at once"
+    assert version.class_names == ["blue", "red"]
+    epochs = list(EpochMetric.objects.filter(job=job).order_by("epoch"))
+    assert [e.epoch for e in epochs] == list(range(1, len(epochs) + 1)) and 1 <= len(epochs) <= 3
+    assert all(e.val_accuracy is not None and e.learning_rate > 0 for e in epochs)
+    assert set(version.metrics["per_class"]) == {"blue", "red"}
+    assert version.metrics["split_sizes"] == {"train": 20, "val": 2, "test": 2}
+    assert version.calibration["temperature"] > 0
+    assert {"ece_before", "ece_after"} <= set(version.calibration)
+    assert default_storage.exists(version.keras_file.name)
+    assert default_storage.exists(version.tflite_file.name)
+    assert job.report["model_version"] == version.id
+
+
+def test_a_later_version_waits_to_be_promoted(dataset, user, django_capture_on_commit_callbacks):
+    first, _ = _train(dataset, user, django_capture_on_commit_callbacks, epochs=1)
+    second, _ = _train(dataset, user, django_capture_on_commit_callbacks, epochs=1)
+
+    assert (first.number, second.number) == (1, 2)
+    first.refresh_from_db()
+    assert first.is_active and not second.is_active
+
+
+def test_missing_pretrained_weights_fail_the_job_and_keep_the_active_version(
+    dataset, user, django_capture_on_commit_callbacks, settings, tmp_path, monkeypatch
+):
+    active, _ = _train(dataset, user, django_capture_on_commit_callbacks, epochs=1)
+    settings.SIGHTLINE_WEIGHTS_DIR = tmp_path / "no-weights"
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path / "keras-home"))
+    # Offline: Keras's own download fails, as it does on a machine without internet.
+    monkeypatch.setattr("keras.utils.get_file", lambda *a, **k: (_ for _ in ()).throw(OSError("offline")))
+
+    failed, job = _train(dataset, user, django_capture_on_commit_callbacks, backbone="resnet50", weights="imagenet",
+                         image_size=32)
+
+    assert job.status == Job.Status.FAILED
+    assert "resnet50_weights_tf_dim_ordering_tf_kernels_notop.h5" in job.error
+    assert failed.status == ModelVersion.Status.FAILED
+    active.refresh_from_db()
+    assert active.is_active
+
+
+def test_cancelling_during_training_ends_the_job_and_version_cancelled(
+    dataset, user, django_capture_on_commit_callbacks, monkeypatch
+):
+    original = training._JobObserver.on_epoch_end
+
+    def cancel_after_first_epoch(self, epoch, phase, logs):
+        original(self, epoch, phase, logs)
+        job_cancel(job=self.job)
+
+    monkeypatch.setattr(training._JobObserver, "on_epoch_end", cancel_after_first_epoch)
+    version, job = _train(dataset, user, django_capture_on_commit_callbacks, epochs=5)
+
+    assert job.status == Job.Status.CANCELLED
+    assert version.status == ModelVersion.Status.CANCELLED
+    # Progress writes are throttled, so the cancel is seen within the next epoch at the latest.
+    assert EpochMetric.objects.filter(job=job).count() <= 2
+    assert not version.is_active
