@@ -1,12 +1,14 @@
-"""Reads of datasets and images, always scoped to what the requesting user may see.
+"""Reads of datasets, images, model versions and backbones, scoped to what the requesting user may see.
 
 Views look objects up through these querysets, so another user's object is simply not found (404).
 """
 
+from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.db.models import Count, Q, QuerySet
 
-from classifier.models import Dataset, DatasetImage, LabelClass
+from classifier.ml.backbones import available_backbones, pretrained_weights_available
+from classifier.models import Dataset, DatasetImage, LabelClass, ModelVersion
 
 
 def datasets_for_user(user: AbstractBaseUser) -> QuerySet[Dataset]:
@@ -50,4 +52,32 @@ def dataset_class_stats(*, dataset: Dataset) -> list[dict]:
             "split_counts": {"train": row.train, "val": row.val, "test": row.test},
         }
         for row in rows.order_by("name")
+    ]
+
+
+def model_versions_for_user(user: AbstractBaseUser) -> QuerySet[ModelVersion]:
+    versions = ModelVersion.objects.select_related("dataset", "created_by")
+    return versions if user.is_staff else versions.filter(dataset__owner=user)
+
+
+def dataset_model_versions(*, dataset: Dataset) -> QuerySet[ModelVersion]:
+    """A dataset's versions, newest first."""
+    return ModelVersion.objects.filter(dataset=dataset).select_related("created_by").order_by("-number")
+
+
+def backbones_list() -> list[dict]:
+    """Each registered backbone with its default input size and whether its ImageNet weights are here.
+
+    Checked per call, so weights placed in the folder after start-up count without a restart.
+    """
+    return [
+        {
+            "name": spec.name,
+            "label": spec.label,
+            "input_size": spec.default_input_size,
+            "pretrained_weights_available": pretrained_weights_available(
+                spec.name, weights_dir=settings.SIGHTLINE_WEIGHTS_DIR
+            ),
+        }
+        for spec in available_backbones()
     ]

@@ -9,6 +9,7 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from classifier.ml.augment import AUGMENT_TRANSFORMS
 from classifier.models import Dataset, DatasetImage
 from classifier.selectors import dataset_class_stats
 from training_jobs.api.serializers import JobSerializer
@@ -186,6 +187,20 @@ class UploadResultSerializer(serializers.Serializer):
 class ImportInputSerializer(serializers.Serializer):
     archive = serializers.FileField(help_text="A ZIP archive: one folder per class, or flat with `labels`.")
     labels = serializers.FileField(required=False, help_text="CSV with `filename,label` columns.")
+
+
+class AugmentationInputSerializer(serializers.Serializer):
+    target_per_class = serializers.IntegerField(
+        help_text="Classes with fewer training images get augmented copies of them up to this count."
+    )
+    transforms = serializers.ListField(
+        child=serializers.CharField(),
+        required=False,
+        help_text=f"Applied in order to every copy; default: all of {', '.join(AUGMENT_TRANSFORMS)}.",
+    )
+    seed = serializers.IntegerField(
+        required=False, min_value=0, max_value=MAX_SPLIT_SEED, default=0, help_text="Same seed, same copies."
+    )
 
 
 class JobStartedSerializer(serializers.Serializer):

@@ -1,8 +1,8 @@
-"""Dataset, class and image API routes, under /api/v1/."""
+"""Dataset, class, image, backbone and model-version API routes, under /api/v1/."""
 
 from django.urls import path
 
-from classifier.api import views
+from classifier.api import model_version_views, views
 
 app_name = "classifier_api"
 
@@ -13,6 +13,42 @@ urlpatterns = [
     path("datasets/<int:dataset_id>/splits/", views.DatasetSplitsView.as_view(), name="dataset-splits"),
     path("datasets/<int:dataset_id>/images/", views.DatasetImagesView.as_view(), name="dataset-images"),
     path("datasets/<int:dataset_id>/imports/", views.DatasetImportView.as_view(), name="dataset-imports"),
+    path(
+        "datasets/<int:dataset_id>/augmentations/",
+        views.DatasetAugmentationView.as_view(),
+        name="dataset-augmentations",
+    ),
+    path(
+        "datasets/<int:dataset_id>/model-versions/",
+        model_version_views.DatasetModelVersionsView.as_view(),
+        name="dataset-model-versions",
+    ),
     path("classes/<int:class_id>/", views.LabelClassDetailView.as_view(), name="class-detail"),
     path("images/<int:image_id>/", views.ImageDetailView.as_view(), name="image-detail"),
+    path("backbones/", model_version_views.BackboneListView.as_view(), name="backbone-list"),
+    path(
+        "model-versions/<int:version_id>/",
+        model_version_views.ModelVersionDetailView.as_view(),
+        name="model-version-detail",
+    ),
+    path(
+        "model-versions/<int:version_id>/curves/",
+        model_version_views.ModelVersionCurvesView.as_view(),
+        name="model-version-curves",
+    ),
+    path(
+        "model-versions/<int:version_id>/promote/",
+        model_version_views.ModelVersionPromoteView.as_view(),
+        name="model-version-promote",
+    ),
+    path(
+        "model-versions/<int:version_id>/retrain/",
+        model_version_views.ModelVersionRetrainView.as_view(),
+        name="model-version-retrain",
+    ),
+    path(
+        "model-versions/<int:version_id>/export/",
+        model_version_views.ModelVersionExportView.as_view(),
+        name="model-version-export",
+    ),
 ]

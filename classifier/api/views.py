@@ -15,6 +15,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from classifier.api.serializers import (
+    AugmentationInputSerializer,
     DatasetCreateInputSerializer,
     DatasetDetailSerializer,
     DatasetSerializer,
@@ -33,6 +34,7 @@ from classifier.api.serializers import (
 )
 from classifier.models import Dataset, DatasetImage, LabelClass
 from classifier.selectors import dataset_class_stats, dataset_images, datasets_for_user, images_for_user
+from classifier.services.augmentation import dataset_augment_start
 from classifier.services.datasets import (
     dataset_create,
     dataset_delete,
@@ -45,7 +47,8 @@ from classifier.services.imports import dataset_import_start
 from classifier.services.splits import dataset_splits_reassign
 
 
-def _dataset_or_404(request: Request, dataset_id: int) -> Dataset:
+def dataset_or_404(request: Request, dataset_id: int) -> Dataset:
+    """The dataset, if the requesting user may see it; shared with the model-version views."""
     return get_object_or_404(datasets_for_user(request.user), pk=dataset_id)
 
 
@@ -80,26 +83,26 @@ class DatasetListView(GenericAPIView):
         params.is_valid(raise_exception=True)
         dataset = dataset_create(owner=request.user, **params.validated_data)
         # Read back through the selector for the annotated image count.
-        dataset = _dataset_or_404(request, dataset.id)
+        dataset = dataset_or_404(request, dataset.id)
         return Response(DatasetDetailSerializer(dataset).data, status=status.HTTP_201_CREATED)
 
 
 class DatasetDetailView(APIView):
     @extend_schema(responses=DatasetDetailSerializer)
     def get(self, request: Request, dataset_id: int) -> Response:
-        return Response(DatasetDetailSerializer(_dataset_or_404(request, dataset_id)).data)
+        return Response(DatasetDetailSerializer(dataset_or_404(request, dataset_id)).data)
 
     @extend_schema(request=DatasetUpdateInputSerializer, responses=DatasetDetailSerializer)
     def patch(self, request: Request, dataset_id: int) -> Response:
-        dataset = _dataset_or_404(request, dataset_id)
+        dataset = dataset_or_404(request, dataset_id)
         params = DatasetUpdateInputSerializer(data=request.data)
         params.is_valid(raise_exception=True)
         dataset_update(dataset=dataset, **params.validated_data)
-        return Response(DatasetDetailSerializer(_dataset_or_404(request, dataset_id)).data)
+        return Response(DatasetDetailSerializer(dataset_or_404(request, dataset_id)).data)
 
     @extend_schema(responses={204: None})
     def delete(self, request: Request, dataset_id: int) -> Response:
-        dataset_delete(dataset=_dataset_or_404(request, dataset_id))
+        dataset_delete(dataset=dataset_or_404(request, dataset_id))
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
@@ -107,7 +110,7 @@ class DatasetClassesView(GenericAPIView):
     serializer_class = LabelClassCreateInputSerializer
 
     def get_queryset(self) -> list[dict]:
-        return dataset_class_stats(dataset=_dataset_or_404(self.request, self.kwargs["dataset_id"]))
+        return dataset_class_stats(dataset=dataset_or_404(self.request, self.kwargs["dataset_id"]))
 
     @extend_schema(responses=LabelClassStatsSerializer(many=True))
     def get(self, request: Request, dataset_id: int) -> Response:
@@ -120,7 +123,7 @@ class DatasetClassesView(GenericAPIView):
         description="Adds a class; a class of that name that already exists is returned as it is.",
     )
     def post(self, request: Request, dataset_id: int) -> Response:
-        dataset = _dataset_or_404(request, dataset_id)
+        dataset = dataset_or_404(request, dataset_id)
         params = LabelClassCreateInputSerializer(data=request.data)
         params.is_valid(raise_exception=True)
         label = label_class_get_or_create(dataset=dataset, name=params.validated_data["name"])
@@ -143,7 +146,7 @@ class DatasetSplitsView(APIView):
         description="Reassigns every image to train/val/test, stratified by class, from the seed.",
     )
     def post(self, request: Request, dataset_id: int) -> Response:
-        dataset = _dataset_or_404(request, dataset_id)
+        dataset = dataset_or_404(request, dataset_id)
         params = SplitsReassignInputSerializer(data=request.data)
         params.is_valid(raise_exception=True)
         result = dataset_splits_reassign(dataset=dataset, **params.validated_data)
@@ -156,7 +159,7 @@ class DatasetImagesView(GenericAPIView):
     parser_classes = [MultiPartParser, FormParser, JSONParser]
 
     def get_queryset(self) -> QuerySet[DatasetImage]:
-        dataset = _dataset_or_404(self.request, self.kwargs["dataset_id"])
+        dataset = dataset_or_404(self.request, self.kwargs["dataset_id"])
         filters = ImageFilterSerializer(data=self.request.query_params)
         filters.is_valid(raise_exception=True)
         return dataset_images(
@@ -182,7 +185,7 @@ class DatasetImagesView(GenericAPIView):
         },
     )
     def post(self, request: Request, dataset_id: int) -> Response:
-        dataset = _dataset_or_404(request, dataset_id)
+        dataset = dataset_or_404(request, dataset_id)
         params = ImageUploadInputSerializer(data=request.data)
         params.is_valid(raise_exception=True)
         result = images_upload(
@@ -228,7 +231,7 @@ class DatasetImportView(APIView):
         description="Queues an import job; its finished `report` counts and lists every rejected file.",
     )
     def post(self, request: Request, dataset_id: int) -> Response:
-        dataset = _dataset_or_404(request, dataset_id)
+        dataset = dataset_or_404(request, dataset_id)
         params = ImportInputSerializer(data=request.data)
         params.is_valid(raise_exception=True)
         job = dataset_import_start(
@@ -237,4 +240,21 @@ class DatasetImportView(APIView):
             archive=params.validated_data["archive"],
             labels=params.validated_data.get("labels"),
         )
+        return Response(JobStartedSerializer({"job": job}).data, status=status.HTTP_202_ACCEPTED)
+
+
+class DatasetAugmentationView(APIView):
+    @extend_schema(
+        request=AugmentationInputSerializer,
+        responses={202: JobStartedSerializer},
+        description=(
+            "Queues an augmentation job that tops up each class's training split with augmented copies "
+            "of its own training images; its finished `report` counts the copies made per class."
+        ),
+    )
+    def post(self, request: Request, dataset_id: int) -> Response:
+        dataset = dataset_or_404(request, dataset_id)
+        params = AugmentationInputSerializer(data=request.data)
+        params.is_valid(raise_exception=True)
+        job = dataset_augment_start(dataset=dataset, requested_by=request.user, **params.validated_data)
         return Response(JobStartedSerializer({"job": job}).data, status=status.HTTP_202_ACCEPTED)

@@ -1,0 +1,201 @@
+"""Input and output serializers of the backbone and model-version API.
+
+Training options are checked here only for their type; their ranges, the backbone name and whether
+the dataset can be trained on are the services' rules, answered with a 400 that names the problem.
+The stored metrics and calibration are JSON written by the training worker; their serializers here
+describe that JSON for the schema and pass it through.
+"""
+
+from drf_spectacular.utils import extend_schema_field
+from rest_framework import serializers
+
+from classifier.api.serializers import SplitCountsSerializer
+from classifier.ml.config import TrainingConfig
+from classifier.models import ModelVersion
+from classifier.services.model_versions import model_version_training_job
+from training_jobs.api.serializers import JobSerializer
+from training_jobs.models import EpochMetric
+
+EXPORT_FORMATS = ("keras", "tflite")
+
+
+class BackboneSerializer(serializers.Serializer):
+    name = serializers.CharField(help_text="What `backbone` takes when starting a version.")
+    label = serializers.CharField()
+    input_size = serializers.IntegerField(help_text="Default image size: the one its ImageNet weights were trained at.")
+    pretrained_weights_available = serializers.BooleanField(
+        help_text="Its ImageNet weights are on this install; if not, training downloads them when online."
+    )
+
+
+class ModelVersionCreateInputSerializer(serializers.Serializer):
+    """Every option but `backbone` may be left out for the platform default."""
+
+    backbone = serializers.CharField(help_text="A name listed by /api/v1/backbones/.")
+    image_size = serializers.IntegerField(required=False, help_text="Square input in pixels; default: the backbone's.")
+    epochs = serializers.IntegerField(
+        required=False, help_text=f"Epochs training the head on a frozen backbone; default {TrainingConfig.epochs}."
+    )
+    batch_size = serializers.IntegerField(required=False, help_text=f"Default {TrainingConfig.batch_size}.")
+    learning_rate = serializers.FloatField(
+        required=False, help_text=f"Default {TrainingConfig.learning_rate}; fine-tuning uses a tenth of it."
+    )
+    fine_tune_layers = serializers.IntegerField(
+        required=False, help_text="Top backbone layers to fine-tune after the head is trained; default 0 (none)."
+    )
+    fine_tune_epochs = serializers.IntegerField(
+        required=False, help_text="Default: as many as `epochs` when `fine_tune_layers` is set."
+    )
+    early_stopping_patience = serializers.IntegerField(
+        required=False,
+        help_text=(
+            "Epochs without a better validation loss before stopping; "
+            f"default {TrainingConfig.early_stopping_patience}."
+        ),
+    )
+    augment = serializers.BooleanField(
+        required=False, help_text="Random flips, rotations and zooms while fine-tuning; default true."
+    )
+    weights = serializers.ChoiceField(
+        choices=["imagenet", "none"], required=False, help_text="Start from ImageNet weights (default) or random ones."
+    )
+    dropout = serializers.FloatField(required=False, help_text=f"Before the head; default {TrainingConfig.dropout}.")
+    label_smoothing = serializers.FloatField(required=False, help_text=f"Default {TrainingConfig.label_smoothing}.")
+
+
+class _WithTrainingJobSerializer(serializers.Serializer):
+    job = serializers.SerializerMethodField(help_text="The version's latest training job: status, progress, error.")
+
+    @extend_schema_field(JobSerializer(allow_null=True))
+    def get_job(self, version: ModelVersion) -> dict | None:
+        job = model_version_training_job(version=version)
+        return JobSerializer(job).data if job else None
+
+
+class ModelVersionStartedSerializer(_WithTrainingJobSerializer, serializers.ModelSerializer):
+    class Meta:
+        model = ModelVersion
+        fields = ["id", "number", "status", "job"]
+        read_only_fields = fields
+
+
+class MetricsSummarySerializer(serializers.Serializer):
+    accuracy = serializers.FloatField(allow_null=True, help_text="On the test split; null without test images.")
+    macro_f1 = serializers.FloatField(required=False)
+    best_epoch = serializers.IntegerField(required=False, help_text="The epoch whose weights were kept.")
+
+
+class PerClassMetricsSerializer(serializers.Serializer):
+    precision = serializers.FloatField()
+    recall = serializers.FloatField()
+    f1 = serializers.FloatField()
+    support = serializers.IntegerField(help_text="Test images of this class.")
+
+
+class MetricsSerializer(MetricsSummarySerializer):
+    per_class = serializers.DictField(child=PerClassMetricsSerializer(), help_text="Keyed by class name.")
+    confusion_matrix = serializers.ListField(
+        child=serializers.ListField(child=serializers.IntegerField()),
+        help_text="confusion_matrix[true][predicted] counts test images, both in `class_names` order.",
+    )
+    split_sizes = SplitCountsSerializer(required=False, help_text="Images of the classes trained on, per split.")
+
+
+class ReliabilityBinSerializer(serializers.Serializer):
+    lower = serializers.FloatField()
+    upper = serializers.FloatField()
+    confidence = serializers.FloatField(allow_null=True, help_text="Mean top probability; null for an empty bin.")
+    accuracy = serializers.FloatField(allow_null=True)
+    count = serializers.IntegerField()
+
+
+class CalibrationSerializer(serializers.Serializer):
+    temperature = serializers.FloatField(help_text="Logits are divided by it; fitted on the validation split.")
+    ece_before = serializers.FloatField(help_text="Expected calibration error on validation, before scaling.")
+    ece_after = serializers.FloatField()
+    reliability_before = ReliabilityBinSerializer(many=True)
+    reliability_after = ReliabilityBinSerializer(many=True)
+
+
+class MostConfusedSerializer(serializers.Serializer):
+    image_id = serializers.IntegerField()
+    true = serializers.CharField()
+    predicted = serializers.CharField()
+    probability = serializers.FloatField(help_text="Calibrated probability of the wrong prediction.")
+
+
+class ModelVersionSerializer(serializers.ModelSerializer):
+    class_names = serializers.ListField(
+        child=serializers.CharField(),
+        read_only=True,
+        help_text="Frozen when the version was started, in the order it predicts them.",
+    )
+    created_by = serializers.CharField(source="created_by.username", read_only=True, allow_null=True)
+    metrics = serializers.SerializerMethodField(help_text="Null until the version is trained.")
+
+    class Meta:
+        model = ModelVersion
+        fields = [
+            "id",
+            "dataset",
+            "number",
+            "backbone",
+            "image_size",
+            "status",
+            "class_names",
+            "is_active",
+            "parent",
+            "created_by",
+            "created_at",
+            "trained_at",
+            "metrics",
+        ]
+        read_only_fields = fields
+        extra_kwargs = {
+            "is_active": {"help_text": "The version its dataset serves by default."},
+            "parent": {"help_text": "The version this one was retrained from."},
+        }
+
+    @extend_schema_field(MetricsSummarySerializer(allow_null=True))
+    def get_metrics(self, version: ModelVersion) -> dict | None:
+        return MetricsSummarySerializer(version.metrics).data if version.metrics else None
+
+
+class ModelVersionDetailSerializer(_WithTrainingJobSerializer, ModelVersionSerializer):
+    hyperparameters = serializers.DictField(read_only=True, help_text="The full training configuration used.")
+    calibration = serializers.SerializerMethodField(help_text="Null until the version is trained.")
+    most_confused = MostConfusedSerializer(
+        many=True, read_only=True, help_text="Test images it got most confidently wrong."
+    )
+
+    class Meta(ModelVersionSerializer.Meta):
+        fields = [*ModelVersionSerializer.Meta.fields, "hyperparameters", "job", "calibration", "most_confused"]
+        read_only_fields = fields
+
+    @extend_schema_field(MetricsSerializer(allow_null=True))
+    def get_metrics(self, version: ModelVersion) -> dict | None:
+        return MetricsSerializer(version.metrics).data if version.metrics else None
+
+    @extend_schema_field(CalibrationSerializer(allow_null=True))
+    def get_calibration(self, version: ModelVersion) -> dict | None:
+        return CalibrationSerializer(version.calibration).data if version.calibration else None
+
+
+class EpochMetricSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = EpochMetric
+        fields = ["epoch", "phase", "loss", "accuracy", "val_loss", "val_accuracy", "learning_rate", "seconds"]
+        read_only_fields = fields
+
+
+class ExportFormatSerializer(serializers.Serializer):
+    format = serializers.ChoiceField(
+        choices=EXPORT_FORMATS,
+        help_text="savedmodel is not offered yet: building it needs TensorFlow, which only workers load.",
+        error_messages={
+            "invalid_choice": (
+                '"{input}" cannot be exported; choose keras or tflite '
+                "(savedmodel is not available yet: it needs an export job on a worker)."
+            )
+        },
+    )

@@ -1,0 +1,208 @@
+"""Backbone and model-version API views: start training, read results and curves, promote, export.
+
+Versions are looked up through ``model_versions_for_user``, so another user's version answers 404
+and staff reach everything. Nothing here loads a model: training and exports run on workers, and
+downloads stream the files they stored.
+"""
+
+from django.core.files.storage import default_storage
+from django.db.models import QuerySet
+from django.http import FileResponse
+from django.shortcuts import get_object_or_404
+from django.utils.text import slugify
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiResponse, extend_schema
+from rest_framework import status
+from rest_framework.exceptions import NotFound
+from rest_framework.generics import GenericAPIView
+from rest_framework.negotiation import DefaultContentNegotiation
+from rest_framework.parsers import JSONParser
+from rest_framework.permissions import IsAdminUser
+from rest_framework.renderers import JSONRenderer
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from classifier.api.model_version_serializers import (
+    BackboneSerializer,
+    EpochMetricSerializer,
+    ExportFormatSerializer,
+    ModelVersionCreateInputSerializer,
+    ModelVersionDetailSerializer,
+    ModelVersionSerializer,
+    ModelVersionStartedSerializer,
+)
+from classifier.api.views import dataset_or_404
+from classifier.models import ModelVersion
+from classifier.selectors import backbones_list, dataset_model_versions, model_versions_for_user
+from classifier.services.model_versions import (
+    ModelVersionInUse,
+    model_version_create,
+    model_version_delete,
+    model_version_promote,
+    model_version_retrain,
+    model_version_training_job,
+)
+from training_jobs.selectors import epoch_metrics_for_job
+from webapp.api import Conflict, ErrorSerializer
+
+# The stored file behind each export format.
+EXPORT_FILE_FIELDS = {"keras": "keras_file", "tflite": "tflite_file"}
+
+
+def _version_or_404(request: Request, version_id: int) -> ModelVersion:
+    return get_object_or_404(model_versions_for_user(request.user), pk=version_id)
+
+
+class BackboneListView(APIView):
+    @extend_schema(
+        responses=BackboneSerializer(many=True),
+        description="The backbones a version can be trained on; a short, fixed list, so not paginated.",
+    )
+    def get(self, request: Request) -> Response:
+        return Response(BackboneSerializer(backbones_list(), many=True).data)
+
+
+class DatasetModelVersionsView(GenericAPIView):
+    serializer_class = ModelVersionCreateInputSerializer
+    # JSON only: a form post leaves an unticked box out and DRF reads that as false, which would
+    # silently turn `augment` off where a client meant "the default".
+    parser_classes = [JSONParser]
+
+    def get_queryset(self) -> QuerySet[ModelVersion]:
+        return dataset_model_versions(dataset=dataset_or_404(self.request, self.kwargs["dataset_id"]))
+
+    @extend_schema(responses=ModelVersionSerializer(many=True))
+    def get(self, request: Request, dataset_id: int) -> Response:
+        page = self.paginate_queryset(self.get_queryset())
+        return self.get_paginated_response(ModelVersionSerializer(page, many=True).data)
+
+    @extend_schema(
+        request=ModelVersionCreateInputSerializer,
+        responses={
+            202: ModelVersionStartedSerializer,
+            400: OpenApiResponse(
+                description="A bad option, an unknown backbone, fewer than 2 classes, or a class with no "
+                "training or validation images; the body names the problem."
+            ),
+        },
+        description="Freezes the dataset's classes into a new version and queues its training job.",
+    )
+    def post(self, request: Request, dataset_id: int) -> Response:
+        dataset = dataset_or_404(request, dataset_id)
+        params = ModelVersionCreateInputSerializer(data=request.data)
+        params.is_valid(raise_exception=True)
+        version = model_version_create(dataset=dataset, requested_by=request.user, options=params.validated_data)
+        return Response(ModelVersionStartedSerializer(version).data, status=status.HTTP_202_ACCEPTED)
+
+
+class ModelVersionDetailView(APIView):
+    @extend_schema(responses=ModelVersionDetailSerializer)
+    def get(self, request: Request, version_id: int) -> Response:
+        return Response(ModelVersionDetailSerializer(_version_or_404(request, version_id)).data)
+
+    @extend_schema(
+        responses={
+            204: None,
+            409: OpenApiResponse(ErrorSerializer, description="The version is active, or still training."),
+        },
+        description="Deletes the version, its training job and its stored model files.",
+    )
+    def delete(self, request: Request, version_id: int) -> Response:
+        try:
+            model_version_delete(version=_version_or_404(request, version_id))
+        except ModelVersionInUse as exc:
+            raise Conflict(str(exc)) from exc
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class ModelVersionCurvesView(APIView):
+    @extend_schema(
+        responses=EpochMetricSerializer(many=True),
+        description="One row per finished epoch of the latest training job, so it grows while it runs.",
+    )
+    def get(self, request: Request, version_id: int) -> Response:
+        job = model_version_training_job(version=_version_or_404(request, version_id))
+        epochs = epoch_metrics_for_job(job) if job else []
+        return Response(EpochMetricSerializer(epochs, many=True).data)
+
+
+class ModelVersionPromoteView(APIView):
+    @extend_schema(
+        request=None,
+        responses={200: ModelVersionDetailSerializer, 400: OpenApiResponse(description="The version is not ready.")},
+        description="Makes the version its dataset's active one; promoting an older version rolls back.",
+    )
+    def post(self, request: Request, version_id: int) -> Response:
+        version = model_version_promote(version=_version_or_404(request, version_id))
+        return Response(ModelVersionDetailSerializer(version).data)
+
+
+class IsStaff(IsAdminUser):
+    message = "Only staff can retrain a model version; start a new version on the dataset instead."
+
+
+class ModelVersionRetrainView(APIView):
+    permission_classes = [IsStaff]
+
+    @extend_schema(
+        request=None,
+        responses={
+            202: ModelVersionStartedSerializer,
+            400: OpenApiResponse(description="The dataset as it is now cannot be trained on."),
+            403: OpenApiResponse(ErrorSerializer, description="Only staff can retrain."),
+        },
+        description="Starts a new version with this one's settings, on the dataset as it is now.",
+    )
+    def post(self, request: Request, version_id: int) -> Response:
+        version = model_version_retrain(version=_version_or_404(request, version_id), requested_by=request.user)
+        return Response(ModelVersionStartedSerializer(version).data, status=status.HTTP_202_ACCEPTED)
+
+
+class FileDownloadNegotiation(DefaultContentNegotiation):
+    """Answers errors as JSON whatever the client accepts, and leaves ``?format=`` to the view.
+
+    DRF reads ``?format=`` as the name of a renderer (a 404 for "keras"), and would refuse a client
+    that accepts only ``application/octet-stream`` (406) before the view could send the file.
+    """
+
+    def select_renderer(self, request: Request, renderers: list, format_suffix: str | None = None) -> tuple:
+        return renderers[0], renderers[0].media_type
+
+
+class ModelVersionExportView(APIView):
+    renderer_classes = [JSONRenderer]
+    content_negotiation_class = FileDownloadNegotiation
+
+    @extend_schema(
+        parameters=[ExportFormatSerializer],
+        responses={
+            (200, "application/octet-stream"): OpenApiTypes.BINARY,
+            400: OpenApiResponse(description="Not an available format."),
+            404: OpenApiResponse(ErrorSerializer, description="No such version, or its file is missing."),
+            409: OpenApiResponse(ErrorSerializer, description="The version is not ready."),
+        },
+        description="Downloads the version's stored model: `keras` (full Keras model) or `tflite`.",
+    )
+    def get(self, request: Request, version_id: int) -> FileResponse:
+        version = _version_or_404(request, version_id)
+        params = ExportFormatSerializer(data=request.query_params)
+        params.is_valid(raise_exception=True)
+        file_format = params.validated_data["format"]
+        if version.status != ModelVersion.Status.READY:
+            raise Conflict(f"Version {version.number} is {version.status}; only a ready version can be exported.")
+        stored = getattr(version, EXPORT_FILE_FIELDS[file_format])
+        missing = NotFound(f"The {file_format} file of version {version.number} is not stored.")
+        if not stored:
+            raise missing
+        try:
+            file = default_storage.open(stored.name, "rb")
+        except FileNotFoundError as exc:
+            raise missing from exc
+        download_name = f"{slugify(version.dataset.name) or f'dataset-{version.dataset_id}'}-v{version.number}"
+        return FileResponse(
+            file,
+            as_attachment=True,
+            filename=f"{download_name}.{file_format}",
+            content_type="application/octet-stream",
+        )

@@ -1,0 +1,558 @@
+"""Model-versions API: start training, list and read versions, curves, promote and roll back, retrain,
+delete, export, and who may do which.
+
+Training itself never runs here: a started version's task is only queued (its on-commit callback is
+captured, not executed), and ready versions are made directly as rows with stored files.
+"""
+
+import pytest
+from django.core.files.base import ContentFile
+from django.core.files.storage import default_storage
+
+from classifier.ml.config import TrainingConfig
+from classifier.models import DatasetImage, ModelVersion
+from tests.factories import DatasetFactory, DatasetImageFactory, JobFactory, LabelClassFactory
+from training_jobs.models import EpochMetric, Job
+
+pytestmark = pytest.mark.django_db
+
+Split = DatasetImage.Split
+Status = ModelVersion.Status
+
+METRICS = {
+    "accuracy": 0.75,
+    "macro_f1": 0.7333,
+    "best_epoch": 3,
+    "per_class": {
+        "robin": {"precision": 1.0, "recall": 0.6667, "f1": 0.8, "support": 3},
+        "wren": {"precision": 0.5, "recall": 1.0, "f1": 0.6667, "support": 1},
+    },
+    "confusion_matrix": [[2, 1], [0, 1]],
+    "split_sizes": {"train": 16, "val": 4, "test": 4},
+}
+CALIBRATION = {
+    "temperature": 1.5,
+    "ece_before": 0.12,
+    "ece_after": 0.03,
+    "reliability_before": [
+        {"lower": 0.0, "upper": 0.5, "confidence": None, "accuracy": None, "count": 0},
+        {"lower": 0.5, "upper": 1.0, "confidence": 0.9, "accuracy": 0.75, "count": 4},
+    ],
+    "reliability_after": [
+        {"lower": 0.0, "upper": 0.5, "confidence": None, "accuracy": None, "count": 0},
+        {"lower": 0.5, "upper": 1.0, "confidence": 0.78, "accuracy": 0.75, "count": 4},
+    ],
+}
+
+
+def _add_class(dataset, name, splits=(Split.TRAIN, Split.VAL)):
+    label = LabelClassFactory(dataset=dataset, name=name)
+    for split in splits:
+        DatasetImageFactory(dataset=dataset, label=label, split=split)
+    return label
+
+
+def _trainable_dataset(owner, classes=("robin", "wren"), name="Garden birds"):
+    """Each class with one training and one validation image: the least a version can be trained on."""
+    dataset = DatasetFactory(owner=owner, name=name)
+    for class_name in classes:
+        _add_class(dataset, class_name)
+    return dataset
+
+
+def _version(dataset, number=1, **fields):
+    """A version row as training would leave it, without training anything."""
+    values = {
+        "backbone": "mobilenet_v2",
+        "image_size": 224,
+        "status": Status.READY,
+        "class_names": ["robin", "wren"],
+        "hyperparameters": TrainingConfig(image_size=224, epochs=7).to_dict(),
+        "created_by": dataset.owner,
+        **fields,
+    }
+    return ModelVersion.objects.create(dataset=dataset, number=number, **values)
+
+
+def _start(client, dataset, data):
+    return client.post(f"/api/v1/datasets/{dataset.id}/model-versions/", data, format="json")
+
+
+@pytest.fixture
+def dataset(user):
+    return _trainable_dataset(user)
+
+
+# Starting a version
+
+
+def test_starting_a_version_queues_its_training_job(user, user_api, dataset, django_capture_on_commit_callbacks):
+    with django_capture_on_commit_callbacks() as callbacks:
+        response = _start(user_api, dataset, {"backbone": "mobilenet_v2", "epochs": 3, "fine_tune_layers": 10})
+
+    assert response.status_code == 202
+    body = response.json()
+    assert set(body) == {"id", "number", "status", "job"}
+    assert (body["number"], body["status"]) == (1, "queued")
+    job = body["job"]
+    assert (job["kind"], job["status"], job["model_version"], job["dataset"]) == (
+        "train",
+        "queued",
+        body["id"],
+        dataset.id,
+    )
+    version = ModelVersion.objects.get(id=body["id"])
+    assert (version.status, version.backbone, version.image_size, version.created_by) == (
+        Status.QUEUED,
+        "mobilenet_v2",
+        224,
+        user,
+    )
+    assert version.class_names == ["robin", "wren"]
+    assert version.hyperparameters["epochs"] == 3
+    assert version.hyperparameters["fine_tune_layers"] == 10
+    assert version.hyperparameters["weights"] == "imagenet"
+    assert Job.objects.get(model_version=version).status == Job.Status.QUEUED
+    # The training task is sent once the request's transaction commits; it is not run in this test.
+    assert len(callbacks) == 1
+
+
+def test_class_names_are_frozen_in_order_when_the_version_starts(user, user_api):
+    dataset = _trainable_dataset(user, classes=("wren", "blackbird", "robin"))
+
+    version_id = _start(user_api, dataset, {"backbone": "mobilenet_v2"}).json()["id"]
+    _add_class(dataset, "sparrow")
+
+    detail = user_api.get(f"/api/v1/model-versions/{version_id}/").json()
+    assert detail["class_names"] == ["blackbird", "robin", "wren"]
+
+
+def test_versions_are_numbered_per_dataset(user, user_api, dataset):
+    other_dataset = _trainable_dataset(user, name="Pond birds")
+
+    numbers = [_start(user_api, dataset, {"backbone": "mobilenet_v2"}).json()["number"] for _ in range(2)]
+
+    assert numbers == [1, 2]
+    assert _start(user_api, other_dataset, {"backbone": "mobilenet_v2"}).json()["number"] == 1
+
+
+def test_a_version_can_start_from_random_weights(user_api, dataset):
+    response = _start(user_api, dataset, {"backbone": "resnet50", "weights": "none", "image_size": 160})
+
+    assert response.status_code == 202
+    version = ModelVersion.objects.get(id=response.json()["id"])
+    assert (version.backbone, version.image_size) == ("resnet50", 160)
+    assert version.hyperparameters["weights"] is None
+
+
+def test_a_dataset_with_fewer_than_two_classes_is_400(user, user_api):
+    dataset = _trainable_dataset(user, classes=("robin",))
+
+    response = _start(user_api, dataset, {"backbone": "mobilenet_v2"})
+
+    assert response.status_code == 400
+    assert response.json() == {"dataset": ["Training needs at least 2 classes with images; this dataset has 1."]}
+    assert not ModelVersion.objects.exists()
+    assert not Job.objects.exists()
+
+
+def test_a_class_without_validation_images_is_400_naming_it(user, user_api):
+    dataset = _trainable_dataset(user, classes=("robin",))
+    _add_class(dataset, "wren", splits=(Split.TRAIN, Split.TRAIN))
+
+    response = _start(user_api, dataset, {"backbone": "mobilenet_v2"})
+
+    assert response.status_code == 400
+    assert response.json() == {
+        "dataset": [
+            'Every class needs training and validation images: "wren" has no validation images. '
+            "Add images or change the split fractions."
+        ]
+    }
+    assert not ModelVersion.objects.exists()
+
+
+def test_an_unknown_backbone_is_400_listing_the_valid_ones(user_api, dataset):
+    response = _start(user_api, dataset, {"backbone": "alexnet"})
+
+    assert response.status_code == 400
+    [message] = response.json()["backbone"]
+    assert message.startswith("unknown backbone 'alexnet'; choose one of: mobilenet_v2, ")
+    assert "efficientnet_lite0" in message
+    assert not ModelVersion.objects.exists()
+
+
+@pytest.mark.parametrize(
+    ("options", "errors"),
+    [
+        ({"epochs": 0}, {"epochs": ["epochs must be at least 1, got 0"]}),
+        ({"learning_rate": 2}, {"learning_rate": ["learning_rate must be at most 1.0, got 2.0"]}),
+        ({"image_size": 8}, {"image_size": ["image_size must be at least 32, got 8"]}),
+        ({"epochs": "many"}, {"epochs": ["A valid integer is required."]}),
+        ({"weights": "maybe"}, {"weights": ['"maybe" is not a valid choice.']}),
+    ],
+)
+def test_bad_hyperparameters_are_400_naming_the_field(user_api, dataset, options, errors):
+    response = _start(user_api, dataset, {"backbone": "mobilenet_v2", **options})
+
+    assert response.status_code == 400
+    assert response.json() == errors
+    assert not ModelVersion.objects.exists()
+
+
+def test_the_backbone_is_required(user_api, dataset):
+    response = _start(user_api, dataset, {"epochs": 3})
+
+    assert response.status_code == 400
+    assert response.json() == {"backbone": ["This field is required."]}
+
+
+def test_training_options_are_taken_as_json_only(user_api, dataset):
+    # A form would send an unticked "augment" as false; JSON keeps "not given" apart from false.
+    response = user_api.post(f"/api/v1/datasets/{dataset.id}/model-versions/", {"backbone": "mobilenet_v2"})
+
+    assert response.status_code == 415
+
+
+# Listing and reading
+
+
+def test_the_list_shows_the_datasets_versions_newest_first_with_a_metrics_summary(user, user_api, dataset):
+    trained = _version(dataset, 1, metrics=METRICS, is_active=True)
+    queued = _version(dataset, 2, status=Status.QUEUED)
+    _version(_trainable_dataset(user, name="Pond birds"), 1)
+
+    response = user_api.get(f"/api/v1/datasets/{dataset.id}/model-versions/")
+
+    assert response.status_code == 200
+    body = response.json()
+    assert body["count"] == 2
+    assert [v["id"] for v in body["results"]] == [queued.id, trained.id]
+    listed = body["results"][1]
+    assert set(listed) == {
+        "id",
+        "dataset",
+        "number",
+        "backbone",
+        "image_size",
+        "status",
+        "class_names",
+        "is_active",
+        "parent",
+        "created_by",
+        "created_at",
+        "trained_at",
+        "metrics",
+    }
+    assert listed["metrics"] == {"accuracy": 0.75, "macro_f1": 0.7333, "best_epoch": 3}
+    assert (listed["status"], listed["is_active"], listed["created_by"]) == ("ready", True, "alice")
+    assert body["results"][0]["metrics"] is None
+
+
+def test_the_detail_has_metrics_calibration_most_confused_and_the_latest_training_job(user, user_api, dataset):
+    parent = _version(dataset, 1)
+    version = _version(
+        dataset,
+        2,
+        parent=parent,
+        metrics=METRICS,
+        calibration=CALIBRATION,
+        most_confused=[{"image_id": 7, "true": "robin", "predicted": "wren", "probability": 0.91}],
+    )
+    JobFactory(kind=Job.Kind.TRAIN, requested_by=user, dataset=dataset, model_version=version)
+    latest = JobFactory(
+        kind=Job.Kind.TRAIN,
+        requested_by=user,
+        dataset=dataset,
+        model_version=version,
+        status=Job.Status.FAILED,
+        progress=0.4,
+        error="no ImageNet weights for resnet50",
+    )
+
+    response = user_api.get(f"/api/v1/model-versions/{version.id}/")
+
+    assert response.status_code == 200
+    body = response.json()
+    assert (body["id"], body["dataset"], body["number"], body["parent"]) == (version.id, dataset.id, 2, parent.id)
+    assert (body["backbone"], body["image_size"], body["status"], body["is_active"]) == (
+        "mobilenet_v2",
+        224,
+        "ready",
+        False,
+    )
+    assert body["class_names"] == ["robin", "wren"]
+    assert body["hyperparameters"]["epochs"] == 7
+    assert body["metrics"] == METRICS
+    assert body["calibration"] == CALIBRATION
+    assert body["most_confused"] == [{"image_id": 7, "true": "robin", "predicted": "wren", "probability": 0.91}]
+    assert (body["job"]["id"], body["job"]["status"], body["job"]["progress"], body["job"]["error"]) == (
+        latest.id,
+        "failed",
+        0.4,
+        "no ImageNet weights for resnet50",
+    )
+
+
+def test_an_untrained_version_has_no_metrics_calibration_or_job_yet(user_api, dataset):
+    version = _version(dataset, status=Status.QUEUED)
+
+    body = user_api.get(f"/api/v1/model-versions/{version.id}/").json()
+
+    assert (body["metrics"], body["calibration"], body["job"], body["most_confused"]) == (None, None, None, [])
+
+
+# Ownership
+
+VERSION_ROUTES = [
+    ("get", "/api/v1/model-versions/{id}/"),
+    ("delete", "/api/v1/model-versions/{id}/"),
+    ("get", "/api/v1/model-versions/{id}/curves/"),
+    ("post", "/api/v1/model-versions/{id}/promote/"),
+    ("get", "/api/v1/model-versions/{id}/export/?format=keras"),
+]
+
+
+@pytest.mark.parametrize(("method", "route"), VERSION_ROUTES)
+def test_another_users_version_is_404(other_api, dataset, method, route):
+    version = _version(dataset)
+
+    response = getattr(other_api, method)(route.format(id=version.id))
+
+    assert response.status_code == 404
+    assert ModelVersion.objects.filter(id=version.id).exists()
+
+
+@pytest.mark.parametrize(("method", "route"), [*VERSION_ROUTES, ("post", "/api/v1/model-versions/{id}/retrain/")])
+def test_anonymous_requests_are_401(api_client, dataset, method, route):
+    version = _version(dataset)
+
+    assert getattr(api_client, method)(route.format(id=version.id)).status_code == 401
+
+
+def test_another_users_dataset_versions_are_404(other_api, dataset):
+    _version(dataset)
+
+    assert other_api.get(f"/api/v1/datasets/{dataset.id}/model-versions/").status_code == 404
+    assert _start(other_api, dataset, {"backbone": "mobilenet_v2"}).status_code == 404
+    assert ModelVersion.objects.count() == 1
+
+
+def test_staff_can_read_and_start_anyones_versions(staff_api, dataset):
+    version = _version(dataset)
+
+    assert staff_api.get(f"/api/v1/model-versions/{version.id}/").status_code == 200
+    assert staff_api.get(f"/api/v1/datasets/{dataset.id}/model-versions/").json()["count"] == 1
+    assert _start(staff_api, dataset, {"backbone": "mobilenet_v2"}).status_code == 202
+
+
+# Curves
+
+
+def test_curves_come_from_the_latest_training_jobs_epochs(user, user_api, dataset):
+    version = _version(dataset)
+    earlier = JobFactory(kind=Job.Kind.TRAIN, requested_by=user, dataset=dataset, model_version=version)
+    EpochMetric.objects.create(job=earlier, epoch=1, phase="head", loss=9.0)
+    latest = JobFactory(kind=Job.Kind.TRAIN, requested_by=user, dataset=dataset, model_version=version)
+    head = {"epoch": 1, "phase": "head", "loss": 0.9, "accuracy": 0.6, "val_loss": 0.8, "val_accuracy": 0.7}
+    fine_tune = {"epoch": 2, "phase": "fine_tune", "loss": 0.4, "accuracy": 0.9, "val_loss": 0.5, "val_accuracy": 0.85}
+    EpochMetric.objects.create(job=latest, learning_rate=1e-4, seconds=0.5, **fine_tune)
+    EpochMetric.objects.create(job=latest, learning_rate=1e-3, seconds=1.5, **head)
+
+    response = user_api.get(f"/api/v1/model-versions/{version.id}/curves/")
+
+    assert response.status_code == 200
+    assert response.json() == [
+        {**head, "learning_rate": 1e-3, "seconds": 1.5},
+        {**fine_tune, "learning_rate": 1e-4, "seconds": 0.5},
+    ]
+
+
+def test_a_version_without_a_training_job_has_no_curves(user_api, dataset):
+    version = _version(dataset, status=Status.QUEUED)
+
+    assert user_api.get(f"/api/v1/model-versions/{version.id}/curves/").json() == []
+
+
+# Promote and roll back
+
+
+def _promote(client, version):
+    return client.post(f"/api/v1/model-versions/{version.id}/promote/")
+
+
+def _active_numbers(dataset):
+    return list(ModelVersion.objects.filter(dataset=dataset, is_active=True).values_list("number", flat=True))
+
+
+def test_promoting_a_version_makes_it_the_only_active_one_and_promoting_back_rolls_back(user_api, dataset):
+    first = _version(dataset, 1, is_active=True)
+    second = _version(dataset, 2)
+
+    response = _promote(user_api, second)
+
+    assert response.status_code == 200
+    assert (response.json()["id"], response.json()["is_active"]) == (second.id, True)
+    assert _active_numbers(dataset) == [2]
+
+    rollback = _promote(user_api, first)
+
+    assert rollback.status_code == 200
+    assert rollback.json()["is_active"] is True
+    assert _active_numbers(dataset) == [1]
+
+
+def test_a_version_that_is_not_ready_cannot_be_promoted(user_api, dataset):
+    _version(dataset, 1, is_active=True)
+    training = _version(dataset, 2, status=Status.TRAINING)
+
+    response = _promote(user_api, training)
+
+    assert response.status_code == 400
+    assert response.json() == {"status": ["Only a ready version can be promoted; this one is training."]}
+    assert _active_numbers(dataset) == [1]
+
+
+# Retrain
+
+
+def test_retraining_is_staff_only_even_for_the_owner(user_api, dataset):
+    version = _version(dataset)
+
+    response = user_api.post(f"/api/v1/model-versions/{version.id}/retrain/")
+
+    assert response.status_code == 403
+    assert response.json() == {
+        "detail": "Only staff can retrain a model version; start a new version on the dataset instead."
+    }
+    assert ModelVersion.objects.count() == 1
+
+
+def test_staff_retrain_a_version_with_its_settings_on_the_dataset_as_it_is_now(
+    staff_user, staff_api, dataset, django_capture_on_commit_callbacks
+):
+    settings = TrainingConfig(backbone="resnet50", image_size=200, epochs=7, augment=False)
+    version = _version(dataset, backbone="resnet50", image_size=200, hyperparameters=settings.to_dict())
+    _add_class(dataset, "sparrow")
+
+    with django_capture_on_commit_callbacks() as callbacks:
+        response = staff_api.post(f"/api/v1/model-versions/{version.id}/retrain/")
+
+    assert response.status_code == 202
+    body = response.json()
+    assert (body["number"], body["status"], body["job"]["kind"], body["job"]["status"]) == (
+        2,
+        "queued",
+        "train",
+        "queued",
+    )
+    retrained = ModelVersion.objects.get(id=body["id"])
+    assert (retrained.parent, retrained.backbone, retrained.image_size) == (version, "resnet50", 200)
+    assert retrained.created_by == staff_user
+    assert retrained.hyperparameters == version.hyperparameters
+    assert retrained.class_names == ["robin", "sparrow", "wren"]
+    assert len(callbacks) == 1
+
+
+# Delete
+
+
+def _store(name, content=b"model bytes"):
+    return default_storage.save(name, ContentFile(content))
+
+
+def test_deleting_a_version_removes_it_and_its_stored_files(user_api, dataset, django_capture_on_commit_callbacks):
+    _version(dataset, 1, is_active=True)
+    names = [_store(f"models/{dataset.id}/v2/{name}") for name in ("model.keras", "model.tflite", "metadata.json")]
+    version = _version(dataset, 2, keras_file=names[0], tflite_file=names[1])
+
+    with django_capture_on_commit_callbacks(execute=True):
+        response = user_api.delete(f"/api/v1/model-versions/{version.id}/")
+
+    assert response.status_code == 204
+    assert not ModelVersion.objects.filter(id=version.id).exists()
+    assert not any(default_storage.exists(name) for name in names)
+
+
+def test_the_active_version_cannot_be_deleted(user_api, dataset):
+    active = _version(dataset, is_active=True)
+
+    response = user_api.delete(f"/api/v1/model-versions/{active.id}/")
+
+    assert response.status_code == 409
+    assert response.json() == {
+        "detail": "Version 1 is the dataset's active version; promote another one before deleting it."
+    }
+    assert ModelVersion.objects.filter(id=active.id).exists()
+
+
+def test_a_version_still_training_cannot_be_deleted(user_api, dataset):
+    training = _version(dataset, status=Status.TRAINING)
+
+    response = user_api.delete(f"/api/v1/model-versions/{training.id}/")
+
+    assert response.status_code == 409
+    assert response.json() == {"detail": "Version 1 is training; cancel its training job before deleting it."}
+
+
+# Export
+
+
+@pytest.mark.parametrize(("file_format", "field"), [("keras", "keras_file"), ("tflite", "tflite_file")])
+def test_export_streams_the_stored_file_as_an_attachment(user_api, dataset, file_format, field):
+    content = f"{file_format} model bytes".encode()
+    version = _version(dataset, 3, **{field: _store(f"models/{dataset.id}/v3/model.{file_format}", content)})
+
+    # Clients that ask for a binary body must get the file, not a 406.
+    response = user_api.get(
+        f"/api/v1/model-versions/{version.id}/export/",
+        {"format": file_format},
+        HTTP_ACCEPT="application/octet-stream",
+    )
+
+    assert response.status_code == 200
+    assert b"".join(response.streaming_content) == content
+    assert response["Content-Type"] == "application/octet-stream"
+    assert response["Content-Disposition"] == f'attachment; filename="garden-birds-v3.{file_format}"'
+
+
+@pytest.mark.parametrize("file_format", ["savedmodel", "onnx"])
+def test_export_in_a_format_that_is_not_available_is_400_naming_the_available_ones(user_api, dataset, file_format):
+    version = _version(dataset)
+
+    response = user_api.get(f"/api/v1/model-versions/{version.id}/export/", {"format": file_format})
+
+    assert response.status_code == 400
+    assert response.json() == {
+        "format": [
+            f'"{file_format}" cannot be exported; choose keras or tflite '
+            "(savedmodel is not available yet: it needs an export job on a worker)."
+        ]
+    }
+
+
+def test_export_needs_a_format(user_api, dataset):
+    version = _version(dataset)
+
+    response = user_api.get(f"/api/v1/model-versions/{version.id}/export/")
+
+    assert response.status_code == 400
+    assert response.json() == {"format": ["This field is required."]}
+
+
+def test_a_version_that_is_not_ready_cannot_be_exported(user_api, dataset):
+    version = _version(dataset, status=Status.TRAINING)
+
+    response = user_api.get(f"/api/v1/model-versions/{version.id}/export/", {"format": "keras"})
+
+    assert response.status_code == 409
+    assert response.json() == {"detail": "Version 1 is training; only a ready version can be exported."}
+
+
+def test_a_model_file_missing_from_storage_is_404(user_api, dataset):
+    version = _version(dataset, keras_file=f"models/{dataset.id}/v1/model.keras")
+
+    response = user_api.get(f"/api/v1/model-versions/{version.id}/export/", {"format": "keras"})
+
+    assert response.status_code == 404
+    assert response.json() == {"detail": "The keras file of version 1 is not stored."}
