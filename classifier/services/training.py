@@ -7,6 +7,7 @@ leaves the version failed/cancelled and the dataset's active version untouched.
 """
 
 import json
+import math
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -34,6 +35,10 @@ MOST_CONFUSED_COUNT = 24
 EPOCHS_SHARE = 0.85
 
 
+def _finite(value: float | None) -> float | None:
+    return value if value is not None and math.isfinite(value) else None
+
+
 class _JobObserver:
     """Keras-side hooks: an EpochMetric row per epoch, throttled progress and heartbeat per batch."""
 
@@ -50,7 +55,8 @@ class _JobObserver:
         EpochMetric.objects.update_or_create(
             job=self.job,
             epoch=epoch,
-            defaults={"phase": phase, **{k: logs.get(k) for k in (
+            # A diverging run logs NaN/inf, which JSON cannot carry: store it as a gap instead.
+            defaults={"phase": phase, **{k: _finite(logs.get(k)) for k in (
                 "loss", "accuracy", "val_loss", "val_accuracy", "learning_rate", "seconds")}},
         )
         self.epochs_done = epoch
