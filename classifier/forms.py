@@ -1,9 +1,17 @@
-"""Forms of the dataset pages. They only check input shape; services make the writes and the rules."""
+"""Forms of the dataset and model version pages.
+
+They only check input shape; services make the writes and the rules.
+"""
 
 from django import forms
 from django.core.exceptions import ValidationError
+from django.db.models import QuerySet
 
-from classifier.models import DatasetImage
+from classifier.ml.augment import AUGMENT_TRANSFORMS
+from classifier.ml.config import TrainingConfig
+from classifier.models import DatasetImage, ModelVersion
+from classifier.selectors import backbones_list
+from classifier.services.augmentation import MAX_TARGET_PER_CLASS
 
 
 def add_service_error(form: forms.Form, error: ValidationError) -> None:
@@ -109,3 +117,97 @@ class ImageFilterForm(forms.Form):
 
 class ImageRelabelForm(forms.Form):
     label = forms.CharField(max_length=200, required=False)
+
+
+def _backbone_choices() -> list[tuple[str, str]]:
+    """Each registered backbone with its input size and whether its ImageNet weights are on this install."""
+    choices = []
+    for backbone in backbones_list():
+        weights = "ImageNet weights installed" if backbone["pretrained_weights_available"] else "no weights here"
+        choices.append((backbone["name"], f"{backbone['label']} · {backbone['input_size']} px · {weights}"))
+    return choices
+
+
+class TrainVersionForm(forms.Form):
+    """A new version's training options, named as ``model_version_create`` takes them.
+
+    Empty numbers reach the service as None, which means the platform default (TrainingConfig).
+    """
+
+    backbone = forms.ChoiceField(
+        help_text="Without installed weights, training downloads them when this server is online.",
+        # Its choices are long (name, input size, weights): it takes a whole row of the form grid.
+        widget=forms.Select(attrs={"class": "field-wide"}),
+    )
+    weights = forms.ChoiceField(
+        choices=[("imagenet", "ImageNet (transfer learning)"), ("none", "None (train from scratch)")],
+        initial="imagenet",
+    )
+    image_size = forms.IntegerField(
+        required=False, min_value=32, label="Image size (px)", help_text="Empty: the backbone's input size."
+    )
+    epochs = forms.IntegerField(min_value=1, initial=TrainingConfig.epochs)
+    batch_size = forms.IntegerField(min_value=1, initial=TrainingConfig.batch_size)
+    learning_rate = forms.FloatField(
+        min_value=0, max_value=1, initial=TrainingConfig.learning_rate, widget=forms.NumberInput(attrs={"step": "any"})
+    )
+    fine_tune_layers = forms.IntegerField(
+        min_value=0,
+        initial=TrainingConfig.fine_tune_layers,
+        label="Fine-tune layers",
+        help_text="Top backbone layers to unfreeze after the head is trained; 0 skips fine-tuning.",
+    )
+    fine_tune_epochs = forms.IntegerField(
+        required=False, min_value=0, label="Fine-tune epochs", help_text="Empty: as many as the head's."
+    )
+    early_stopping_patience = forms.IntegerField(
+        min_value=1, initial=TrainingConfig.early_stopping_patience, label="Early-stopping patience"
+    )
+    augment = forms.BooleanField(
+        required=False,
+        initial=TrainingConfig.augment,
+        label="Augment while training",
+        help_text="Random flips, rotations and zooms of the training images.",
+    )
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        # Built per form, so weights placed in the folder after start-up show up without a restart.
+        self.fields["backbone"].choices = _backbone_choices()
+        self.fields["backbone"].initial = TrainingConfig.backbone
+
+
+class AugmentForm(forms.Form):
+    target_per_class = forms.IntegerField(
+        min_value=1,
+        max_value=MAX_TARGET_PER_CLASS,
+        label="Training images per class",
+        help_text="Smaller classes get augmented copies of their training images up to this count.",
+    )
+    transforms = forms.MultipleChoiceField(
+        choices=[(name, name.replace("_", " ").capitalize()) for name in AUGMENT_TRANSFORMS],
+        initial=list(AUGMENT_TRANSFORMS),
+        widget=forms.CheckboxSelectMultiple(attrs={"class": "checkbox-list"}),
+        error_messages={"required": "Choose at least one transform."},
+    )
+
+
+class VersionLabelChoiceField(forms.ModelChoiceField):
+    def label_from_instance(self, obj: ModelVersion) -> str:
+        return f"v{obj.number} · {obj.backbone} · {obj.get_status_display()}"
+
+
+class VersionCompareForm(forms.Form):
+    """Two versions to compare, chosen from ``versions`` (the user's own, so others' are not found)."""
+
+    a = VersionLabelChoiceField(
+        queryset=ModelVersion.objects.none(), label="Version A", widget=forms.Select(attrs={"aria-label": "Version A"})
+    )
+    b = VersionLabelChoiceField(
+        queryset=ModelVersion.objects.none(), label="Version B", widget=forms.Select(attrs={"aria-label": "Version B"})
+    )
+
+    def __init__(self, *args, versions: QuerySet[ModelVersion], **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["a"].queryset = versions
+        self.fields["b"].queryset = versions

@@ -1,8 +1,9 @@
-"""Dataset and image page routes; the image file and thumbnail routes are also linked from the API."""
+"""Dataset, image and model version page routes; the image file and thumbnail routes are also linked
+from the API."""
 
 from django.urls import path
 
-from classifier import views
+from classifier import views, views_versions
 
 app_name = "classifier"
 
@@ -21,8 +22,14 @@ urlpatterns = [
     path("datasets/<int:pk>/images/", views.images_upload_view, name="image-upload"),
     path("datasets/<int:pk>/imports/", views.dataset_import, name="dataset-import"),
     path("datasets/<int:pk>/splits/", views.dataset_splits, name="dataset-splits"),
+    path("datasets/<int:pk>/augmentations/", views.dataset_augment, name="dataset-augment"),
+    path("datasets/<int:pk>/versions/", views_versions.model_version_create_view, name="model-version-create"),
     path("images/<int:pk>/file/", views.image_file, name="image-file"),
     path("images/<int:pk>/thumbnail/", views.image_thumbnail, name="image-thumbnail"),
     path("images/<int:pk>/label/", views.image_relabel_view, name="image-relabel"),
     path("images/<int:pk>/delete/", views.image_delete_view, name="image-delete"),
+    path("versions/compare/", views_versions.model_version_compare, name="model-version-compare"),
+    path("versions/<int:pk>/", views_versions.model_version_detail, name="model-version-detail"),
+    path("versions/<int:pk>/promote/", views_versions.model_version_promote_view, name="model-version-promote"),
+    path("versions/<int:pk>/retrain/", views_versions.model_version_retrain_view, name="model-version-retrain"),
 ]

@@ -1,5 +1,7 @@
-"""Dataset pages: list and create, detail (chart, classes, upload, import, splits, image grid), edit,
-delete, and the owner-checked image file and thumbnail responses.
+"""Dataset pages: list and create, detail (chart, classes, upload, import, splits, augmentation, model
+versions, image grid), edit, delete, and the owner-checked image file and thumbnail responses.
+
+The model version pages, and the train form the detail page posts, are in ``views_versions``.
 
 Each view does one operation. Objects are looked up through the selectors, so another user's dataset
 or image is a 404; writes are POST-only and go through the services, whose ValidationErrors are shown
@@ -21,6 +23,7 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from classifier.forms import (
+    AugmentForm,
     DatasetForm,
     DatasetImportForm,
     ImageFilterForm,
@@ -28,10 +31,19 @@ from classifier.forms import (
     ImageUploadForm,
     LabelClassForm,
     SplitSettingsForm,
+    TrainVersionForm,
+    VersionCompareForm,
     add_service_error,
 )
 from classifier.models import Dataset, DatasetImage
-from classifier.selectors import dataset_class_stats, dataset_images, datasets_for_user, images_for_user
+from classifier.selectors import (
+    dataset_class_stats,
+    dataset_images,
+    dataset_model_versions,
+    datasets_for_user,
+    images_for_user,
+)
+from classifier.services.augmentation import dataset_augment_start
 from classifier.services.datasets import (
     dataset_create,
     dataset_delete,
@@ -66,7 +78,12 @@ def _flash_service_error(request: HttpRequest, error: ValidationError) -> None:
         messages.error(request, message)
 
 
-def _redirect_back(request: HttpRequest, fallback: str) -> HttpResponse:
+def percent(fraction: float | None) -> float | None:
+    """0.9342 → 93.42 for a template's floatformat; None (a version without test images) stays None."""
+    return None if fraction is None else fraction * 100
+
+
+def redirect_back(request: HttpRequest, fallback: str) -> HttpResponse:
     """Return to the page the form was on (its filters and page number), if that page is ours."""
     target = request.POST.get("next", "")
     if url_has_allowed_host_and_scheme(target, allowed_hosts={request.get_host()}, require_https=False):
@@ -103,7 +120,7 @@ def dataset_create_view(request: HttpRequest) -> HttpResponse:
     return _render_dataset_list(request, form)
 
 
-def _render_dataset_detail(request: HttpRequest, dataset: Dataset, **bound_forms) -> HttpResponse:
+def render_dataset_detail(request: HttpRequest, dataset: Dataset, **bound_forms) -> HttpResponse:
     """The detail page; POST views that fail validation pass their bound form to show its errors."""
     stats = dataset_class_stats(dataset=dataset)
     class_names = [row["name"] for row in stats]
@@ -147,14 +164,42 @@ def _render_dataset_detail(request: HttpRequest, dataset: Dataset, **bound_forms
         ),
         "upload_result": upload_result,
         "recent_jobs": jobs_for_user(request.user).filter(dataset=dataset)[:RECENT_JOBS_SHOWN],
+        **_versions_context(dataset, stats, bound_forms),
     }
     return render(request, "classifier/dataset_detail.html", context)
+
+
+def _versions_context(dataset: Dataset, stats: list[dict], bound_forms: dict) -> dict:
+    """The model versions section: the table, the compare picker, the train and augment forms."""
+    versions = list(dataset_model_versions(dataset=dataset))
+    active = next((version for version in versions if version.is_active), None)
+    largest_train_count = max((row["split_counts"]["train"] for row in stats), default=0)
+    return {
+        "version_rows": [
+            {
+                "version": version,
+                "accuracy": percent(version.metrics.get("accuracy")),
+                # Promoting a version older than the active one is a rollback; the button says so.
+                "is_rollback": active is not None and version.number < active.number,
+            }
+            for version in versions
+        ],
+        "active_version": active,
+        "compare_form": VersionCompareForm(
+            versions=dataset_model_versions(dataset=dataset),
+            initial={"a": versions[1] if len(versions) > 1 else None, "b": versions[0] if versions else None},
+            auto_id="compare_%s",
+        ),
+        "train_form": bound_forms.get("train_form") or TrainVersionForm(auto_id="train_%s"),
+        "augment_form": bound_forms.get("augment_form")
+        or AugmentForm(initial={"target_per_class": largest_train_count or None}, auto_id="augment_%s"),
+    }
 
 
 @login_required
 @require_GET
 def dataset_detail(request: HttpRequest, pk: int) -> HttpResponse:
-    return _render_dataset_detail(request, _owned_dataset(request, pk))
+    return render_dataset_detail(request, _owned_dataset(request, pk))
 
 
 @login_required
@@ -202,7 +247,7 @@ def label_class_create(request: HttpRequest, pk: int) -> HttpResponse:
         else:
             messages.success(request, f'Class "{label.name}" is ready.')
             return redirect("classifier:dataset-detail", pk=dataset.pk)
-    return _render_dataset_detail(request, dataset, class_form=form)
+    return render_dataset_detail(request, dataset, class_form=form)
 
 
 @login_required
@@ -240,7 +285,7 @@ def images_upload_view(request: HttpRequest, pk: int) -> HttpResponse:
                 "rejected": result.rejected,
             }
             return redirect("classifier:dataset-detail", pk=dataset.pk)
-    return _render_dataset_detail(request, dataset, upload_form=form)
+    return render_dataset_detail(request, dataset, upload_form=form)
 
 
 @login_required
@@ -261,7 +306,7 @@ def dataset_import(request: HttpRequest, pk: int) -> HttpResponse:
         else:
             messages.success(request, "Import started.")
             return redirect("training_jobs:job-detail", pk=job.pk)
-    return _render_dataset_detail(request, dataset, import_form=form)
+    return render_dataset_detail(request, dataset, import_form=form)
 
 
 @login_required
@@ -281,7 +326,23 @@ def dataset_splits(request: HttpRequest, pk: int) -> HttpResponse:
                 summary += f"; {counts['augmented_deleted']} augmented copies of held-out images removed"
             messages.success(request, f"Splits reassigned: {summary}.")
             return redirect("classifier:dataset-detail", pk=dataset.pk)
-    return _render_dataset_detail(request, dataset, split_form=form)
+    return render_dataset_detail(request, dataset, split_form=form)
+
+
+@login_required
+@require_POST
+def dataset_augment(request: HttpRequest, pk: int) -> HttpResponse:
+    dataset = _owned_dataset(request, pk)
+    form = AugmentForm(request.POST, auto_id="augment_%s")
+    if form.is_valid():
+        try:
+            job = dataset_augment_start(dataset=dataset, requested_by=request.user, **form.cleaned_data)
+        except ValidationError as error:
+            add_service_error(form, error)
+        else:
+            messages.success(request, "Augmentation started.")
+            return redirect("training_jobs:job-detail", pk=job.pk)
+    return render_dataset_detail(request, dataset, augment_form=form)
 
 
 @login_required
@@ -298,7 +359,7 @@ def image_relabel_view(request: HttpRequest, pk: int) -> HttpResponse:
             messages.success(request, f'"{image}" relabelled.')
     else:
         messages.error(request, "That class name is not valid.")
-    return _redirect_back(request, reverse("classifier:dataset-detail", args=[image.dataset_id]))
+    return redirect_back(request, reverse("classifier:dataset-detail", args=[image.dataset_id]))
 
 
 @login_required
@@ -308,7 +369,7 @@ def image_delete_view(request: HttpRequest, pk: int) -> HttpResponse:
     dataset_id = image.dataset_id
     image_delete(image=image)
     messages.success(request, f'"{image}" deleted.')
-    return _redirect_back(request, reverse("classifier:dataset-detail", args=[dataset_id]))
+    return redirect_back(request, reverse("classifier:dataset-detail", args=[dataset_id]))
 
 
 def _stored_file_response(name: str) -> FileResponse:

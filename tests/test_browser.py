@@ -1,7 +1,9 @@
 """End to end in Debian's chromium through Selenium: sign up, create a dataset, upload real JPEGs into
-two classes, and see the class chart drawn by Chart.js and the thumbnails in the grid.
+two classes, and see the class chart drawn by Chart.js and the thumbnails in the grid; and watch a
+training version's page follow its job live, then show the trained version's results.
 
-A screenshot of the dataset page is left in the temp folder (sightline_dataset.png) for a human look.
+Screenshots of the dataset page and of the version page are left in the temp folder
+(sightline_dataset.png, sightline_version.png) for a human look.
 """
 
 import base64
@@ -17,6 +19,7 @@ from tests.factories import image_bytes
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMEDRIVER = Path("/usr/bin/chromedriver")
 SCREENSHOT = Path(tempfile.gettempdir()) / "sightline_dataset.png"
+VERSION_SCREENSHOT = Path(tempfile.gettempdir()) / "sightline_version.png"
 WAIT_SECONDS = 15
 
 pytestmark = pytest.mark.browser
@@ -65,6 +68,40 @@ def _submit(driver, form_id: str) -> None:
     old_page = driver.find_element(By.TAG_NAME, "html")
     driver.find_element(By.CSS_SELECTOR, f"#{form_id} button[type=submit]").click()
     _wait(driver, lambda d: old_page != d.find_element(By.TAG_NAME, "html"), f"{form_id} did not submit")
+
+
+def _full_page_screenshot(driver, path: Path) -> None:
+    """The whole page in one picture, beyond the window's height (Chrome DevTools protocol)."""
+    driver.execute_script("window.scrollTo(0, 0)")
+    size = driver.execute_cdp_cmd("Page.getLayoutMetrics", {})["cssContentSize"]
+    shot = driver.execute_cdp_cmd(
+        "Page.captureScreenshot",
+        {
+            "format": "png",
+            "captureBeyondViewport": True,
+            "clip": {"x": 0, "y": 0, "width": size["width"], "height": size["height"], "scale": 1},
+        },
+    )
+    path.write_bytes(base64.b64decode(shot["data"]))
+
+
+def _wait_for_images(driver, images, message: str) -> None:
+    _wait(
+        driver,
+        lambda d: all(
+            d.execute_script("return arguments[0].complete && arguments[0].naturalWidth", img) for img in images
+        ),
+        message,
+    )
+
+
+def _chart_labels(driver, canvas_id: str):
+    return driver.execute_script(
+        "const canvas = document.getElementById(arguments[0]);"
+        "const chart = canvas && window.Chart && Chart.getChart(canvas);"
+        "return chart ? chart.data.labels : null;",
+        canvas_id,
+    )
 
 
 def _write_jpegs(folder: Path, prefix: str, colours: list[tuple[int, int, int]]) -> list[str]:
@@ -128,24 +165,62 @@ def test_sign_up_upload_into_two_classes_and_see_the_chart(browser, live_server,
     browser.execute_script("arguments[0].scrollIntoView()", grid)
     thumbnails = grid.find_elements(By.TAG_NAME, "img")
     assert len(thumbnails) == 5
-    _wait(
-        browser,
-        lambda d: all(
-            d.execute_script("return arguments[0].complete && arguments[0].naturalWidth", img)
-            for img in thumbnails
-        ),
-        "thumbnails did not load",
-    )
+    _wait_for_images(browser, thumbnails, "thumbnails did not load")
 
-    # The whole page in one picture, beyond the window's height (Chrome DevTools protocol).
-    browser.execute_script("window.scrollTo(0, 0)")
-    size = browser.execute_cdp_cmd("Page.getLayoutMetrics", {})["cssContentSize"]
-    shot = browser.execute_cdp_cmd(
-        "Page.captureScreenshot",
-        {
-            "format": "png",
-            "captureBeyondViewport": True,
-            "clip": {"x": 0, "y": 0, "width": size["width"], "height": size["height"], "scale": 1},
-        },
+    _full_page_screenshot(browser, SCREENSHOT)
+
+
+def test_a_training_version_page_follows_its_job_then_shows_the_results(
+    browser, live_server, transactional_db, client, settings
+):
+    from selenium.webdriver.common.by import By
+
+    from classifier.models import DatasetImage, ModelVersion
+    from tests.classifier.test_pages_versions import make_version
+    from tests.factories import DatasetFactory, DatasetImageFactory, LabelClassFactory, UserFactory
+    from training_jobs.models import EpochMetric, Job
+
+    user = UserFactory(username="dana")
+    dataset = DatasetFactory(owner=user, name="Pets")
+    for name in ("cat", "dog"):
+        label = LabelClassFactory(dataset=dataset, name=name)
+        for split in ("train", "train", "val", "test"):
+            DatasetImageFactory(dataset=dataset, label=label, split=split)
+    trained = make_version(dataset, 1)
+    ModelVersion.objects.filter(pk=trained.pk).update(status=ModelVersion.Status.TRAINING, is_active=False)
+    job = trained.jobs.get()
+    Job.objects.filter(pk=job.pk).update(status=Job.Status.RUNNING, progress=0.4)
+
+    # Signed in through the session cookie: the sign-in form is the other test's business.
+    client.force_login(user)
+    browser.get(live_server.url + reverse("login"))
+    session = client.cookies[settings.SESSION_COOKIE_NAME].value
+    browser.add_cookie({"name": settings.SESSION_COOKIE_NAME, "value": session})
+    browser.get(live_server.url + reverse("classifier:model-version-detail", args=[trained.pk]))
+
+    assert _wait(browser, lambda d: _chart_labels(d, "loss-chart"), "the loss chart was not drawn") == [1, 2]
+    assert browser.find_element(By.ID, "job-cancel").is_displayed()
+
+    # A new epoch reaches the charts through the curves API, without a reload.
+    EpochMetric.objects.create(
+        job=job, epoch=3, phase="fine_tune", loss=0.3, accuracy=0.9, val_loss=0.4, val_accuracy=0.85,
+        learning_rate=1e-4, seconds=2.0,
     )
-    SCREENSHOT.write_bytes(base64.b64decode(shot["data"]))
+    Job.objects.filter(pk=job.pk).update(progress=0.7, message="Epoch 3 (fine-tune): val accuracy 0.850")
+    _wait(browser, lambda d: _chart_labels(d, "accuracy-chart") == [1, 2, 3], "the new epoch was not drawn")
+    _wait(browser, lambda d: d.find_element(By.ID, "job-percent").text == "70%", "the progress bar did not move")
+
+    # The job ends: the page reloads by itself and shows the results.
+    ModelVersion.objects.filter(pk=trained.pk).update(status=ModelVersion.Status.READY, is_active=True)
+    Job.objects.filter(pk=job.pk).update(status=Job.Status.SUCCEEDED, progress=1.0, message="Version 1 ready")
+    _wait(browser, lambda d: d.find_elements(By.ID, "confusion-matrix"), "the page did not reload with results")
+    assert browser.find_element(By.ID, "version-status").text == "Ready"
+    assert not browser.find_elements(By.ID, "job-cancel")
+    assert len(browser.find_elements(By.CSS_SELECTOR, "#confusion-matrix td.confusion-cell")) == 4
+    assert _wait(browser, lambda d: _chart_labels(d, "reliability-chart"), "no reliability diagram") == ["0.63", "0.88"]
+
+    gallery = browser.find_elements(By.CSS_SELECTOR, "#confused-gallery img")
+    assert len(gallery) == DatasetImage.objects.filter(id__in=[e["image_id"] for e in trained.most_confused]).count()
+    browser.execute_script("arguments[0].scrollIntoView()", gallery[-1])
+    _wait_for_images(browser, gallery, "gallery thumbnails did not load")
+    _full_page_screenshot(browser, VERSION_SCREENSHOT)

@@ -1,0 +1,214 @@
+/* The model version page: training curves (loss, accuracy per epoch) and the reliability diagram, drawn
+   with Chart.js from data the page embeds. While the training job is queued or running, poll the job
+   and the curves every 2 s, move the progress bar and redraw; once the job ends, reload so the server
+   renders the metrics, or the error. */
+(function () {
+  "use strict";
+  if (!window.Chart) {
+    return;
+  }
+  const Chart = window.Chart;
+  const INTERVAL_MS = 2000;
+  const ACTIVE_STATUSES = ["queued", "running"];
+  // Training in the train split's colour, validation in the validation split's (sightline.css).
+  const TRAIN_COLOUR = "#4f46e5";
+  const VAL_COLOUR = "#0ea5e9";
+
+  function embedded(id) {
+    const element = document.getElementById(id);
+    return element ? JSON.parse(element.textContent) : null;
+  }
+
+  function curveChart(canvasId, title, keys, options) {
+    const canvas = document.getElementById(canvasId);
+    if (!canvas) {
+      return null;
+    }
+    return new Chart(canvas, {
+      type: "line",
+      data: {
+        labels: [],
+        datasets: keys.map(([key, label, colour]) => ({
+          key: key,
+          label: label,
+          data: [],
+          borderColor: colour,
+          backgroundColor: colour,
+          pointRadius: 2,
+          tension: 0.2,
+          spanGaps: true,
+        })),
+      },
+      options: {
+        responsive: true,
+        maintainAspectRatio: false,
+        // Redrawn every poll: an animation each time would only make the lines wobble.
+        animation: false,
+        interaction: { mode: "index", intersect: false },
+        scales: {
+          x: { title: { display: true, text: "Epoch" }, grid: { display: false } },
+          y: Object.assign({ title: { display: true, text: title } }, options),
+        },
+        plugins: {
+          legend: { position: "bottom", labels: { boxWidth: 12, boxHeight: 12 } },
+          tooltip: {
+            callbacks: {
+              // Epochs count across both phases; say which one an epoch belongs to.
+              title: (items) => {
+                const phase = items.length ? phases[items[0].dataIndex] : "";
+                return "Epoch " + (items.length ? items[0].label : "") + (phase ? " (" + phase.replace("_", "-") + ")" : "");
+              },
+            },
+          },
+        },
+      },
+    });
+  }
+
+  let phases = [];
+  const curveCharts = [
+    curveChart("loss-chart", "Loss", [["loss", "Training loss", TRAIN_COLOUR], ["val_loss", "Validation loss", VAL_COLOUR]], {
+      beginAtZero: true,
+    }),
+    curveChart(
+      "accuracy-chart",
+      "Accuracy",
+      [["accuracy", "Training accuracy", TRAIN_COLOUR], ["val_accuracy", "Validation accuracy", VAL_COLOUR]],
+      { min: 0, max: 1 },
+    ),
+  ].filter(Boolean);
+
+  function showCurves(rows) {
+    phases = rows.map((row) => row.phase);
+    for (const chart of curveCharts) {
+      chart.data.labels = rows.map((row) => row.epoch);
+      for (const dataset of chart.data.datasets) {
+        dataset.data = rows.map((row) => row[dataset.key]);
+      }
+      chart.update();
+    }
+  }
+
+  function drawReliability(bins) {
+    const canvas = document.getElementById("reliability-chart");
+    if (!canvas || !bins.after.length) {
+      return;
+    }
+    const labels = bins.after.map((bin) => ((bin.lower + bin.upper) / 2).toFixed(2));
+    new Chart(canvas, {
+      type: "bar",
+      data: {
+        labels: labels,
+        datasets: [
+          {
+            type: "line",
+            label: "Perfect calibration",
+            data: bins.after.map((bin) => (bin.lower + bin.upper) / 2),
+            borderColor: "#98a2b3",
+            borderDash: [6, 4],
+            borderWidth: 1.5,
+            pointRadius: 0,
+          },
+          {
+            label: "After calibration",
+            data: bins.after.map((bin) => bin.accuracy),
+            backgroundColor: TRAIN_COLOUR,
+            borderRadius: 2,
+          },
+          {
+            label: "Before calibration",
+            data: bins.before.map((bin) => bin.accuracy),
+            backgroundColor: "#c7d2fe",
+            borderRadius: 2,
+          },
+        ],
+      },
+      options: {
+        responsive: true,
+        maintainAspectRatio: false,
+        animation: false,
+        scales: {
+          x: { title: { display: true, text: "Confidence (bin centre)" }, grid: { display: false } },
+          y: { min: 0, max: 1, title: { display: true, text: "Accuracy" } },
+        },
+        plugins: {
+          legend: { position: "bottom", labels: { boxWidth: 12, boxHeight: 12 } },
+          tooltip: {
+            callbacks: {
+              afterLabel: (item) => {
+                const bin = (item.datasetIndex === 2 ? bins.before : bins.after)[item.dataIndex];
+                return item.datasetIndex === 0 ? "" : bin.count + " validation images";
+              },
+            },
+          },
+        },
+      },
+    });
+  }
+
+  showCurves(embedded("curves-data") || []);
+  drawReliability(embedded("reliability-data") || { before: [], after: [] });
+
+  const panel = document.getElementById("version-live");
+  const jobUrl = panel && panel.dataset.jobUrl;
+  if (!jobUrl) {
+    return;
+  }
+  const curvesUrl = panel.dataset.curvesUrl;
+  const bar = panel.querySelector(".progress-bar");
+  const progress = document.getElementById("job-progress");
+  const percent = document.getElementById("job-percent");
+  const message = document.getElementById("job-message");
+  const status = document.getElementById("job-status");
+
+  async function getJson(url) {
+    const response = await fetch(url, {
+      headers: { Accept: "application/json" },
+      credentials: "same-origin",
+      cache: "no-store",
+    });
+    if (!response.ok) {
+      const error = new Error("HTTP " + response.status);
+      error.status = response.status;
+      throw error;
+    }
+    return response.json();
+  }
+
+  function showJob(job) {
+    const value = Math.round(Math.max(0, Math.min(1, Number(job.progress) || 0)) * 100);
+    bar.style.width = value + "%";
+    progress.setAttribute("aria-valuenow", String(value));
+    percent.textContent = value + "%";
+    message.textContent = job.message || "";
+    status.textContent = job.status.charAt(0).toUpperCase() + job.status.slice(1);
+    status.className = "status status-" + job.status;
+  }
+
+  async function poll() {
+    let job;
+    try {
+      job = await getJson(jobUrl);
+    } catch (error) {
+      if ([401, 403, 404].includes(error.status)) {
+        return; // Signed out or the job is gone: polling again cannot help.
+      }
+      // A network blip or a restarting server: keep the page and try again a little later.
+      window.setTimeout(poll, INTERVAL_MS * 3);
+      return;
+    }
+    showJob(job);
+    if (!ACTIVE_STATUSES.includes(job.status)) {
+      window.location.reload();
+      return;
+    }
+    try {
+      showCurves(await getJson(curvesUrl));
+    } catch (error) {
+      // The curves drawn so far stay; the next poll tries again.
+    }
+    window.setTimeout(poll, INTERVAL_MS);
+  }
+
+  window.setTimeout(poll, INTERVAL_MS);
+})();
