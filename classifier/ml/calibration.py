@@ -41,9 +41,12 @@ def fit_temperature(
 
     The NLL is convex in 1/T, hence unimodal in log T, so a golden-section search on log T finds
     the minimum reliably without scipy. When every validation example is already right, the NLL
-    keeps falling as T -> 0 and the lower bound is returned.
+    keeps falling as T -> 0: a small validation set with no mistakes would make the model claim
+    near-certainty on everything, so the temperature is then never set below 1.
     """
     logits, labels = check_predictions(logits, labels)
+    if np.all(logits.argmax(axis=1) == labels):
+        bounds = (max(bounds[0], 1.0), bounds[1])
     low, high = math.log(bounds[0]), math.log(bounds[1])
 
     def loss(log_temperature: float) -> float:
