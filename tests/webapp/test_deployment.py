@@ -59,11 +59,22 @@ def test_every_routed_queue_has_a_worker():
     assert routed | {settings.CELERY_TASK_DEFAULT_QUEUE} <= consumed
 
 
-def test_gpu_worker_runs_one_task_at_a_time_without_fork():
+def test_gpu_worker_runs_one_task_at_a_time_in_a_fresh_child():
     argv = SERVICES["worker-gpu"]["command"]
-    assert _option(argv, "--pool") == "solo"
+    assert _option(argv, "--pool") == "prefork"
     assert _option(argv, "--concurrency") == "1"
     assert _option(argv, "--prefetch-multiplier") == "1"
+    assert _option(argv, "--max-tasks-per-child") == "1"
+
+
+def test_worker_parent_never_imports_tensorflow_so_forking_is_safe():
+    code = (
+        "import django, sys; django.setup(); import training_jobs.tasks, webapp.urls; "
+        "print(sorted(m for m in ('tensorflow', 'keras') if m in sys.modules))"
+    )
+    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "webapp.settings", "SIGHTLINE_DEV": "1"}
+    result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+    assert result.stdout.strip() == "[]", result.stderr
 
 
 def test_production_settings_refuse_to_start_without_a_secret_key():

@@ -2,7 +2,8 @@
 
 Workers are separate processes, as in production: one for the ``cpu`` queue (imports,
 augmentation, export; it also runs the periodic reaper) and one for the ``gpu`` queue (training,
-batch inference) with the solo pool, because TensorFlow does not survive a fork. Ctrl-C stops all.
+batch inference) that runs each task in a fresh child process: TensorFlow is imported only inside
+the task, after the fork, and the child exits after one task so its memory goes back. Ctrl-C stops all.
 """
 
 import signal
@@ -30,7 +31,7 @@ class Command(BaseCommand):
         processes: list[subprocess.Popen] = []
         if not no_workers:
             processes += [self._worker("cpu", ["--pool", "threads", "--concurrency", "2", "--beat"]),
-                          self._worker("gpu", ["--pool", "solo", "--concurrency", "1", "--max-tasks-per-child", "1"])]
+                          self._worker("gpu", ["--pool", "prefork", "--concurrency", "1", "--max-tasks-per-child", "1"])]
         processes.append(
             subprocess.Popen(  # noqa: S603 - fixed argv, no shell
                 [sys.executable, "manage.py", "runserver", "--noreload", f"{host}:{port}"],
