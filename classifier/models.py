@@ -12,6 +12,9 @@ class Dataset(models.Model):
     owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="datasets")
     name = models.CharField(max_length=200)
     description = models.TextField(blank=True)
+    # A public dataset (the ready-made ImageNet-1k models) is readable and usable by every user and
+    # changeable by staff only.
+    is_public = models.BooleanField(default=False)
     # Splits are reproducible from this seed and these fractions (see services.splits).
     split_seed = models.PositiveIntegerField(default=0)
     val_fraction = models.FloatField(default=0.1)
@@ -114,6 +117,10 @@ class ModelVersion(models.Model):
     most_confused = models.JSONField(default=list, blank=True)
     # temperature, ece_before, ece_after and reliability bins before/after.
     calibration = models.JSONField(default=dict, blank=True)
+    # Reference embeddings for telling "none of my classes" apart (classifier.ml.unknown), and the
+    # detector's summary: method, threshold chosen on validation data, AUROC where measured.
+    unknown_file = models.FileField(max_length=300, blank=True)
+    unknown_stats = models.JSONField(default=dict, blank=True)
     is_active = models.BooleanField(default=False)
     parent = models.ForeignKey("self", null=True, blank=True, on_delete=models.SET_NULL, related_name="children")
     created_by = models.ForeignKey(
@@ -133,3 +140,44 @@ class ModelVersion(models.Model):
 
     def __str__(self) -> str:
         return f"{self.dataset} v{self.number}"
+
+
+class Prediction(models.Model):
+    """One image classified by one model version (or an ensemble of several), kept in its owner's
+    history with the image, the answer, and the owner's feedback on it."""
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", "Queued"
+        SUCCEEDED = "succeeded", "Succeeded"
+        FAILED = "failed", "Failed"
+
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="predictions")
+    model_version = models.ForeignKey(
+        ModelVersion, null=True, blank=True, on_delete=models.SET_NULL, related_name="predictions"
+    )
+    # For an ensemble: the ids of every member version, in the order asked for.
+    ensemble_version_ids = models.JSONField(default=list, blank=True)
+    image = models.FileField(max_length=300, blank=True)
+    source_url = models.URLField(max_length=2000, blank=True)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.QUEUED)
+    error = models.TextField(blank=True)
+    top_k = models.PositiveSmallIntegerField(default=5)
+    # [{"label", "probability"}] sorted; for ensembles also {"members": [{version, predictions}]}.
+    results = models.JSONField(default=list, blank=True)
+    details = models.JSONField(default=dict, blank=True)
+    is_unknown = models.BooleanField(default=False)
+    unknown_score = models.FloatField(null=True, blank=True)
+    latency_ms = models.FloatField(null=True, blank=True)
+    # Feedback: right or wrong, and what it really is; a wrong answer can become a training image.
+    is_correct = models.BooleanField(null=True, blank=True)
+    correct_label = models.CharField(max_length=200, blank=True)
+    added_image = models.ForeignKey(
+        DatasetImage, null=True, blank=True, on_delete=models.SET_NULL, related_name="from_predictions"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"Prediction #{self.pk}"

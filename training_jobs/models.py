@@ -33,6 +33,8 @@ class Job(models.Model):
     # What the job was asked to do (e.g. the stored archive's name) and what it found.
     params = models.JSONField(default=dict, blank=True)
     report = models.JSONField(default=dict, blank=True)
+    # A file the job produced for the user (a batch prediction's CSV), through the storage API.
+    result_file = models.FileField(max_length=300, blank=True)
     requested_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="jobs"
     )
