@@ -68,7 +68,8 @@ class DatasetImageFactory(factory.django.DjangoModelFactory):
         content = factory.Sequence(lambda n: image_bytes(color=(n % 256, (n * 7) % 256, (n * 13) % 256)))
 
     sha256 = factory.LazyAttribute(lambda o: hashlib.sha256(o.content).hexdigest())
-    file = factory.LazyAttribute(lambda o: ContentFile(o.content, name=f"{o.sha256}.jpg"))
+    # Stored where the services store images, so folder-level deletion is exercised for real.
+    file = factory.LazyAttribute(lambda o: ContentFile(o.content, name=f"datasets/{o.dataset.id}/{o.sha256}.jpg"))
     original_name = factory.LazyAttribute(lambda o: f"{o.sha256[:8]}.jpg")
 
 

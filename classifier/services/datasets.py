@@ -6,7 +6,7 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 
 from classifier.models import Dataset, LabelClass
-from classifier.services.storage import stored_files_delete
+from classifier.services.storage import dataset_images_folder, dataset_models_folder, stored_folder_delete
 
 
 def split_fractions_check(val_fraction: float, test_fraction: float) -> None:
@@ -65,11 +65,11 @@ def dataset_update(*, dataset: Dataset, name: str | None = None, description: st
 
 
 def dataset_delete(*, dataset: Dataset) -> None:
-    """Delete the dataset's rows, then its files once the deletion has committed."""
-    names = [n for pair in dataset.images.values_list("file", "thumbnail") for n in pair if n]
+    """Delete the dataset's rows, then its images and model files once the deletion has committed."""
+    folders = [dataset_images_folder(dataset.id), dataset_models_folder(dataset.id)]
     with transaction.atomic():
         dataset.delete()
-        transaction.on_commit(lambda: stored_files_delete(names=names))
+        transaction.on_commit(lambda: [stored_folder_delete(folder=folder) for folder in folders])
 
 
 def label_class_get_or_create(*, dataset: Dataset, name: str) -> LabelClass:

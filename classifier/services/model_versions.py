@@ -4,7 +4,6 @@ The training itself runs on a worker (``training.model_version_train_run``); thi
 validates the request in the web tier, where a bad request becomes a 400 naming the problem.
 """
 
-import posixpath
 from typing import Any
 
 from django.contrib.auth.models import AbstractBaseUser
@@ -15,7 +14,7 @@ from django.db.models import Count, Max, Q
 from classifier.ml.backbones import UnknownBackbone, get_backbone_spec
 from classifier.ml.config import TrainingConfig
 from classifier.models import Dataset, DatasetImage, LabelClass, ModelVersion
-from classifier.services.storage import stored_files_delete
+from classifier.services.storage import model_version_folder, stored_folder_delete
 from training_jobs.models import Job
 from training_jobs.services import job_create, job_enqueue
 
@@ -149,11 +148,9 @@ def model_version_delete(*, version: ModelVersion) -> None:
             raise ModelVersionInUse(
                 f"Version {current.number} is {current.status}; cancel its training job before deleting it."
             )
-        names = [file.name for file in (current.keras_file, current.tflite_file) if file]
-        # metadata.json is stored beside the model files (training._store_artifacts).
-        names += sorted({posixpath.join(posixpath.dirname(name), "metadata.json") for name in names})
+        folder = model_version_folder(dataset_id=current.dataset_id, number=current.number, version_id=current.id)
         current.delete()
-        transaction.on_commit(lambda: stored_files_delete(names=names))
+        transaction.on_commit(lambda: stored_folder_delete(folder=folder))
 
 
 def model_version_training_job(*, version: ModelVersion) -> Job | None:

@@ -11,6 +11,7 @@ from django.core.files.storage import default_storage
 
 from classifier.ml.config import TrainingConfig
 from classifier.models import DatasetImage, ModelVersion
+from classifier.services.storage import model_version_folder
 from tests.factories import DatasetFactory, DatasetImageFactory, JobFactory, LabelClassFactory
 from training_jobs.models import EpochMetric, Job
 
@@ -463,8 +464,11 @@ def _store(name, content=b"model bytes"):
 
 def test_deleting_a_version_removes_it_and_its_stored_files(user_api, dataset, django_capture_on_commit_callbacks):
     _version(dataset, 1, is_active=True)
-    names = [_store(f"models/{dataset.id}/v2/{name}") for name in ("model.keras", "model.tflite", "metadata.json")]
-    version = _version(dataset, 2, keras_file=names[0], tflite_file=names[1])
+    version = _version(dataset, 2)
+    folder = model_version_folder(dataset_id=dataset.id, number=2, version_id=version.id)
+    names = [_store(f"{folder}/{name}") for name in ("model.keras", "model.tflite", "metadata.json", "unknown.npz")]
+    ModelVersion.objects.filter(id=version.id).update(keras_file=names[0], tflite_file=names[1])
+    kept = _store(f"models/{dataset.id}/v1-{version.id - 1}/model.keras")
 
     with django_capture_on_commit_callbacks(execute=True):
         response = user_api.delete(f"/api/v1/model-versions/{version.id}/")
@@ -472,6 +476,7 @@ def test_deleting_a_version_removes_it_and_its_stored_files(user_api, dataset, d
     assert response.status_code == 204
     assert not ModelVersion.objects.filter(id=version.id).exists()
     assert not any(default_storage.exists(name) for name in names)
+    assert default_storage.exists(kept), "another version's files stay"
 
 
 def test_the_active_version_cannot_be_deleted(user_api, dataset):
