@@ -45,7 +45,9 @@ class Client:
             for name, (filename, content) in files.items():
                 parts.append(
                     f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"; filename="{filename}"\r\n'
-                    "Content-Type: application/octet-stream\r\n\r\n".encode() + content + b"\r\n"
+                    "Content-Type: application/octet-stream\r\n\r\n".encode()
+                    + content
+                    + b"\r\n"
                 )
             payload = b"".join(parts) + f"--{boundary}--\r\n".encode()
             headers["Content-Type"] = f"multipart/form-data; boundary={boundary}"
@@ -81,17 +83,21 @@ def main() -> None:
         "POST", "/api/v1/auth/token/", {"username": arguments.username, "password": arguments.password}
     )["token"]
     dataset = client.call(
-        "POST", "/api/v1/datasets/",
+        "POST",
+        "/api/v1/datasets/",
         {"name": f"LFW faces {time.strftime('%H%M%S')}", "val_fraction": 0.2, "test_fraction": 0.2},
     )
     started = time.monotonic()
-    job = client.call("POST", f"/api/v1/datasets/{dataset['id']}/imports/", files={"archive": ("lfw.zip", lfw_archive())})
+    job = client.call(
+        "POST", f"/api/v1/datasets/{dataset['id']}/imports/", files={"archive": ("lfw.zip", lfw_archive())}
+    )
     job = client.wait(job["job"]["id"], 300)
     print(f"import: {job['status']} {job['message']} in {time.monotonic() - started:.1f}s")
 
     started = time.monotonic()
     version = client.call(
-        "POST", f"/api/v1/datasets/{dataset['id']}/model-versions/",
+        "POST",
+        f"/api/v1/datasets/{dataset['id']}/model-versions/",
         {"backbone": arguments.backbone, "epochs": arguments.epochs, "weights": "imagenet"},
     )
     job = client.wait(version["job"]["id"], 1800)
@@ -99,10 +105,14 @@ def main() -> None:
     detail = client.call("GET", f"/api/v1/model-versions/{version['id']}/")
     metrics, calibration = detail.get("metrics") or {}, detail.get("calibration") or {}
     print(f"training: {job['status']} in {seconds:.1f}s: {job['message']} {job['error']}")
-    print(f"test accuracy: {metrics.get('accuracy')}  macro F1: {metrics.get('macro_f1')}  "
-          f"split sizes: {metrics.get('split_sizes')}  best epoch: {metrics.get('best_epoch')}")
-    print(f"calibration: T={calibration.get('temperature')} ECE {calibration.get('ece_before')} -> "
-          f"{calibration.get('ece_after')}")
+    print(
+        f"test accuracy: {metrics.get('accuracy')}  macro F1: {metrics.get('macro_f1')}  "
+        f"split sizes: {metrics.get('split_sizes')}  best epoch: {metrics.get('best_epoch')}"
+    )
+    print(
+        f"calibration: T={calibration.get('temperature')} ECE {calibration.get('ece_before')} -> "
+        f"{calibration.get('ece_after')}"
+    )
 
 
 if __name__ == "__main__":

@@ -30,8 +30,10 @@ class Command(BaseCommand):
 
         processes: list[subprocess.Popen] = []
         if not no_workers:
-            processes += [self._worker("cpu", ["--pool", "threads", "--concurrency", "2", "--beat"]),
-                          self._worker("gpu", ["--pool", "prefork", "--concurrency", "1", "--max-tasks-per-child", "1"])]
+            processes += [
+                self._worker("cpu", ["--pool", "threads", "--concurrency", "2", "--beat"]),
+                self._worker("gpu", ["--pool", "prefork", "--concurrency", "1", "--max-tasks-per-child", "1"]),
+            ]
         processes.append(
             subprocess.Popen(  # noqa: S603 - fixed argv, no shell
                 [sys.executable, "manage.py", "runserver", "--noreload", f"{host}:{port}"],
