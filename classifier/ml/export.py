@@ -1,6 +1,7 @@
 """Model files: the Keras archive (for retraining and batch inference) and the TFLite file the web
 tier serves from with LiteRT. Every TFLite export is checked against Keras before it is kept, and the
 calibration temperature can be folded into the model first, so neither file needs it applied again.
+The served model (`serving_model`) also answers the image's embedding, for telling unknown images apart.
 """
 
 from __future__ import annotations
@@ -18,6 +19,10 @@ if TYPE_CHECKING:
 TFLITE_TOLERANCE = 1e-4
 # The name training.train gives the model's final Softmax layer.
 PROBABILITIES_LAYER = "probabilities"
+# The serving model's outputs; the names reach the TFLite file's signature, which is how
+# `predictor.TFLitePredictor` tells them apart (LiteRT's plain output list has no fixed order).
+PROBABILITIES_OUTPUT = "probabilities"
+EMBEDDINGS_OUTPUT = "embeddings"
 
 
 class ExportMismatch(RuntimeError):
@@ -42,6 +47,30 @@ def with_temperature(model: keras.Model, temperature: float) -> keras.Model:
     return keras.Model(model.inputs, probabilities, name=model.name)
 
 
+def serving_model(model: keras.Model) -> keras.Model:
+    """The same model answering {"probabilities": (n, classes), "embeddings": (n, features)}.
+
+    The embeddings are the pooled image features the classifier's head reads: the output of the
+    model's first nested model, which is the feature extractor in a `training.train` model (also
+    after `with_temperature`) and the backbone in `backbones.build_efficientnet_lite_classifier`.
+    Same layers and weights, no copy.
+    """
+    import keras
+
+    extractor = next((layer for layer in model.layers if isinstance(layer, keras.Model)), None)
+    if extractor is None or len(model.outputs) != 1:
+        raise ValueError("expected a single-output classifier around a nested feature extractor")
+    # A nested model's `.output` is its own inner output, not the tensor its call made in `model`;
+    # that one is on the call's node, and there must be exactly one call to be unambiguous.
+    if len(extractor._inbound_nodes) != 1:
+        raise ValueError(f"the feature extractor {extractor.name!r} is called more than once")
+    (embeddings,) = extractor._inbound_nodes[0].output_tensors
+    if len(embeddings.shape) != 2:
+        raise ValueError(f"the feature extractor {extractor.name!r} gives {embeddings.shape}, not pooled features")
+    outputs = {PROBABILITIES_OUTPUT: model.outputs[0], EMBEDDINGS_OUTPUT: embeddings}
+    return keras.Model(model.inputs, outputs, name=f"{model.name}_serving")
+
+
 def save_keras(model: keras.Model, path: str | os.PathLike[str]) -> None:
     """Write the whole model (architecture, weights) as a .keras archive."""
     if not str(path).endswith(".keras"):
@@ -58,8 +87,9 @@ def load_keras(path: str | os.PathLike[str]) -> keras.Model:
 def export_tflite(model: keras.Model, path: str | os.PathLike[str], *, tolerance: float = TFLITE_TOLERANCE) -> float:
     """Convert to a float32 TFLite model taking raw RGB [0, 255] input, verify it, write it.
 
-    Returns the largest absolute difference from Keras on a probe image; raises ExportMismatch
-    (and writes nothing) if it exceeds `tolerance`.
+    A model with several (named) outputs, such as `serving_model`'s, keeps them under its signature's
+    output names. Returns the largest absolute difference from Keras over every output on a probe
+    image; raises ExportMismatch (and writes nothing) if it exceeds `tolerance`.
     """
     import tensorflow as tf
 
@@ -81,10 +111,14 @@ def _largest_difference(model: keras.Model, content: bytes) -> float:
     size = model.input_shape[1:]
     # A fixed noise image exercises every channel and the full [0, 255] range.
     probe = np.random.default_rng(0).uniform(0.0, 255.0, (1, *size)).astype(np.float32)
-    interpreter = Interpreter(model_content=content)
-    interpreter.allocate_tensors()
-    interpreter.set_tensor(interpreter.get_input_details()[0]["index"], probe)
-    interpreter.invoke()
-    served = interpreter.get_tensor(interpreter.get_output_details()[0]["index"])
-    expected = np.asarray(model.predict_on_batch(probe))
-    return float(np.abs(served - expected).max())
+    runner = Interpreter(model_content=content).get_signature_runner()
+    (input_name,) = runner.get_input_details()
+    served = runner(**{input_name: probe})
+    expected = model.predict_on_batch(probe)
+    if not isinstance(expected, dict):
+        # Keras names a signature's unnamed outputs output_0, output_1… in order.
+        arrays = expected if isinstance(expected, list | tuple) else [expected]
+        expected = {f"output_{index}": array for index, array in enumerate(arrays)}
+    if set(served) != set(expected):
+        raise ExportMismatch(f"TFLite outputs {sorted(served)} differ from Keras outputs {sorted(expected)}")
+    return max(float(np.abs(served[name] - np.asarray(expected[name])).max()) for name in served)

@@ -2,7 +2,14 @@ import numpy as np
 import pytest
 
 from classifier.ml.calibration import softmax
-from classifier.ml.export import ExportMismatch, export_tflite, load_keras, save_keras, with_temperature
+from classifier.ml.export import (
+    ExportMismatch,
+    export_tflite,
+    load_keras,
+    save_keras,
+    serving_model,
+    with_temperature,
+)
 
 
 @pytest.fixture(scope="module")
@@ -79,3 +86,59 @@ def test_temperature_needs_the_probabilities_layer():
     plain = keras.Model(features, keras.layers.Dense(2, activation="softmax")(features))
     with pytest.raises(ValueError, match="'probabilities'"):
         with_temperature(plain, 2.0)
+
+
+@pytest.fixture(scope="module")
+def trained_shape():
+    """A model shaped like training.train's: a nested feature extractor, then a nested head."""
+    import keras
+
+    keras.utils.set_random_seed(0)
+    pixels = keras.Input((24, 24, 3), name="pixels")
+    scaled = keras.layers.Rescaling(1 / 127.5, offset=-1)(pixels)
+    hidden = keras.layers.Conv2D(8, 3, strides=2, activation="relu6")(scaled)
+    extractor = keras.Model(pixels, keras.layers.GlobalAveragePooling2D()(hidden), name="tiny_features")
+    features = keras.Input((8,), name="features")
+    head = keras.Model(features, keras.layers.Dense(3)(features), name="head")
+    image = keras.Input((24, 24, 3), name="image")
+    return extractor, keras.Model(image, keras.layers.Softmax(name="probabilities")(head(extractor(image))))
+
+
+def test_serving_model_answers_probabilities_and_the_extractors_embeddings(trained_shape, photo):
+    extractor, model = trained_shape
+    calibrated = with_temperature(model, 1.7)
+
+    outputs = serving_model(calibrated).predict_on_batch(photo)
+
+    np.testing.assert_allclose(outputs["probabilities"], calibrated.predict_on_batch(photo), atol=1e-6)
+    np.testing.assert_allclose(outputs["embeddings"], extractor.predict_on_batch(photo), atol=1e-6)
+
+
+def test_multi_output_tflite_matches_keras_on_every_output(trained_shape, photo, tmp_path):
+    from ai_edge_litert.interpreter import Interpreter
+
+    served = serving_model(with_temperature(trained_shape[1], 1.7))
+    path = tmp_path / "serving.tflite"
+
+    assert export_tflite(served, path) <= 1e-4
+
+    runner = Interpreter(model_path=str(path)).get_signature_runner()
+    answer = runner(image=photo)
+    expected = served.predict_on_batch(photo)
+    assert set(answer) == {"probabilities", "embeddings"}
+    for name in answer:
+        np.testing.assert_allclose(answer[name], expected[name], atol=1e-4)
+
+
+def test_serving_model_needs_a_nested_feature_extractor(model):
+    with pytest.raises(ValueError, match="feature extractor"):
+        serving_model(model)
+
+
+def test_serving_model_of_a_stored_archive(trained_shape, photo, tmp_path):
+    extractor, model = trained_shape
+    save_keras(with_temperature(model, 1.7), tmp_path / "model.keras")
+
+    outputs = serving_model(load_keras(tmp_path / "model.keras")).predict_on_batch(photo)
+
+    np.testing.assert_allclose(outputs["embeddings"], extractor.predict_on_batch(photo), atol=1e-6)
