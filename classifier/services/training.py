@@ -2,8 +2,9 @@
 
 It reads the dataset's images through the storage API, feeds ``ml.training.train`` with an observer
 that writes one EpochMetric row per epoch and the job's progress, then evaluates on the test split,
-calibrates on the validation split, and stores the Keras and TFLite artifacts. A failure or a cancel
-leaves the version failed/cancelled and the dataset's active version untouched.
+calibrates on the validation split, fits the unknown-image detector on the training embeddings, and
+stores the Keras, TFLite and detector artifacts. A failure or a cancel leaves the version
+failed/cancelled and the dataset's active version untouched.
 """
 
 import json
@@ -20,17 +21,21 @@ from django.core.files.storage import default_storage
 from django.db import transaction
 from django.utils import timezone
 
-from classifier.ml import calibration, evaluation
+from classifier.ml import calibration, evaluation, unknown
 from classifier.ml.backbones import UnknownBackbone, WeightsUnavailable
 from classifier.ml.config import TrainingConfig
 from classifier.ml.features import DirectoryFeatureCache
 from classifier.ml.images import load_array
 from classifier.ml.training import ImageRecord, TrainingCancelled
 from classifier.models import DatasetImage, ModelVersion
+from classifier.services.storage import model_version_folder
 from training_jobs.models import EpochMetric, Job
 from training_jobs.services import JobCancelled, JobInputError, ProgressReporter
 
 MOST_CONFUSED_COUNT = 24
+# What every stored model takes, recorded in its metadata.json: RGB pixels in [0, 255], resized
+# (stretched) to image_size square; the backbone's own normalisation is inside the model.
+MODEL_INPUT = {"color": "RGB", "range": [0, 255], "resize": "bilinear-stretch"}
 # Share of the progress bar for the epochs; the rest is evaluation, calibration and export.
 EPOCHS_SHARE = 0.85
 
@@ -56,8 +61,13 @@ class _JobObserver:
             job=self.job,
             epoch=epoch,
             # A diverging run logs NaN/inf, which JSON cannot carry: store it as a gap instead.
-            defaults={"phase": phase, **{k: _finite(logs.get(k)) for k in (
-                "loss", "accuracy", "val_loss", "val_accuracy", "learning_rate", "seconds")}},
+            defaults={
+                "phase": phase,
+                **{
+                    k: _finite(logs.get(k))
+                    for k in ("loss", "accuracy", "val_loss", "val_accuracy", "learning_rate", "seconds")
+                },
+            },
         )
         self.epochs_done = epoch
         self.progress(
@@ -120,12 +130,19 @@ def model_version_train_run(*, job: Job, progress: ProgressReporter) -> tuple[di
         test_images, test_labels = _split(version, DatasetImage.Split.TEST)
         total_epochs = config.epochs + (config.fine_tune_epochs if config.fine_tuning_enabled else 0)
         observer = _JobObserver(job, progress, total_epochs)
-        progress(0.0, f"Computing {config.backbone} features for {len(train_images) + len(val_images)} images",
-                 force=True)
+        progress(
+            0.0, f"Computing {config.backbone} features for {len(train_images) + len(val_images)} images", force=True
+        )
         cache = DirectoryFeatureCache(settings.SIGHTLINE_FEATURE_CACHE_DIR)
         result = training.train(
-            config, _records(train_images), train_labels, _records(val_images), val_labels,
-            version.class_names, observer, feature_cache=cache,
+            config,
+            _records(train_images),
+            train_labels,
+            _records(val_images),
+            val_labels,
+            version.class_names,
+            observer,
+            feature_cache=cache,
         )
 
         progress(EPOCHS_SHARE, "Calibrating on the validation split", force=True)
@@ -139,6 +156,7 @@ def model_version_train_run(*, job: Job, progress: ProgressReporter) -> tuple[di
             "reliability_after": calibration.reliability_diagram_bins(calibrated_val, result.val_labels),
         }
         model = export.with_temperature(result.model, temperature)
+        detector = unknown.fit_unknown_detector(result.train_embeddings, result.train_labels, result.val_embeddings)
 
         progress(0.9, f"Evaluating on {len(test_images)} test images", force=True)
         metrics, confused = _evaluate(model, result, config, version, test_images, test_labels, cache)
@@ -148,15 +166,18 @@ def model_version_train_run(*, job: Job, progress: ProgressReporter) -> tuple[di
         )
 
         progress(0.95, "Exporting Keras and TFLite models", force=True)
-        _store_artifacts(version, model, {
-            "class_names": version.class_names,
-            "backbone": version.backbone,
-            "image_size": result.image_size,
-            # The models take RGB pixels in [0, 255], resized (stretched) to image_size square;
-            # the backbone's own normalisation is inside the model.
-            "input": {"color": "RGB", "range": [0, 255], "resize": "bilinear-stretch"},
-            "temperature": temperature,
-        })
+        model_version_artifacts_store(
+            version=version,
+            model=model,
+            unknown_detector=detector,
+            metadata={
+                "class_names": version.class_names,
+                "backbone": version.backbone,
+                "image_size": result.image_size,
+                "input": MODEL_INPUT,
+                "temperature": temperature,
+            },
+        )
     except (TrainingCancelled, JobCancelled) as exc:
         ModelVersion.objects.filter(id=version.id).update(status=ModelVersion.Status.CANCELLED)
         raise JobCancelled() from exc
@@ -217,19 +238,35 @@ def _evaluate(
     return metrics, confused
 
 
-def _store_artifacts(version: ModelVersion, model: Any, metadata: dict) -> None:
-    """Keras and TFLite files plus metadata.json (class names, preprocessing), via the storage API."""
+def model_version_artifacts_store(
+    *,
+    version: ModelVersion,
+    model: Any,
+    metadata: dict,
+    unknown_detector: unknown.UnknownDetector | None = None,
+    folder: str | None = None,
+) -> None:
+    """Store a version's files via the storage API and record them on its row.
+
+    The Keras file holds `model` (probabilities out, for retraining and batch inference); the TFLite
+    file the web tier serves answers probabilities and embeddings (`export.serving_model`), which the
+    unknown-image detector (unknown.npz) scores. metadata.json holds class names and preprocessing.
+    `folder` defaults to the version's own; a rebuild passes a fresh one so no file name is reused.
+    """
     from classifier.ml import export
 
-    prefix = f"models/{version.dataset_id}/v{version.number}-{version.id}"
-    with tempfile.TemporaryDirectory() as folder:
-        keras_path = Path(folder) / "model.keras"
-        tflite_path = Path(folder) / "model.tflite"
+    prefix = folder or model_version_folder(dataset_id=version.dataset_id, number=version.number, version_id=version.id)
+    stored: dict[str, Any] = {}
+    with tempfile.TemporaryDirectory() as scratch:
+        keras_path = Path(scratch) / "model.keras"
+        tflite_path = Path(scratch) / "model.tflite"
         export.save_keras(model, keras_path)
-        export.export_tflite(model, tflite_path)
+        export.export_tflite(export.serving_model(model), tflite_path)
         default_storage.save(f"{prefix}/metadata.json", ContentFile(json.dumps(metadata, indent=2).encode()))
-        stored = {}
         for field, path in (("keras_file", keras_path), ("tflite_file", tflite_path)):
             with path.open("rb") as file:
                 stored[field] = default_storage.save(f"{prefix}/{path.name}", File(file))
+    if unknown_detector is not None:
+        stored["unknown_file"] = default_storage.save(f"{prefix}/unknown.npz", ContentFile(unknown_detector.to_bytes()))
+        stored["unknown_stats"] = unknown_detector.summary()
     ModelVersion.objects.filter(id=version.id).update(**stored)

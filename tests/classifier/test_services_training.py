@@ -7,6 +7,8 @@ import pytest
 from django.core.files.storage import default_storage
 from PIL import Image
 
+from classifier.ml.predictor import TFLitePredictor, prepare_image
+from classifier.ml.unknown import UnknownDetector
 from classifier.models import ModelVersion
 from classifier.services import training
 from classifier.services.images import image_add
@@ -44,7 +46,9 @@ def _train(dataset, user, django_capture_on_commit_callbacks, **options):
     return version, version.jobs.get()
 
 
-def test_training_stores_curves_metrics_calibration_and_artifacts(dataset, user, django_capture_on_commit_callbacks):
+def test_training_stores_curves_metrics_calibration_artifacts_and_unknown_detector(
+    dataset, user, django_capture_on_commit_callbacks
+):
     version, job = _train(dataset, user, django_capture_on_commit_callbacks)
 
     assert job.status == Job.Status.SUCCEEDED, job.error
@@ -61,6 +65,20 @@ def test_training_stores_curves_metrics_calibration_and_artifacts(dataset, user,
     assert default_storage.exists(version.keras_file.name)
     assert default_storage.exists(version.tflite_file.name)
     assert job.report["model_version"] == version.id
+    # The served model answers embeddings too, which the stored unknown-image detector scores.
+    assert version.unknown_stats["method"] == "knn"
+    assert version.unknown_stats["threshold"] > 0
+    assert version.unknown_stats["reference_count"] == 20
+    assert version.unknown_stats["validation_count"] == 2
+    with default_storage.open(version.unknown_file.name, "rb") as file:
+        detector = UnknownDetector.from_bytes(file.read())
+    with default_storage.open(version.tflite_file.name, "rb") as file:
+        predictor = TFLitePredictor(file.read())
+    probabilities, embeddings = predictor.predict(prepare_image(_png((220, 20, 20), 999), predictor.input_size))
+    assert probabilities.shape == (1, 2)
+    assert probabilities.sum() == pytest.approx(1.0, abs=1e-5)
+    assert embeddings.shape == (1, detector.reference.shape[1])
+    assert detector.score(embeddings).shape == (1,)
 
 
 def test_a_later_version_waits_to_be_promoted(dataset, user, django_capture_on_commit_callbacks):

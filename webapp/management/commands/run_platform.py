@@ -1,4 +1,5 @@
-"""Run the whole platform on one machine: migrate, then the web server and real Celery workers.
+"""Run the whole platform on one machine: migrate, install the ready-made ImageNet models, then the web
+server and real Celery workers.
 
 Workers are separate processes, as in production: one for the ``cpu`` queue (imports,
 augmentation, export; it also runs the periodic reaper) and one for the ``gpu`` queue (training,
@@ -17,7 +18,10 @@ from django.core.management.base import BaseCommand
 
 
 class Command(BaseCommand):
-    help = "Migrate, then run the web server and the cpu and gpu Celery workers until Ctrl-C."
+    help = (
+        "Migrate, install the ImageNet models, then run the web server and the cpu and gpu Celery workers "
+        "until Ctrl-C."
+    )
 
     def add_arguments(self, parser):
         parser.add_argument("--host", default="127.0.0.1")
@@ -27,6 +31,18 @@ class Command(BaseCommand):
     def handle(self, *args, host: str, port: str, no_workers: bool, **options):
         call_command("migrate", interactive=False, verbosity=0)
         call_command("collectstatic", interactive=False, verbosity=0)
+        # In a child process: the first install builds models with TensorFlow, whose memory this
+        # supervising process would otherwise hold for as long as the platform runs. Later starts
+        # find them installed and return at once.
+        installed = subprocess.run(  # noqa: S603 - fixed argv, no shell
+            [sys.executable, "manage.py", "install_imagenet_models"], cwd=settings.BASE_DIR, check=False
+        )
+        if installed.returncode:
+            # The platform is useful without them (users train their own), so it starts anyway.
+            self.stderr.write(
+                "Installing the ImageNet models failed (see above); starting without them. "
+                "Retry with: .venv/bin/python manage.py install_imagenet_models"
+            )
 
         processes: list[subprocess.Popen] = []
         if not no_workers:

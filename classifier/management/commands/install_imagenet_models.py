@@ -1,0 +1,152 @@
+"""Install the ready-made ImageNet-1k classifiers: EfficientNet-Lite0, Lite1 and Lite2 with their published
+weights, as versions 1 to 3 of a public, read-only dataset owned by an inactive system user.
+
+Run at every platform start: once everything is installed it only checks rows and files (no TensorFlow).
+"""
+
+import time
+import uuid
+
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.core.files.storage import default_storage
+from django.core.management.base import BaseCommand
+from django.utils import timezone
+
+from classifier.ml.backbones import get_backbone_spec
+from classifier.ml.imagenet import imagenet_class_names
+from classifier.models import Dataset, ModelVersion
+from classifier.services.storage import model_version_folder, stored_folder_delete
+from classifier.services.training import MODEL_INPUT, model_version_artifacts_store
+
+SYSTEM_USERNAME = "sightline"
+DATASET_NAME = "ImageNet-1k"
+DATASET_DESCRIPTION = (
+    "Read-only ready-made classifiers for the 1000 ImageNet classes: EfficientNet-Lite0, Lite1 and Lite2 "
+    "with their published ImageNet weights. Everyone can predict with them; to recognise other things, "
+    "create a dataset of your own and train it."
+)
+# Version number -> EfficientNet-Lite variant. Version 1, the smallest and fastest, serves by default.
+VARIANTS = {1: "lite0", 2: "lite1", 3: "lite2"}
+HYPERPARAMETERS = {"weights": "imagenet", "pretrained": "ImageNet-1k"}
+CALIBRATION = {"temperature": 1.0, "note": "published ImageNet weights, not recalibrated"}
+# No training embeddings come with published weights, so there is nothing to fit a detector on.
+UNKNOWN_STATS = {"method": "none"}
+
+
+class Command(BaseCommand):
+    help = (
+        "Install the ImageNet-1k EfficientNet-Lite0/1/2 models as a public dataset's versions 1-3. "
+        "Does nothing when they are installed."
+    )
+
+    def add_arguments(self, parser):
+        parser.add_argument(
+            "--force", action="store_true", help="Rebuild every model, installed or not (same versions, new files)."
+        )
+
+    def handle(self, *args, force: bool, **options):
+        dataset = self._dataset(self._system_user())
+        built = 0
+        for number, variant in VARIANTS.items():
+            version = ModelVersion.objects.filter(dataset=dataset, number=number).first()
+            if version is not None and not force and _installed(version):
+                continue
+            self._install(dataset, number, variant, version)
+            built += 1
+        if not dataset.model_versions.filter(is_active=True).exists():
+            # Only when none serves: an administrator's later promotion is kept.
+            dataset.model_versions.filter(number=1).update(is_active=True)
+            self.stdout.write(f"{DATASET_NAME}: version 1 ({_label(VARIANTS[1])}) is the active version.")
+        if built:
+            self.stdout.write(self.style.SUCCESS(f"{DATASET_NAME}: installed {built} model(s)."))
+        else:
+            self.stdout.write(f"{DATASET_NAME}: all {len(VARIANTS)} models are installed; nothing to do.")
+
+    def _system_user(self):
+        user, created = get_user_model().objects.get_or_create(
+            username=SYSTEM_USERNAME, defaults={"is_active": False}
+        )
+        if created:
+            # Owns the public dataset; nobody can sign in as it.
+            user.set_unusable_password()
+            user.save(update_fields=["password"])
+            self.stdout.write(f"Created the inactive system user {SYSTEM_USERNAME!r}.")
+        return user
+
+    def _dataset(self, owner) -> Dataset:
+        dataset, created = Dataset.objects.get_or_create(
+            owner=owner, name=DATASET_NAME, defaults={"description": DATASET_DESCRIPTION, "is_public": True}
+        )
+        if created:
+            self.stdout.write(f"Created the public dataset {DATASET_NAME!r}.")
+        elif not dataset.is_public:
+            Dataset.objects.filter(id=dataset.id).update(is_public=True)
+        return dataset
+
+    def _install(self, dataset: Dataset, number: int, variant: str, version: ModelVersion | None) -> None:
+        from classifier.ml.backbones import build_efficientnet_lite_classifier
+
+        backbone = f"efficientnet_{variant}"
+        image_size = get_backbone_spec(backbone).default_input_size
+        class_names = list(imagenet_class_names())
+        label = _label(variant)
+        started = time.perf_counter()
+        if version is None:
+            # Marked as training while it is built: a crash leaves it for the next run to rebuild.
+            version = ModelVersion.objects.create(
+                dataset=dataset,
+                number=number,
+                backbone=backbone,
+                image_size=image_size,
+                status=ModelVersion.Status.TRAINING,
+                class_names=class_names,
+                created_by=dataset.owner,
+            )
+        old_files = [file.name for file in (version.keras_file, version.tflite_file, version.unknown_file) if file]
+        self.stdout.write(f"{label}: building the Keras model with the packaged ImageNet weights…")
+        model = build_efficientnet_lite_classifier(variant, weights_dir=settings.SIGHTLINE_WEIGHTS_DIR)
+        self.stdout.write(f"{label}: saving it and converting it to TFLite (this takes the longest)…")
+        # A fresh folder per build: web processes cache predictors by file name, so a rebuilt file
+        # must never take its predecessor's name.
+        # Inside the version's folder, so deleting the version still deletes every build.
+        version_folder = model_version_folder(dataset_id=dataset.id, number=number, version_id=version.id)
+        folder = f"{version_folder}/{uuid.uuid4().hex[:8]}"
+        model_version_artifacts_store(
+            version=version,
+            model=model,
+            folder=folder,
+            metadata={
+                "class_names": class_names,
+                "backbone": backbone,
+                "image_size": image_size,
+                "input": MODEL_INPUT,
+                "temperature": CALIBRATION["temperature"],
+            },
+        )
+        ModelVersion.objects.filter(id=version.id).update(
+            backbone=backbone,
+            image_size=image_size,
+            hyperparameters=HYPERPARAMETERS,
+            status=ModelVersion.Status.READY,
+            class_names=class_names,
+            metrics={},
+            most_confused=[],
+            calibration=CALIBRATION,
+            unknown_file="",
+            unknown_stats=UNKNOWN_STATS,
+            trained_at=timezone.now(),
+        )
+        for old_folder in sorted({name.rsplit("/", 1)[0] for name in old_files}):
+            stored_folder_delete(folder=old_folder)
+        self.stdout.write(f"{label}: installed as version {number} in {time.perf_counter() - started:.0f} s.")
+
+
+def _installed(version: ModelVersion) -> bool:
+    if version.status != ModelVersion.Status.READY:
+        return False
+    return all(file and default_storage.exists(file.name) for file in (version.keras_file, version.tflite_file))
+
+
+def _label(variant: str) -> str:
+    return get_backbone_spec(f"efficientnet_{variant}").label

