@@ -1,6 +1,9 @@
-"""Reads of datasets, images, model versions and backbones, scoped to what the requesting user may see.
+"""Reads of datasets, images, model versions, predictions and backbones, scoped to what the requesting
+user may see.
 
 Views look objects up through these querysets, so another user's object is simply not found (404).
+The ``*_for_user`` selectors give what a user may change (their own; staff: everything); the
+``*_usable_by`` ones add the public datasets' versions, which everyone may read and predict with.
 """
 
 from django.conf import settings
@@ -8,7 +11,7 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.db.models import Count, Q, QuerySet
 
 from classifier.ml.backbones import available_backbones, pretrained_weights_available
-from classifier.models import Dataset, DatasetImage, LabelClass, ModelVersion
+from classifier.models import Dataset, DatasetImage, LabelClass, ModelVersion, Prediction
 
 
 def datasets_for_user(user: AbstractBaseUser) -> QuerySet[Dataset]:
@@ -58,6 +61,33 @@ def dataset_class_stats(*, dataset: Dataset) -> list[dict]:
 def model_versions_for_user(user: AbstractBaseUser) -> QuerySet[ModelVersion]:
     versions = ModelVersion.objects.select_related("dataset", "created_by")
     return versions if user.is_staff else versions.filter(dataset__owner=user)
+
+
+def datasets_usable_by(user: AbstractBaseUser) -> QuerySet[Dataset]:
+    """The user's datasets and every public one (staff: all): those whose models the user may use."""
+    datasets = Dataset.objects.select_related("owner")
+    return datasets if user.is_staff else datasets.filter(Q(owner=user) | Q(is_public=True))
+
+
+def model_versions_usable_by(user: AbstractBaseUser) -> QuerySet[ModelVersion]:
+    """Versions the user may read and predict with: their own and public datasets' (staff: all).
+
+    Read-only use: promoting, retraining and deleting look versions up through
+    ``model_versions_for_user``, so a public dataset stays changeable by its owner and staff only.
+    """
+    versions = ModelVersion.objects.select_related("dataset", "created_by")
+    return versions if user.is_staff else versions.filter(Q(dataset__owner=user) | Q(dataset__is_public=True))
+
+
+def dataset_active_version(*, dataset: Dataset) -> ModelVersion | None:
+    """The version the dataset serves by default, or None before one is trained and promoted."""
+    return ModelVersion.objects.filter(dataset=dataset, is_active=True).select_related("dataset").first()
+
+
+def predictions_for_user(user: AbstractBaseUser) -> QuerySet[Prediction]:
+    """The user's prediction history, newest first (staff: everyone's)."""
+    predictions = Prediction.objects.select_related("model_version__dataset", "owner")
+    return predictions if user.is_staff else predictions.filter(owner=user)
 
 
 def dataset_model_versions(*, dataset: Dataset) -> QuerySet[ModelVersion]:

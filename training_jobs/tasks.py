@@ -1,9 +1,11 @@
-"""Celery tasks: each takes a job id, claims the job, and hands the work to a service."""
+"""Celery tasks: each takes a job or prediction id, never an object, and hands the work to a service."""
 
 from celery import shared_task
 
 from classifier.services.augmentation import dataset_augment_run
+from classifier.services.batch_predictions import batch_prediction_run
 from classifier.services.imports import dataset_import_run
+from classifier.services.predictions import prediction_run
 from classifier.services.training import model_version_train_run
 from training_jobs.services import job_run, jobs_reap_stale
 
@@ -21,6 +23,16 @@ def run_augment_job(job_id: int) -> None:
 @shared_task
 def run_training_job(job_id: int) -> None:
     job_run(job_id=job_id, work=lambda job, progress: model_version_train_run(job=job, progress=progress))
+
+
+@shared_task
+def run_batch_prediction_job(job_id: int) -> None:
+    job_run(job_id=job_id, work=lambda job, progress: batch_prediction_run(job=job, progress=progress))
+
+
+@shared_task
+def run_prediction(prediction_id: int) -> None:
+    prediction_run(prediction_id=prediction_id)
 
 
 @shared_task

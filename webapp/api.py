@@ -1,4 +1,5 @@
-"""Pieces every API view shares: the token endpoint, the exception handler and the 409 error.
+"""Pieces every API view shares: the token endpoint, the exception handler, the 409 error and the
+content negotiation of file downloads.
 
 Services raise Django's ``ValidationError`` for bad input; the handler here turns it into DRF's
 usual 400 shape, so a view never has to catch it and bad input never becomes a 500.
@@ -10,6 +11,7 @@ from drf_spectacular.utils import extend_schema
 from rest_framework import exceptions, serializers
 from rest_framework.authtoken.models import Token
 from rest_framework.authtoken.serializers import AuthTokenSerializer
+from rest_framework.negotiation import DefaultContentNegotiation
 from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -31,6 +33,17 @@ class ErrorSerializer(serializers.Serializer):
     """The ``{"detail": "..."}`` body of an error response, for the schema."""
 
     detail = serializers.CharField()
+
+
+class FileDownloadNegotiation(DefaultContentNegotiation):
+    """Answers errors as JSON whatever the client accepts, and leaves ``?format=`` to the view.
+
+    DRF reads ``?format=`` as the name of a renderer (a 404 for "keras"), and would refuse a client
+    that accepts only the file's type (``image/*``, ``text/csv``: a 406) before the view could send it.
+    """
+
+    def select_renderer(self, request: Request, renderers: list, format_suffix: str | None = None) -> tuple:
+        return renderers[0], renderers[0].media_type
 
 
 def _validation_error_detail(error: DjangoValidationError) -> dict:

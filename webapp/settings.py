@@ -147,6 +147,14 @@ SIGHTLINE_WEIGHTS_DIR = Path(env_str("SIGHTLINE_WEIGHTS_DIR", str(VAR_DIR / "wei
 SIGHTLINE_FEATURE_CACHE_DIR = Path(env_str("SIGHTLINE_FEATURE_CACHE_DIR", str(VAR_DIR / "feature-cache")))
 # A running job whose heartbeat is older than this is taken to have lost its worker.
 SIGHTLINE_JOB_STALE_SECONDS = env_int("SIGHTLINE_JOB_STALE_SECONDS", 15 * 60)
+# Images fetched from a URL for a prediction: only public internet addresses are contacted (no SSRF
+# into loopback, private or cloud-metadata addresses). Hosts listed here as "host" or "host:port" are
+# fetched whatever address they resolve to: an explicit allow-list for tests and trusted intranet
+# image servers, empty by default.
+SIGHTLINE_URL_FETCH_ALLOWED_HOSTS = env_list("SIGHTLINE_URL_FETCH_ALLOWED_HOSTS", [])
+# Each connect and each read may take this long; the whole fetch, redirects included, the deadline.
+SIGHTLINE_URL_FETCH_TIMEOUT_SECONDS = env_float("SIGHTLINE_URL_FETCH_TIMEOUT_SECONDS", 5.0)
+SIGHTLINE_URL_FETCH_DEADLINE_SECONDS = env_float("SIGHTLINE_URL_FETCH_DEADLINE_SECONDS", 15.0)
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
@@ -172,10 +180,12 @@ SPECTACULAR_SETTINGS = {
     "REDOC_DIST": "SIDECAR",
     # Swagger UI would otherwise send the schema's URL to validator.swagger.io for a badge.
     "SWAGGER_UI_SETTINGS": {"deepLinking": True, "validatorUrl": None},
-    # Jobs and model versions both have a "status" with different choices; name each enum after its model.
+    # Jobs, model versions and predictions each have a "status" with different choices; name each enum after
+    # its model.
     "ENUM_NAME_OVERRIDES": {
         "JobStatusEnum": "training_jobs.models.Job.Status",
         "ModelVersionStatusEnum": "classifier.models.ModelVersion.Status",
+        "PredictionStatusEnum": "classifier.models.Prediction.Status",
     },
 }
 
@@ -210,6 +220,8 @@ CELERY_TASK_ROUTES = {
     "training_jobs.tasks.reap_stale_jobs": {"queue": "cpu"},
     "training_jobs.tasks.run_augment_job": {"queue": "cpu"},
     "training_jobs.tasks.run_training_job": {"queue": "gpu"},
+    "training_jobs.tasks.run_prediction": {"queue": "cpu"},
+    "training_jobs.tasks.run_batch_prediction_job": {"queue": "gpu"},
 }
 CELERY_TASK_SOFT_TIME_LIMIT = env_int("CELERY_TASK_SOFT_TIME_LIMIT", 6 * 3600)
 CELERY_TASK_TIME_LIMIT = env_int("CELERY_TASK_TIME_LIMIT", 6 * 3600 + 300)

@@ -1,7 +1,8 @@
 """Backbone and model-version API views: start training, read results and curves, promote, export.
 
-Versions are looked up through ``model_versions_for_user``, so another user's version answers 404
-and staff reach everything. Nothing here loads a model: training and exports run on workers, and
+Versions are changed through ``model_versions_for_user`` and read through ``model_versions_usable_by``
+(which adds public datasets' versions), so another user's private version answers 404 and staff
+reach everything. Nothing here loads a model: training and exports run on workers, and
 downloads stream the files they stored.
 """
 
@@ -15,7 +16,6 @@ from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import status
 from rest_framework.exceptions import NotFound
 from rest_framework.generics import GenericAPIView
-from rest_framework.negotiation import DefaultContentNegotiation
 from rest_framework.parsers import JSONParser
 from rest_framework.permissions import IsAdminUser
 from rest_framework.renderers import JSONRenderer
@@ -34,7 +34,12 @@ from classifier.api.model_version_serializers import (
 )
 from classifier.api.views import dataset_or_404
 from classifier.models import ModelVersion
-from classifier.selectors import backbones_list, dataset_model_versions, model_versions_for_user
+from classifier.selectors import (
+    backbones_list,
+    dataset_model_versions,
+    model_versions_for_user,
+    model_versions_usable_by,
+)
 from classifier.services.model_versions import (
     ModelVersionInUse,
     model_version_create,
@@ -44,14 +49,20 @@ from classifier.services.model_versions import (
     model_version_training_job,
 )
 from training_jobs.selectors import epoch_metrics_for_job
-from webapp.api import Conflict, ErrorSerializer
+from webapp.api import Conflict, ErrorSerializer, FileDownloadNegotiation
 
 # The stored file behind each export format.
 EXPORT_FILE_FIELDS = {"keras": "keras_file", "tflite": "tflite_file"}
 
 
 def _version_or_404(request: Request, version_id: int) -> ModelVersion:
+    """A version the user may change: their own (staff: any)."""
     return get_object_or_404(model_versions_for_user(request.user), pk=version_id)
+
+
+def _readable_version_or_404(request: Request, version_id: int) -> ModelVersion:
+    """A version the user may read: also a public dataset's, which everyone may use."""
+    return get_object_or_404(model_versions_usable_by(request.user), pk=version_id)
 
 
 class BackboneListView(APIView):
@@ -99,7 +110,7 @@ class DatasetModelVersionsView(GenericAPIView):
 class ModelVersionDetailView(APIView):
     @extend_schema(responses=ModelVersionDetailSerializer)
     def get(self, request: Request, version_id: int) -> Response:
-        return Response(ModelVersionDetailSerializer(_version_or_404(request, version_id)).data)
+        return Response(ModelVersionDetailSerializer(_readable_version_or_404(request, version_id)).data)
 
     @extend_schema(
         responses={
@@ -122,7 +133,7 @@ class ModelVersionCurvesView(APIView):
         description="One row per finished epoch of the latest training job, so it grows while it runs.",
     )
     def get(self, request: Request, version_id: int) -> Response:
-        job = model_version_training_job(version=_version_or_404(request, version_id))
+        job = model_version_training_job(version=_readable_version_or_404(request, version_id))
         epochs = epoch_metrics_for_job(job) if job else []
         return Response(EpochMetricSerializer(epochs, many=True).data)
 
@@ -159,17 +170,6 @@ class ModelVersionRetrainView(APIView):
         return Response(ModelVersionStartedSerializer(version).data, status=status.HTTP_202_ACCEPTED)
 
 
-class FileDownloadNegotiation(DefaultContentNegotiation):
-    """Answers errors as JSON whatever the client accepts, and leaves ``?format=`` to the view.
-
-    DRF reads ``?format=`` as the name of a renderer (a 404 for "keras"), and would refuse a client
-    that accepts only ``application/octet-stream`` (406) before the view could send the file.
-    """
-
-    def select_renderer(self, request: Request, renderers: list, format_suffix: str | None = None) -> tuple:
-        return renderers[0], renderers[0].media_type
-
-
 class ModelVersionExportView(APIView):
     renderer_classes = [JSONRenderer]
     content_negotiation_class = FileDownloadNegotiation
@@ -185,7 +185,7 @@ class ModelVersionExportView(APIView):
         description="Downloads the version's stored model: `keras` (full Keras model) or `tflite`.",
     )
     def get(self, request: Request, version_id: int) -> FileResponse:
-        version = _version_or_404(request, version_id)
+        version = _readable_version_or_404(request, version_id)
         params = ExportFormatSerializer(data=request.query_params)
         params.is_valid(raise_exception=True)
         file_format = params.validated_data["format"]

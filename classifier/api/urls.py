@@ -1,8 +1,8 @@
-"""Dataset, class, image, backbone and model-version API routes, under /api/v1/."""
+"""Dataset, class, image, backbone, model-version and prediction API routes, under /api/v1/."""
 
 from django.urls import path
 
-from classifier.api import model_version_views, views
+from classifier.api import model_version_views, prediction_views, views
 
 app_name = "classifier_api"
 
@@ -23,6 +23,7 @@ urlpatterns = [
         model_version_views.DatasetModelVersionsView.as_view(),
         name="dataset-model-versions",
     ),
+    path("datasets/<int:dataset_id>/predict/", prediction_views.DatasetPredictView.as_view(), name="dataset-predict"),
     path("classes/<int:class_id>/", views.LabelClassDetailView.as_view(), name="class-detail"),
     path("images/<int:image_id>/", views.ImageDetailView.as_view(), name="image-detail"),
     path("backbones/", model_version_views.BackboneListView.as_view(), name="backbone-list"),
@@ -50,5 +51,33 @@ urlpatterns = [
         "model-versions/<int:version_id>/export/",
         model_version_views.ModelVersionExportView.as_view(),
         name="model-version-export",
+    ),
+    path(
+        "model-versions/<int:version_id>/predict/",
+        prediction_views.ModelVersionPredictView.as_view(),
+        name="model-version-predict",
+    ),
+    path(
+        "model-versions/<int:version_id>/batch-predictions/",
+        prediction_views.ModelVersionBatchPredictionView.as_view(),
+        name="model-version-batch-predictions",
+    ),
+    path("ensembles/predict/", prediction_views.EnsemblePredictView.as_view(), name="ensemble-predict"),
+    path("predictions/", prediction_views.PredictionListView.as_view(), name="prediction-list"),
+    path("predictions/<int:prediction_id>/", prediction_views.PredictionDetailView.as_view(), name="prediction-detail"),
+    path(
+        "predictions/<int:prediction_id>/image/",
+        prediction_views.PredictionImageView.as_view(),
+        name="prediction-image",
+    ),
+    path(
+        "predictions/<int:prediction_id>/feedback/",
+        prediction_views.PredictionFeedbackView.as_view(),
+        name="prediction-feedback",
+    ),
+    path(
+        "predictions/<int:prediction_id>/add-to-dataset/",
+        prediction_views.PredictionAddToDatasetView.as_view(),
+        name="prediction-add-to-dataset",
     ),
 ]

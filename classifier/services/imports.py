@@ -1,21 +1,18 @@
 """Import a ZIP of images into a dataset: quick checks in the request, the work on a cpu worker.
 
 Classes come from folder names (``sparrow/1.jpg``) or from a ``filename,label`` CSV sent beside the
-archive. The archive is read from storage one member at a time into memory and is never extracted, so
-no member name ever becomes a path on disk; hostile archives (zip bombs, ``../`` names) are refused
-before anything is decompressed or stored.
+archive. The archive is read member by member through ``services.archives``, which refuses hostile
+archives (zip bombs, ``../`` names) before anything is decompressed or stored.
 """
 
 import csv
 import io
 import uuid
 import zipfile
-import zlib
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import ValidationError
 from django.core.files.storage import default_storage
@@ -23,6 +20,15 @@ from django.core.files.uploadedfile import UploadedFile
 from django.db import transaction
 
 from classifier.models import Dataset, DatasetImage
+from classifier.services.archives import (
+    archive_member_read,
+    archive_refuse_bombs,
+    archive_upload_check,
+    member_is_system_file,
+    member_is_unsafe,
+    member_path_key,
+    stored_archive_open,
+)
 from classifier.services.images import image_add
 from classifier.services.imaging import ImageRejected, human_size, image_size_check
 from classifier.services.storage import stored_files_delete
@@ -33,11 +39,6 @@ _REQUIRED_COLUMNS = ("filename", "label")
 # A filename,label row per member for the largest archive we accept is a few MB; anything far
 # larger is not a labels file and is not read into the request's memory.
 MAX_LABELS_BYTES = 32 * 1024 * 1024
-# Small members compress well for honest reasons (blank PNGs); only big ones are checked for ratio.
-_RATIO_CHECKED_ABOVE_BYTES = 1024 * 1024
-# Other methods (bzip2, LZMA) decompress a whole read at once, so their output cannot be bounded.
-_READABLE_COMPRESSION = {zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED}
-_JUNK_NAMES = {"__MACOSX", "Thumbs.db", "desktop.ini"}
 _REPORT_REASONS = ("duplicate", "corrupt", "not_image", "too_large", "unlabelled", "unsafe_path", "missing")
 
 
@@ -55,7 +56,7 @@ def dataset_import_start(
     # Imported here: the task module imports this one for ``dataset_import_run``.
     from training_jobs.tasks import run_import_job
 
-    _archive_check(archive)
+    archive_upload_check(archive)
     if labels is not None:
         if labels.size > MAX_LABELS_BYTES:
             message = f"The labels CSV is {human_size(labels.size)}; the limit is {human_size(MAX_LABELS_BYTES)}."
@@ -85,21 +86,6 @@ def dataset_import_start(
     return job
 
 
-def _archive_check(archive: UploadedFile) -> None:
-    limit = settings.SIGHTLINE_MAX_ARCHIVE_BYTES
-    if archive.size > limit:
-        message = f"The archive is {human_size(archive.size)}; the limit is {human_size(limit)}."
-        raise ValidationError({"archive": message})
-    if not zipfile.is_zipfile(archive):
-        raise ValidationError({"archive": f"{archive.name} is not a ZIP archive."})
-    # is_zipfile only finds the end record; listing the members proves the directory is readable.
-    try:
-        with zipfile.ZipFile(archive) as opened:
-            opened.infolist()
-    except (zipfile.BadZipFile, OSError, EOFError, ValueError) as error:
-        raise ValidationError({"archive": f"{archive.name} is a damaged ZIP archive: {error}."}) from None
-
-
 def _labels_parse(raw: bytes) -> dict[str, str]:
     """``{member path: label}`` from a ``filename,label`` CSV (more columns are fine; an empty label
     means unlabelled). Raises ``ValidationError({"labels": ...})`` naming what is wrong."""
@@ -121,7 +107,7 @@ def _labels_parse(raw: bytes) -> dict[str, str]:
         filename_at, label_at = header.index("filename"), header.index("label")
         labels: dict[str, str] = {}
         for row in rows:
-            filename = _path_key(row[filename_at] if filename_at < len(row) else "")
+            filename = member_path_key(row[filename_at] if filename_at < len(row) else "")
             label = (row[label_at] if label_at < len(row) else "").strip()
             if not filename:
                 continue
@@ -135,11 +121,6 @@ def _labels_parse(raw: bytes) -> dict[str, str]:
     except csv.Error as error:
         raise ValidationError({"labels": f"The labels CSV cannot be read: {error}."}) from None
     return labels
-
-
-def _path_key(name: str) -> str:
-    """``./birds\\a.jpg`` → ``birds/a.jpg``: how CSV rows and member names are compared."""
-    return "/".join(part for part in name.strip().replace("\\", "/").split("/") if part not in ("", "."))
 
 
 def dataset_import_run(*, job: Job, progress: Callable[..., None]) -> tuple[dict, str]:
@@ -159,13 +140,8 @@ def dataset_import_run(*, job: Job, progress: Callable[..., None]) -> tuple[dict
                     labels = _labels_parse(stored_labels.read())
                 except ValidationError as error:
                     raise JobInputError(" ".join(error.messages)) from None
-        with default_storage.open(archive_name, "rb") as stored_archive:
-            try:
-                archive = zipfile.ZipFile(stored_archive)
-            except (zipfile.BadZipFile, OSError, EOFError, ValueError) as error:
-                raise JobInputError(f"The archive is not a readable ZIP file: {error}.") from None
-            with archive:
-                report = _archive_import(dataset=job.dataset, archive=archive, labels=labels, progress=progress)
+        with stored_archive_open(archive_name) as archive:
+            report = _archive_import(dataset=job.dataset, archive=archive, labels=labels, progress=progress)
     finally:
         stored_files_delete(names=[name for name in (archive_name, labels_name) if name])
     return report, f"Imported {report['imported']} of {report['total']} files"
@@ -187,7 +163,7 @@ def _archive_import(
     progress: Callable[..., None],
 ) -> dict:
     infos = archive.infolist()
-    _refuse_bombs(infos)
+    archive_refuse_bombs(infos)
     members, missing = _members_plan(infos, labels)
     if not members:
         raise JobInputError("The archive has no files to import, only folders or system files.")
@@ -204,7 +180,7 @@ def _archive_import(
             image_size_check(size=member.info.file_size, filename=filename)
             image_add(
                 dataset=dataset,
-                content=_member_read(archive, member.info),
+                content=archive_member_read(archive, member.info),
                 filename=filename,
                 label_name=member.label,
                 origin=DatasetImage.Origin.IMPORT,
@@ -230,31 +206,6 @@ def _archive_import(
     return report
 
 
-def _refuse_bombs(infos: list[zipfile.ZipInfo]) -> None:
-    """Refuse the archive from its directory alone, before a byte is decompressed."""
-    max_members = settings.SIGHTLINE_MAX_ARCHIVE_MEMBERS
-    if len(infos) > max_members:
-        raise JobInputError(f"The archive holds {len(infos):,} entries; the limit is {max_members:,}.")
-    unpacked = sum(info.file_size for info in infos)
-    max_unpacked = settings.SIGHTLINE_MAX_ARCHIVE_UNCOMPRESSED_BYTES
-    if unpacked > max_unpacked:
-        raise JobInputError(
-            f"The archive would unpack to {human_size(unpacked)} ({unpacked:,} bytes); "
-            f"the limit is {human_size(max_unpacked)}."
-        )
-    max_ratio = settings.SIGHTLINE_MAX_COMPRESSION_RATIO
-    for info in infos:
-        if info.file_size <= _RATIO_CHECKED_ABOVE_BYTES:
-            continue
-        ratio = info.file_size / max(info.compress_size, 1)
-        if ratio > max_ratio:
-            raise JobInputError(
-                f"{info.filename} would unpack from {human_size(info.compress_size)} to "
-                f"{human_size(info.file_size)}, a compression ratio of {ratio:,.0f}:1; more than "
-                f"{max_ratio:,.0f}:1 is refused as a possible zip bomb."
-            )
-
-
 def _members_plan(infos: list[zipfile.ZipInfo], labels: dict[str, str] | None) -> tuple[list[_Member], list[str]]:
     """The members to import in archive order, each with its class or the reason it is refused, and
     the CSV rows that name no member."""
@@ -263,16 +214,16 @@ def _members_plan(infos: list[zipfile.ZipInfo], labels: dict[str, str] | None) -
     for info in infos:
         if info.is_dir():
             continue
-        if _is_unsafe(info.filename):
+        if member_is_unsafe(info.filename):
             rejection = ImageRejected(
                 "unsafe_path",
                 f"{info.filename} has an unsafe path (absolute, '..' or a backslash) and was skipped.",
             )
             members.append(_Member(info, rejection=rejection))
             continue
-        parts = _path_key(info.filename).split("/")
-        if any(part.startswith(".") or part in _JUNK_NAMES for part in parts):
+        if member_is_system_file(info.filename):
             continue
+        parts = member_path_key(info.filename).split("/")
         members.append(_Member(info))
         paths.append(parts)
 
@@ -282,16 +233,6 @@ def _members_plan(infos: list[zipfile.ZipInfo], labels: dict[str, str] | None) -
         return members, []
     matched = _labels_from_csv(named, paths, labels)
     return members, [filename for filename in labels if filename not in matched]
-
-
-def _is_unsafe(name: str) -> bool:
-    # Never used as a path here, but such a name is a crafted archive (zip slip) and is reported.
-    return (
-        name.startswith("/")
-        or "\\" in name
-        or (len(name) > 1 and name[0].isalpha() and name[1] == ":")  # a Windows drive
-        or ".." in name.split("/")
-    )
 
 
 def _labels_from_folders(members: list[_Member], paths: list[list[str]]) -> None:
@@ -331,21 +272,3 @@ def _labels_from_csv(members: list[_Member], paths: list[list[str]], labels: dic
                 "unlabelled", f"{member.info.filename} has an empty label in the labels CSV."
             )
     return matched
-
-
-def _member_read(archive: zipfile.ZipFile, info: zipfile.ZipInfo) -> bytes:
-    if info.compress_type not in _READABLE_COMPRESSION:
-        raise ImageRejected(
-            "corrupt",
-            f"{info.filename} uses a compression method Sightline does not read; "
-            "re-create the ZIP with standard (deflate) compression.",
-        )
-    try:
-        with archive.open(info) as member:
-            # At most one byte past the limit whatever the header claims; image_check refuses that.
-            return member.read(settings.SIGHTLINE_MAX_IMAGE_BYTES + 1)
-    except (zipfile.BadZipFile, zlib.error, EOFError, OSError, NotImplementedError, RuntimeError) as error:
-        # RuntimeError: an encrypted member. BadZipFile: a CRC or header that does not match.
-        raise ImageRejected(
-            "corrupt", f"{info.filename} could not be read from the archive: {str(error).rstrip('.')}."
-        ) from None

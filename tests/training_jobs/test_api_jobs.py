@@ -21,6 +21,7 @@ JOB_FIELDS = {
     "created_at",
     "started_at",
     "finished_at",
+    "result_url",
 }
 
 

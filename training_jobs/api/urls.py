@@ -10,4 +10,5 @@ urlpatterns = [
     path("jobs/", views.JobListView.as_view(), name="job-list"),
     path("jobs/<int:job_id>/", views.JobDetailView.as_view(), name="job-detail"),
     path("jobs/<int:job_id>/cancel/", views.JobCancelView.as_view(), name="job-cancel"),
+    path("jobs/<int:job_id>/result/", views.JobResultView.as_view(), name="job-result"),
 ]

@@ -1,10 +1,18 @@
-"""Jobs API: list and read the user's background jobs, and cancel one."""
+"""Jobs API: list and read the user's background jobs, cancel one, download what it produced."""
 
+import mimetypes
+import posixpath
+
+from django.core.files.storage import default_storage
 from django.db.models import QuerySet
+from django.http import FileResponse
 from django.shortcuts import get_object_or_404
+from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import status
+from rest_framework.exceptions import NotFound
 from rest_framework.generics import GenericAPIView
+from rest_framework.renderers import JSONRenderer
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -13,7 +21,7 @@ from training_jobs.api.serializers import JobFilterSerializer, JobSerializer
 from training_jobs.models import Job
 from training_jobs.selectors import jobs_for_user
 from training_jobs.services import job_cancel
-from webapp.api import Conflict, ErrorSerializer
+from webapp.api import Conflict, ErrorSerializer, FileDownloadNegotiation
 
 
 def _job_or_404(request: Request, job_id: int) -> Job:
@@ -38,13 +46,13 @@ class JobListView(GenericAPIView):
     @extend_schema(parameters=[JobFilterSerializer], responses=JobSerializer(many=True))
     def get(self, request: Request) -> Response:
         page = self.paginate_queryset(self.get_queryset())
-        return self.get_paginated_response(JobSerializer(page, many=True).data)
+        return self.get_paginated_response(JobSerializer(page, many=True, context={"request": request}).data)
 
 
 class JobDetailView(APIView):
     @extend_schema(responses=JobSerializer)
     def get(self, request: Request, job_id: int) -> Response:
-        return Response(JobSerializer(_job_or_404(request, job_id)).data)
+        return Response(JobSerializer(_job_or_404(request, job_id), context={"request": request}).data)
 
 
 class JobCancelView(APIView):
@@ -62,3 +70,28 @@ class JobCancelView(APIView):
         if job.status != Job.Status.CANCELLED:
             raise Conflict(f"This job already {job.status}; there is nothing to cancel.")
         return Response(JobSerializer(job).data, status=status.HTTP_202_ACCEPTED)
+
+
+class JobResultView(APIView):
+    renderer_classes = [JSONRenderer]
+    content_negotiation_class = FileDownloadNegotiation
+
+    @extend_schema(
+        responses={
+            (200, "text/csv"): OpenApiTypes.BINARY,
+            404: OpenApiResponse(ErrorSerializer, description="No such job, or it produced no file (yet)."),
+        },
+        description="Downloads the file the job produced: a batch prediction's CSV.",
+    )
+    def get(self, request: Request, job_id: int) -> FileResponse:
+        job = _job_or_404(request, job_id)
+        missing = NotFound(f"{job} has produced no file to download.")
+        if not job.result_file:
+            raise missing
+        try:
+            file = default_storage.open(job.result_file.name, "rb")
+        except FileNotFoundError as exc:
+            raise missing from exc
+        name = posixpath.basename(job.result_file.name)
+        content_type = mimetypes.guess_type(name)[0] or "application/octet-stream"
+        return FileResponse(file, as_attachment=True, filename=name, content_type=content_type)

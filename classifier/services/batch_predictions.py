@@ -1,0 +1,152 @@
+"""Batch predictions: a ZIP of images predicted by one version on a gpu worker, into a CSV the job links.
+
+The archive is checked in the request (a readable ZIP under the size limit), stored, and read on the
+worker member by member through ``services.archives``, which refuses zip bombs before anything is
+decompressed. Images go through ``image_check`` like uploads and through the version's TFLite model
+in batches.
+"""
+
+import csv
+import io
+import uuid
+from collections import Counter
+from collections.abc import Callable
+from zipfile import ZipFile
+
+import numpy as np
+from django.contrib.auth.models import AbstractBaseUser
+from django.core.exceptions import ValidationError
+from django.core.files.base import ContentFile
+from django.core.files.storage import default_storage
+from django.core.files.uploadedfile import UploadedFile
+from django.db import transaction
+from django.utils.text import slugify
+
+from classifier.models import ModelVersion
+from classifier.services.archives import (
+    archive_member_read,
+    archive_refuse_bombs,
+    archive_upload_check,
+    member_is_system_file,
+    member_is_unsafe,
+    stored_archive_open,
+)
+from classifier.services.imaging import ImageRejected, image_check, image_size_check
+from classifier.services.serving import (
+    ServingModel,
+    VersionNotServable,
+    image_pixels,
+    version_check_servable,
+    version_serving,
+)
+from classifier.services.storage import stored_files_delete
+from training_jobs.models import Job
+from training_jobs.services import JobInputError, job_create, job_enqueue
+
+# Files per interpreter call: big enough to amortise the call, small enough that one batch's decoded
+# pixels stay a few megabytes.
+BATCH_SIZE = 32
+CSV_COLUMNS = ("filename", "label", "probability", "is_unknown", "error")
+
+
+def batch_prediction_start(*, owner: AbstractBaseUser, model_version: ModelVersion, archive: UploadedFile) -> Job:
+    """Check the version can serve and the upload is a ZIP, store it, and queue the job on the gpu queue."""
+    from training_jobs.tasks import run_batch_prediction_job
+
+    version_check_servable(version=model_version)
+    archive_upload_check(archive)
+    stored = default_storage.save(f"batch-predictions/{uuid.uuid4().hex}.zip", archive)
+    try:
+        with transaction.atomic():
+            job = job_create(
+                kind=Job.Kind.BATCH_PREDICT,
+                requested_by=owner,
+                dataset=model_version.dataset,
+                params={"archive": stored, "archive_filename": archive.name, "model_version": model_version.id},
+            )
+            Job.objects.filter(id=job.id).update(model_version=model_version)
+            job.model_version = model_version
+            job_enqueue(job=job, task=run_batch_prediction_job, queue="gpu")
+    except BaseException:
+        stored_files_delete(names=[stored])
+        raise
+    return job
+
+
+def batch_prediction_run(*, job: Job, progress: Callable[..., None]) -> tuple[dict, str]:
+    """Predict every image of the job's archive; the CSV becomes the job's ``result_file``.
+
+    One row per file in archive order: ``filename,label,probability,is_unknown,error``, where a file
+    that is not a readable image has only its error. The stored archive is deleted however it ends.
+    """
+    version = job.model_version
+    try:
+        try:
+            serving = version_serving(version=version)
+        except VersionNotServable as error:
+            raise JobInputError(str(error)) from None
+        with stored_archive_open(job.params["archive"]) as archive:
+            rows = _archive_predict(archive=archive, serving=serving, progress=progress)
+    finally:
+        stored_files_delete(names=[job.params["archive"]])
+
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=CSV_COLUMNS, lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(rows)
+    download_name = f"{slugify(version.dataset.name) or 'dataset'}-v{version.number}-predictions.csv"
+    result = default_storage.save(
+        f"batch-predictions/{job.id}/{download_name}", ContentFile(buffer.getvalue().encode("utf-8"))
+    )
+    Job.objects.filter(id=job.id).update(result_file=result)
+
+    predicted = [row for row in rows if not row["error"]]
+    report = {
+        "total": len(rows),
+        "predicted": len(predicted),
+        "unknown": sum(row["is_unknown"] == "true" for row in predicted),
+        "failed": len(rows) - len(predicted),
+        "classes": dict(Counter(row["label"] for row in predicted)),
+        "rejected": [{"filename": row["filename"], "detail": row["error"]} for row in rows if row["error"]],
+    }
+    return report, f"Predicted {len(predicted)} of {len(rows)} files"
+
+
+def _archive_predict(*, archive: ZipFile, serving: ServingModel, progress: Callable[..., None]) -> list[dict]:
+    infos = archive.infolist()
+    archive_refuse_bombs(infos)
+    members = [info for info in infos if not info.is_dir() and not member_is_system_file(info.filename)]
+    if not members:
+        raise JobInputError("The archive has no files to predict, only folders or system files.")
+    rows: list[dict] = []
+    waiting: list[tuple[dict, np.ndarray]] = []
+    for done, info in enumerate(members, start=1):
+        row = dict.fromkeys(CSV_COLUMNS, "") | {"filename": info.filename}
+        rows.append(row)
+        try:
+            if member_is_unsafe(info.filename):
+                raise ImageRejected("unsafe_path", f"{info.filename} has an unsafe path and was skipped.")
+            image_size_check(size=info.file_size, filename=info.filename)
+            checked = image_check(content=archive_member_read(archive, info), filename=info.filename)
+            waiting.append((row, image_pixels(image_bytes=checked.content, size=serving.predictor.input_size)))
+        except ImageRejected as rejection:
+            row["error"] = rejection.detail
+        except ValidationError as error:
+            row["error"] = f"{info.filename}: {' '.join(error.messages)}"
+        if done % BATCH_SIZE == 0 or done == len(members):
+            if waiting:
+                _batch_predict(serving, waiting)
+                waiting = []
+            progress(done / len(members), f"{done} of {len(members)} files")
+    return rows
+
+
+def _batch_predict(serving: ServingModel, waiting: list[tuple[dict, np.ndarray]]) -> None:
+    probabilities, _scores, unknown = serving.answer(np.stack([pixels for _row, pixels in waiting]))
+    for (row, _pixels), row_probabilities, row_unknown in zip(waiting, probabilities, unknown, strict=True):
+        best = int(np.argmax(row_probabilities))
+        row.update(
+            label=serving.class_names[best],
+            probability=f"{float(row_probabilities[best]):.6f}",
+            is_unknown="true" if row_unknown else "false",
+        )

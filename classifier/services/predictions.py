@@ -1,0 +1,348 @@
+"""Predictions: one image by one version (now, or queued for a cpu worker), by an ensemble of versions,
+the owner's feedback, and a wrong answer turned into a training image. A ZIP of images is predicted by
+``services.batch_predictions``.
+
+Every image is checked (``image_check``) before a model sees it and stored under
+``predictions/<owner id>/`` through the storage API; every prediction is kept as a ``Prediction`` row,
+the owner's history. The models run through ``services.serving`` (TFLite, no TensorFlow).
+"""
+
+import logging
+import time
+import uuid
+
+import numpy as np
+from django.contrib.auth.models import AbstractBaseUser
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.files.base import ContentFile
+from django.core.files.storage import default_storage
+from django.core.files.uploadedfile import UploadedFile
+from django.db import transaction
+
+from classifier.ml.predictor import top_k as top_classes
+from classifier.models import DatasetImage, ModelVersion, Prediction
+from classifier.services.images import image_add
+from classifier.services.imaging import CheckedImage, ImageRejected, image_check, image_size_check
+from classifier.services.serving import (
+    VersionNotServable,
+    top_k_resolve,
+    version_check_servable,
+    version_predict,
+    version_scores,
+)
+from classifier.services.storage import stored_files_delete
+from classifier.services.url_fetch import url_check, url_image_fetch
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_THRESHOLD = 0.5
+ENSEMBLE_MEMBER_TOP_K = 3
+MIN_ENSEMBLE_VERSIONS, MAX_ENSEMBLE_VERSIONS = 2, 5
+
+
+class PredictionNotReady(Exception):
+    """The prediction has no answer (or no image) yet, so this cannot be done to it now."""
+
+
+def prediction_answer(predictions: list[dict], *, is_unknown: bool, threshold: float = DEFAULT_THRESHOLD) -> dict:
+    """The dog-breed tutorial's rule, in words a person reads: ``{"kind", "labels", "text"}``.
+
+    Unknown when the image is unlike the training images; one label when the top probability reaches
+    ``threshold``; otherwise the top two, because the model is unsure between them.
+    """
+    threshold_check(threshold=threshold)
+    if is_unknown:
+        return {"kind": "unknown", "labels": [], "text": "This is none of the classes the model knows."}
+    if not predictions:
+        return {"kind": "none", "labels": [], "text": "No answer yet."}
+    best = predictions[0]
+    if best["probability"] >= threshold:
+        return {"kind": "confident", "labels": [best["label"]], "text": f"{best['label']} ({_percent(best)})."}
+    shortlist = predictions[:2]
+    text = " or ".join(f"{row['label']} ({_percent(row)})" for row in shortlist)
+    return {"kind": "uncertain", "labels": [row["label"] for row in shortlist], "text": f"Not sure: {text}."}
+
+
+def _percent(row: dict) -> str:
+    return f"{row['probability'] * 100:.0f}%"
+
+
+def threshold_check(*, threshold: float) -> None:
+    if not 0.0 <= threshold <= 1.0:
+        raise ValidationError({"threshold": f"threshold is a probability between 0 and 1; got {threshold:g}."})
+
+
+def uploaded_image_read(*, upload: UploadedFile) -> bytes:
+    """An uploaded image's bytes, refused on its size before they are read into memory."""
+    try:
+        image_size_check(size=upload.size, filename=upload.name or "The image")
+    except ImageRejected as rejection:
+        raise ValidationError({"image": rejection.detail}) from None
+    return b"".join(upload.chunks())
+
+
+def _image_read(*, image_bytes: bytes | None, filename: str, source_url: str) -> tuple[CheckedImage, str]:
+    """The checked image and its file name: the bytes given, else the image fetched from ``source_url``.
+
+    Callers that fetched the URL already pass both its bytes and the URL, which is then only recorded.
+    """
+    if image_bytes is None:
+        if not source_url:
+            raise ValidationError({"image": "Send an image file or the url of one."})
+        fetched = url_image_fetch(url=source_url)
+        return fetched.image, fetched.filename
+    field = "url" if source_url else "image"
+    try:
+        return image_check(content=image_bytes, filename=filename or "The image"), filename
+    except ImageRejected as rejection:
+        raise ValidationError({field: rejection.detail}) from None
+
+
+def _image_save(*, owner_id: int, checked: CheckedImage) -> str:
+    return default_storage.save(
+        f"predictions/{owner_id}/{uuid.uuid4().hex}.{checked.extension}", ContentFile(checked.content)
+    )
+
+
+def _prediction_store(*, owner: AbstractBaseUser, checked: CheckedImage, **fields) -> Prediction:
+    """Save the image, then the row; the image is deleted again if the row cannot be written."""
+    name = _image_save(owner_id=owner.pk, checked=checked)
+    try:
+        return Prediction.objects.create(owner=owner, image=name, **fields)
+    except BaseException:
+        stored_files_delete(names=[name])
+        raise
+
+
+def prediction_create(
+    *,
+    owner: AbstractBaseUser,
+    model_version: ModelVersion,
+    image_bytes: bytes | None = None,
+    filename: str = "",
+    source_url: str = "",
+    top_k: int | None = None,
+    threshold: float = DEFAULT_THRESHOLD,
+) -> Prediction:
+    """Predict one image now and keep it in the owner's history.
+
+    Raises ``VersionNotServable`` (the version is not ready) before any URL is fetched, and
+    ``ValidationError`` naming ``image``, ``url``, ``top_k`` or ``threshold`` for bad input.
+    """
+    version_check_servable(version=model_version)
+    threshold_check(threshold=threshold)
+    count = top_k_resolve(class_count=len(model_version.class_names), requested=top_k)
+    checked, filename = _image_read(image_bytes=image_bytes, filename=filename, source_url=source_url)
+    result = version_predict(version=model_version, image_bytes=checked.content, top_k=count)
+    return _prediction_store(
+        owner=owner,
+        checked=checked,
+        model_version=model_version,
+        source_url=source_url,
+        status=Prediction.Status.SUCCEEDED,
+        top_k=count,
+        results=result["predictions"],
+        is_unknown=result["is_unknown"],
+        unknown_score=result["unknown_score"],
+        latency_ms=result["latency_ms"],
+        details={"threshold": threshold, "filename": filename},
+    )
+
+
+def prediction_queue(
+    *,
+    owner: AbstractBaseUser,
+    model_version: ModelVersion,
+    image_bytes: bytes | None = None,
+    filename: str = "",
+    source_url: str = "",
+    top_k: int | None = None,
+    threshold: float = DEFAULT_THRESHOLD,
+) -> Prediction:
+    """Keep the request as a queued prediction and run it on a cpu worker (``prediction_run``).
+
+    The version, top_k, an uploaded image and the URL's form are checked now; a URL is fetched by
+    the worker, so a slow or refusing server never holds a web process.
+    """
+    from training_jobs.tasks import run_prediction
+
+    version_check_servable(version=model_version)
+    threshold_check(threshold=threshold)
+    fields = {
+        "model_version": model_version,
+        "status": Prediction.Status.QUEUED,
+        "top_k": top_k_resolve(class_count=len(model_version.class_names), requested=top_k),
+        "details": {"threshold": threshold, "filename": filename},
+    }
+    with transaction.atomic():
+        if image_bytes is not None:
+            checked, _ = _image_read(image_bytes=image_bytes, filename=filename, source_url="")
+            prediction = _prediction_store(owner=owner, checked=checked, source_url=source_url, **fields)
+        elif source_url:
+            prediction = Prediction.objects.create(owner=owner, source_url=url_check(url=source_url), **fields)
+        else:
+            raise ValidationError({"image": "Send an image file or the url of one."})
+        transaction.on_commit(lambda: run_prediction.apply_async(args=[prediction.id], queue="cpu"))
+    return prediction
+
+
+def prediction_run(*, prediction_id: int) -> None:
+    """The cpu task's work: fetch (for a URL) and predict a queued prediction, ending it succeeded or
+    failed with the reason. A prediction that is no longer queued is left alone, so a task delivered
+    twice runs it once."""
+    prediction = (
+        Prediction.objects.select_related("model_version__dataset")
+        .filter(id=prediction_id, status=Prediction.Status.QUEUED)
+        .first()
+    )
+    if prediction is None:
+        return
+    fetched_name = ""
+    try:
+        version = prediction.model_version
+        if version is None:
+            raise VersionNotServable("The model version was deleted before the prediction ran.")
+        if prediction.image:
+            with default_storage.open(prediction.image.name, "rb") as stored:
+                content = stored.read()
+        else:
+            fetched = url_image_fetch(url=prediction.source_url)
+            content = fetched.image.content
+            fetched_name = _image_save(owner_id=prediction.owner_id, checked=fetched.image)
+        result = version_predict(version=version, image_bytes=content, top_k=prediction.top_k)
+    except (ValidationError, VersionNotServable) as error:
+        messages = error.messages if isinstance(error, ValidationError) else [str(error)]
+        fields: dict = {"status": Prediction.Status.FAILED, "error": " ".join(messages)}
+    except Exception as error:
+        # Every prediction must end somewhere the user can see; the operator gets the traceback.
+        logger.exception("Prediction %s failed.", prediction_id)
+        fields = {"status": Prediction.Status.FAILED, "error": f"{type(error).__name__}: {error}"}
+    else:
+        fields = {
+            "status": Prediction.Status.SUCCEEDED,
+            "results": result["predictions"],
+            "is_unknown": result["is_unknown"],
+            "unknown_score": result["unknown_score"],
+            "latency_ms": result["latency_ms"],
+        }
+    if fetched_name:
+        fields["image"] = fetched_name
+    finished = Prediction.objects.filter(id=prediction_id, status=Prediction.Status.QUEUED).update(**fields)
+    if not finished and fetched_name:
+        # Another delivery of the task finished it first; its own copy of the image is the one kept.
+        stored_files_delete(names=[fetched_name])
+
+
+def prediction_ensemble_create(
+    *,
+    owner: AbstractBaseUser,
+    model_versions: list[ModelVersion],
+    image_bytes: bytes | None = None,
+    filename: str = "",
+    source_url: str = "",
+    top_k: int | None = None,
+    threshold: float = DEFAULT_THRESHOLD,
+) -> Prediction:
+    """Predict one image with 2 to 5 versions and combine them: the mean of their calibrated
+    probabilities, aligned by class name over the union of their classes.
+
+    A class a member does not know gets probability 0 from it, so the ensemble's probabilities still
+    sum to 1. Each member's top 3 is kept in ``details["members"]``; the ensemble's top ``top_k`` is
+    the prediction's ``results``. It is unknown only when every member with a detector says so: one
+    member knowing the image is enough to answer it.
+    """
+    ids = [version.id for version in model_versions]
+    if not MIN_ENSEMBLE_VERSIONS <= len(ids) <= MAX_ENSEMBLE_VERSIONS:
+        raise ValidationError(
+            {
+                "model_versions": f"An ensemble combines {MIN_ENSEMBLE_VERSIONS} to {MAX_ENSEMBLE_VERSIONS} "
+                f"model versions; got {len(ids)}."
+            }
+        )
+    if len(set(ids)) != len(ids):
+        raise ValidationError({"model_versions": "Each model version may appear in an ensemble only once."})
+    for version in model_versions:
+        version_check_servable(version=version)
+    threshold_check(threshold=threshold)
+    classes = list(dict.fromkeys(name for version in model_versions for name in version.class_names))
+    count = top_k_resolve(class_count=len(classes), requested=top_k)
+    checked, filename = _image_read(image_bytes=image_bytes, filename=filename, source_url=source_url)
+
+    started = time.perf_counter()
+    column = {name: index for index, name in enumerate(classes)}
+    total = np.zeros(len(classes), dtype=np.float64)
+    members, verdicts = [], []
+    for version in model_versions:
+        scores = version_scores(version=version, image_bytes=checked.content)
+        total[[column[name] for name in version.class_names]] += scores.probabilities
+        if scores.unknown_score is not None:
+            verdicts.append(scores.is_unknown)
+        members.append(
+            {
+                "model_version": version.id,
+                "predictions": top_classes(scores.probabilities, version.class_names, ENSEMBLE_MEMBER_TOP_K),
+                "is_unknown": scores.is_unknown,
+            }
+        )
+    return _prediction_store(
+        owner=owner,
+        checked=checked,
+        ensemble_version_ids=ids,
+        source_url=source_url,
+        status=Prediction.Status.SUCCEEDED,
+        top_k=count,
+        results=top_classes(total / len(model_versions), classes, count),
+        is_unknown=bool(verdicts) and all(verdicts),
+        latency_ms=(time.perf_counter() - started) * 1000,
+        details={"threshold": threshold, "filename": filename, "members": members},
+    )
+
+
+def prediction_feedback(*, prediction: Prediction, is_correct: bool, correct_label: str = "") -> Prediction:
+    """Record whether the answer was right and, if not, what the image really shows (may be blank)."""
+    if prediction.status != Prediction.Status.SUCCEEDED:
+        raise PredictionNotReady(f"Prediction #{prediction.id} is {prediction.status}; it has no answer to judge.")
+    label = "" if is_correct else correct_label.strip()
+    if len(label) > 200:
+        raise ValidationError({"correct_label": "A class name is at most 200 characters."})
+    prediction.is_correct = is_correct
+    prediction.correct_label = label
+    prediction.save(update_fields=["is_correct", "correct_label"])
+    return prediction
+
+
+def prediction_add_to_dataset(*, prediction: Prediction, label_name: str) -> DatasetImage:
+    """Add the prediction's image to its version's dataset under ``label_name`` (created if new).
+
+    The image goes through ``image_add`` like any upload, so a picture already in the dataset is
+    refused as a duplicate. A public dataset takes images from staff only.
+    """
+    version = prediction.model_version
+    if version is None:
+        raise ValidationError(
+            "This prediction has no single model version (an ensemble, or its version was deleted), "
+            "so there is no dataset to add its image to."
+        )
+    if not prediction.image:
+        raise PredictionNotReady(f"Prediction #{prediction.id} has no stored image yet.")
+    dataset, owner = version.dataset, prediction.owner
+    if not owner.is_staff and (dataset.is_public or dataset.owner_id != owner.pk):
+        raise PermissionDenied(f'"{dataset.name}" is not your dataset: only staff can add images to it.')
+    name = label_name.strip()
+    if not name:
+        raise ValidationError({"label": "Name the class to add the image to."})
+    with default_storage.open(prediction.image.name, "rb") as stored:
+        content = stored.read()
+    try:
+        image = image_add(
+            dataset=dataset,
+            content=content,
+            filename=prediction.details.get("filename") or prediction.image.name.rsplit("/", 1)[-1],
+            label_name=name,
+            origin=DatasetImage.Origin.UPLOAD,
+        )
+    except ImageRejected as rejection:
+        raise ValidationError(rejection.detail) from None
+    Prediction.objects.filter(id=prediction.id).update(added_image=image)
+    prediction.added_image = image
+    return image

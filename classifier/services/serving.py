@@ -1,0 +1,176 @@
+"""Answer predictions in this process from a model version's TFLite file, without TensorFlow.
+
+The web tier and the workers load each version's interpreter once per process and keep it. Its cache
+key holds the version id and the stored TFLite file's name, so a version whose artifact changes is
+loaded afresh and its old interpreter dropped. The unknown-image detector (``classifier.ml.unknown``)
+is cached the same way beside it.
+"""
+
+import logging
+import threading
+import time
+from collections import OrderedDict
+from dataclasses import dataclass
+
+import numpy as np
+from django.core.exceptions import ValidationError
+from django.core.files.storage import default_storage
+
+from classifier.ml.predictor import PredictorCache, TFLitePredictor, prepare_image
+from classifier.ml.predictor import top_k as top_classes
+from classifier.ml.unknown import UnknownDetector
+from classifier.models import ModelVersion
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_TOP_K = 5
+
+_predictors = PredictorCache()
+# Version id → the key its interpreter is cached under now, to drop the old one when the file changes.
+_current_keys: dict[int, str] = {}
+# Detector per "<version id>:<file name>", least recently used first; None remembers a version without
+# a usable detector. Bounded like the interpreters: a detector holds up to thousands of embeddings.
+_detectors: OrderedDict[str, UnknownDetector | None] = OrderedDict()
+_lock = threading.Lock()
+
+
+class VersionNotServable(Exception):
+    """The version cannot answer predictions: it is not ready, or its TFLite file is missing."""
+
+
+@dataclass(frozen=True)
+class ServingModel:
+    class_names: list[str]
+    predictor: TFLitePredictor
+    detector: UnknownDetector | None
+
+    def answer(self, pixels: np.ndarray) -> tuple[np.ndarray, np.ndarray | None, np.ndarray]:
+        """``(probabilities (n, C), unknown scores (n,) or None, is_unknown (n,))`` for a batch.
+
+        Without a detector (versions trained before it existed) nothing is ever called unknown.
+        """
+        probabilities, embeddings = self.predictor.predict(pixels)
+        if self.detector is None or embeddings is None:
+            return probabilities, None, np.zeros(len(probabilities), dtype=bool)
+        return probabilities, self.detector.score(embeddings), self.detector.is_unknown(embeddings)
+
+
+@dataclass(frozen=True)
+class VersionScores:
+    """One image's full answer from one version: every class's calibrated probability."""
+
+    probabilities: np.ndarray
+    is_unknown: bool
+    unknown_score: float | None
+    latency_ms: float
+
+
+def version_check_servable(*, version: ModelVersion) -> None:
+    if version.status != ModelVersion.Status.READY:
+        raise VersionNotServable(
+            f"Version {version.number} of {version.dataset.name} is {version.status}, not ready; "
+            "only a trained version can predict."
+        )
+    if not version.tflite_file:
+        raise VersionNotServable(f"Version {version.number} of {version.dataset.name} has no TFLite model to serve.")
+
+
+def version_serving(*, version: ModelVersion) -> ServingModel:
+    """The version's cached predictor and detector, loaded from storage on first use in this process."""
+    version_check_servable(version=version)
+    key = f"{version.id}:{version.tflite_file.name}"
+    with _lock:
+        if _current_keys.get(version.id) != key:
+            # The version's artifact changed (or this is its first use): forget what was loaded for it.
+            prefix = f"{version.id}:"
+            _predictors.invalidate(prefix)
+            for stale in [name for name in _detectors if name.startswith(prefix)]:
+                del _detectors[stale]
+            _current_keys[version.id] = key
+    try:
+        predictor = _predictors.get(key, lambda: _read(version.tflite_file.name))
+    except FileNotFoundError as error:
+        raise VersionNotServable(
+            f"The TFLite model of version {version.number} of {version.dataset.name} is missing from storage."
+        ) from error
+    return ServingModel(
+        class_names=list(version.class_names),
+        predictor=predictor,
+        detector=_detector(version),
+    )
+
+
+def _read(name: str) -> bytes:
+    with default_storage.open(name, "rb") as file:
+        return file.read()
+
+
+def _detector(version: ModelVersion) -> UnknownDetector | None:
+    if not version.unknown_file:
+        return None
+    key = f"{version.id}:{version.unknown_file.name}"
+    with _lock:
+        if key in _detectors:
+            _detectors.move_to_end(key)
+            return _detectors[key]
+    try:
+        detector: UnknownDetector | None = UnknownDetector.from_bytes(_read(version.unknown_file.name))
+    except (OSError, ValueError):
+        # Predictions still work without it; they only cannot say "unknown".
+        logger.exception("The unknown-image detector of model version %s cannot be loaded.", version.id)
+        detector = None
+    with _lock:
+        _detectors[key] = detector
+        while len(_detectors) > _predictors.max_entries:
+            _detectors.popitem(last=False)
+    return detector
+
+
+def top_k_resolve(*, class_count: int, requested: int | None) -> int:
+    """How many classes to list: ``requested`` if in 1..class_count, else a ValidationError naming top_k."""
+    if requested is None:
+        return min(DEFAULT_TOP_K, class_count)
+    if not 1 <= requested <= class_count:
+        raise ValidationError(
+            {"top_k": f"top_k must be between 1 and {class_count} (the number of classes); got {requested}."}
+        )
+    return requested
+
+
+def image_pixels(*, image_bytes: bytes, size: int) -> np.ndarray:
+    """The image as the model's (size, size, 3) uint8 input; ValidationError({"image"}) if it cannot be decoded."""
+    try:
+        return prepare_image(image_bytes, size)
+    except ValueError as error:
+        raise ValidationError({"image": f"The image cannot be decoded: {error}."}) from None
+
+
+def version_scores(*, version: ModelVersion, image_bytes: bytes) -> VersionScores:
+    """Every class's calibrated probability for one image, with the unknown verdict and the latency."""
+    started = time.perf_counter()
+    serving = version_serving(version=version)
+    pixels = image_pixels(image_bytes=image_bytes, size=serving.predictor.input_size)
+    probabilities, scores, unknown = serving.answer(pixels[np.newaxis])
+    return VersionScores(
+        probabilities=probabilities[0],
+        is_unknown=bool(unknown[0]),
+        unknown_score=None if scores is None else float(scores[0]),
+        latency_ms=(time.perf_counter() - started) * 1000,
+    )
+
+
+def version_predict(*, version: ModelVersion, image_bytes: bytes, top_k: int | None = None) -> dict:
+    """``{"predictions": [{"label", "probability"}], "is_unknown", "unknown_score", "latency_ms"}``.
+
+    Probabilities are calibrated (the temperature is folded into the TFLite model) and sorted, highest
+    first; ``top_k`` defaults to 5, or fewer when the version knows fewer classes.
+    """
+    version_check_servable(version=version)
+    count = top_k_resolve(class_count=len(version.class_names), requested=top_k)
+    scores = version_scores(version=version, image_bytes=image_bytes)
+    return {
+        "predictions": top_classes(scores.probabilities, version.class_names, count),
+        "is_unknown": scores.is_unknown,
+        "unknown_score": scores.unknown_score,
+        "latency_ms": scores.latency_ms,
+    }

@@ -1,0 +1,181 @@
+"""Fixtures for the prediction tests: tiny real TFLite models, an unknown-image detector, ready versions
+serving them from storage, and a local HTTP server the URL fetcher is allowed to reach.
+
+The models are built with Keras and exported once per session (TensorFlow is fine in tests; the web
+code under test only ever loads the TFLite files, through LiteRT).
+"""
+
+import http.server
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+import pytest
+from django.core.files.base import ContentFile
+from django.core.files.storage import default_storage
+
+from classifier.models import Dataset, ModelVersion
+
+MODEL_SIZE = 16
+# Each class is a colour; a model's logit for it is LOGIT_SCALE × cosine(mean RGB, the colour).
+COLOURS = {"red": (1, 0, 0), "green": (0, 1, 0), "blue": (0, 0, 1), "yellow": (1, 1, 0)}
+LOGIT_SCALE = 6.0
+PRIMARY_CLASSES = ("red", "green", "blue")
+# Another version's classes: some shared with PRIMARY_CLASSES, in another order, plus one of its own.
+OTHER_CLASSES = ("blue", "yellow", "red")
+
+
+def _unit(vector) -> np.ndarray:
+    array = np.asarray(vector, dtype="float32")
+    return array / np.linalg.norm(array)
+
+
+def _colour_model_tflite(class_names: tuple[str, ...], folder) -> bytes:
+    """A model in the serving layout (nested feature extractor under a softmax head) whose embedding
+    is the image's mean colour in [0, 1] and whose head scores each class's colour by hand-set weights."""
+    import keras
+
+    from classifier.ml.export import export_tflite, serving_model
+
+    image = keras.Input((MODEL_SIZE, MODEL_SIZE, 3), name="image")
+    pooled = keras.layers.GlobalAveragePooling2D()(keras.layers.Rescaling(1 / 255)(image))
+    extractor = keras.Model(image, pooled, name="features")
+    outer = keras.Input((MODEL_SIZE, MODEL_SIZE, 3), name="image")
+    head = keras.layers.Dense(len(class_names), name="logits")
+    probabilities = keras.layers.Softmax(name="probabilities")(head(extractor(outer)))
+    weights = LOGIT_SCALE * np.stack([_unit(COLOURS[name]) for name in class_names], axis=1)
+    head.set_weights([weights, np.zeros(len(class_names), dtype="float32")])
+    path = folder / "model.tflite"
+    export_tflite(serving_model(keras.Model(outer, probabilities)), path)
+    return path.read_bytes()
+
+
+@pytest.fixture(scope="session")
+def colour_models(tmp_path_factory) -> dict[tuple[str, ...], bytes]:
+    """TFLite bytes per class list: PRIMARY_CLASSES and OTHER_CLASSES."""
+    return {
+        names: _colour_model_tflite(names, tmp_path_factory.mktemp("colour-model"))
+        for names in (PRIMARY_CLASSES, OTHER_CLASSES)
+    }
+
+
+@pytest.fixture(scope="session")
+def colour_detector() -> bytes:
+    """An unknown-image detector fitted on synthetic embeddings scattered around pure red, green and
+    blue: images of those colours are known; a grey one (equal parts of each) is far from all of them."""
+    from classifier.ml.unknown import fit_unknown_detector
+
+    rng = np.random.default_rng(0)
+
+    def near_primaries(count: int) -> tuple[np.ndarray, np.ndarray]:
+        labels = np.repeat(np.arange(3), count)
+        embeddings = np.eye(3)[labels] + rng.normal(0.0, 0.05, (len(labels), 3))
+        return embeddings.astype("float32"), labels
+
+    train, labels = near_primaries(30)
+    validation, _ = near_primaries(10)
+    return fit_unknown_detector(train, labels, validation, false_unknown_rate=0.05).to_bytes()
+
+
+@pytest.fixture
+def make_ready_version(colour_models, colour_detector) -> Callable[..., ModelVersion]:
+    """``make(dataset, number=1, classes=PRIMARY_CLASSES, detector=True, **fields)``: a ready version
+    serving a colour model (and the detector) from storage."""
+
+    def make(
+        dataset: Dataset,
+        number: int = 1,
+        *,
+        classes: tuple[str, ...] = PRIMARY_CLASSES,
+        detector: bool = True,
+        **fields,
+    ) -> ModelVersion:
+        # A fresh folder per version, as training makes: the serving cache keys interpreters by version
+        # id and file name, and test databases reuse ids.
+        folder = f"models/{dataset.id}/v{number}-{uuid.uuid4().hex}"
+        values = {
+            "backbone": "tiny",
+            "image_size": MODEL_SIZE,
+            "status": ModelVersion.Status.READY,
+            "class_names": list(classes),
+            "tflite_file": default_storage.save(f"{folder}/model.tflite", ContentFile(colour_models[classes])),
+            "unknown_file": (
+                default_storage.save(f"{folder}/unknown.npz", ContentFile(colour_detector)) if detector else ""
+            ),
+            "created_by": dataset.owner,
+            **fields,
+        }
+        return ModelVersion.objects.create(dataset=dataset, number=number, **values)
+
+    return make
+
+
+@dataclass
+class Route:
+    status: int = 200
+    body: bytes = b""
+    headers: dict[str, str] = field(default_factory=dict)
+    # Seconds to wait before answering, and between body bytes when trickling.
+    delay: float = 0.0
+    trickle: float = 0.0
+    send_length: bool = True
+
+
+class LocalServer:
+    """A tiny HTTP server on 127.0.0.1 in a thread; tests set ``routes[path]``."""
+
+    def __init__(self) -> None:
+        self.routes: dict[str, Route] = {}
+        self.requests: list[dict] = []
+        server = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self) -> None:  # noqa: N802 - http.server's naming
+                server.requests.append({"path": self.path, "host": self.headers.get("Host")})
+                route = server.routes.get(self.path, Route(status=404, body=b"not here"))
+                time.sleep(route.delay)
+                try:
+                    self.send_response(route.status)
+                    for name, value in route.headers.items():
+                        self.send_header(name, value)
+                    if route.send_length:
+                        self.send_header("Content-Length", str(len(route.body)))
+                    self.end_headers()
+                    if route.trickle:
+                        for index in range(len(route.body)):
+                            self.wfile.write(route.body[index : index + 1])
+                            self.wfile.flush()
+                            time.sleep(route.trickle)
+                    else:
+                        self.wfile.write(route.body)
+                except OSError:
+                    # The client gave up (timed out, refused the body): nothing left to do.
+                    pass
+
+            def log_message(self, *args) -> None:
+                pass
+
+        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.httpd.daemon_threads = True
+        self.port = self.httpd.server_address[1]
+        self.host = f"127.0.0.1:{self.port}"
+
+    def url(self, path: str) -> str:
+        return f"http://{self.host}{path}"
+
+
+@pytest.fixture
+def image_server(settings):
+    """A local server the fetcher may reach: only its host:port is on the allow-list, so every other
+    loopback or private address stays refused."""
+    server = LocalServer()
+    # A short poll interval: shutting the server down waits for the next poll.
+    thread = threading.Thread(target=server.httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+    thread.start()
+    settings.SIGHTLINE_URL_FETCH_ALLOWED_HOSTS = [server.host]
+    yield server
+    server.httpd.shutdown()
+    server.httpd.server_close()

@@ -1,0 +1,556 @@
+"""Prediction services: one image now or queued, the answer rule, unknown images, ensembles aligned by
+class name, feedback, adding a wrong answer's image to the dataset, and batch predictions of a ZIP.
+
+The models are real: tiny colour classifiers exported to TFLite (see conftest), served through
+LiteRT exactly as in production.
+"""
+
+import csv
+import io
+import os
+import subprocess
+import sys
+import zipfile
+
+import pytest
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.files.storage import default_storage
+from django.core.files.uploadedfile import SimpleUploadedFile
+
+from classifier.models import DatasetImage, ModelVersion, Prediction
+from classifier.services import batch_predictions
+from classifier.services.batch_predictions import batch_prediction_start
+from classifier.services.predictions import (
+    PredictionNotReady,
+    prediction_add_to_dataset,
+    prediction_answer,
+    prediction_create,
+    prediction_ensemble_create,
+    prediction_feedback,
+    prediction_queue,
+)
+from classifier.services.serving import VersionNotServable, version_predict, version_serving
+from tests.classifier.conftest import OTHER_CLASSES, PRIMARY_CLASSES, Route
+from tests.factories import DatasetFactory, UserFactory, image_bytes
+from training_jobs.models import Job
+from training_jobs.tasks import run_prediction
+
+pytestmark = pytest.mark.django_db
+
+RED, GREEN, BLUE, GREY = (255, 0, 0), (0, 255, 0), (0, 0, 255), (128, 128, 128)
+
+
+@pytest.fixture
+def dataset(user):
+    return DatasetFactory(owner=user, name="Colours")
+
+
+@pytest.fixture
+def version(dataset, make_ready_version):
+    return make_ready_version(dataset, is_active=True)
+
+
+def _png(color) -> bytes:
+    return image_bytes(color=color, fmt="PNG")
+
+
+def _labels(rows: list[dict]) -> list[str]:
+    return [row["label"] for row in rows]
+
+
+# One image, now
+
+
+def test_prediction_is_calibrated_sorted_and_cut_to_top_k(version):
+    everything = version_predict(version=version, image_bytes=_png(RED), top_k=3)
+    top_two = version_predict(version=version, image_bytes=_png(RED), top_k=2)
+
+    probabilities = [row["probability"] for row in everything["predictions"]]
+    assert sum(probabilities) == pytest.approx(1.0, abs=1e-5)
+    assert probabilities == sorted(probabilities, reverse=True)
+    assert _labels(everything["predictions"])[0] == "red"
+    assert top_two["predictions"] == everything["predictions"][:2]
+    assert everything["latency_ms"] > 0
+
+
+def test_top_k_defaults_to_five_capped_at_the_class_count(version):
+    assert len(version_predict(version=version, image_bytes=_png(BLUE))["predictions"]) == 3
+
+
+@pytest.mark.parametrize("top_k", [0, 4, -1])
+def test_top_k_outside_the_classes_is_refused(version, top_k):
+    with pytest.raises(ValidationError) as caught:
+        version_predict(version=version, image_bytes=_png(RED), top_k=top_k)
+    assert "between 1 and 3" in caught.value.message_dict["top_k"][0]
+
+
+def test_an_image_unlike_the_training_images_is_unknown(version):
+    known = version_predict(version=version, image_bytes=_png(GREEN))
+    unknown = version_predict(version=version, image_bytes=_png(GREY))
+
+    assert known["is_unknown"] is False
+    assert unknown["is_unknown"] is True
+    assert unknown["unknown_score"] > known["unknown_score"]
+
+
+def test_a_version_without_a_detector_never_says_unknown(dataset, make_ready_version):
+    version = make_ready_version(dataset, detector=False)
+
+    result = version_predict(version=version, image_bytes=_png(GREY))
+
+    assert (result["is_unknown"], result["unknown_score"]) == (False, None)
+
+
+@pytest.mark.parametrize(
+    "status", [ModelVersion.Status.QUEUED, ModelVersion.Status.TRAINING, ModelVersion.Status.FAILED]
+)
+def test_a_version_that_is_not_ready_cannot_predict(dataset, make_ready_version, status):
+    version = make_ready_version(dataset, status=status)
+
+    with pytest.raises(VersionNotServable, match="not ready"):
+        version_predict(version=version, image_bytes=_png(RED))
+
+
+def test_a_version_is_loaded_once_per_process(version):
+    first = version_serving(version=version)
+    again = version_serving(version=ModelVersion.objects.get(id=version.id))
+
+    assert again.predictor is first.predictor
+    assert again.detector is first.detector
+
+
+def test_a_new_model_file_is_served_instead_of_the_cached_one(version, make_ready_version, dataset):
+    assert _labels(version_predict(version=version, image_bytes=_png(RED))["predictions"])[0] == "red"
+    replacement = make_ready_version(dataset, number=2, classes=OTHER_CLASSES)
+
+    # The same version row now points at another model file (re-exported, say): it must be reloaded.
+    version.tflite_file = replacement.tflite_file.name
+    version.class_names = list(OTHER_CLASSES)
+    result = version_predict(version=version, image_bytes=_png(BLUE), top_k=3)
+
+    assert set(_labels(result["predictions"])) == set(OTHER_CLASSES)
+    assert result["predictions"][0] == {"label": "blue", "probability": pytest.approx(0.995, abs=0.01)}
+
+
+def test_prediction_create_stores_the_image_and_the_answer(user, version):
+    prediction = prediction_create(
+        owner=user, model_version=version, image_bytes=_png(RED), filename="red.png", top_k=2, threshold=0.7
+    )
+
+    prediction.refresh_from_db()
+    assert prediction.status == Prediction.Status.SUCCEEDED
+    assert prediction.image.name.startswith(f"predictions/{user.id}/")
+    assert default_storage.open(prediction.image.name).read() == _png(RED)
+    assert _labels(prediction.results) == ["red", "green"]
+    assert prediction.is_unknown is False
+    assert prediction.latency_ms > 0
+    assert prediction.details == {"threshold": 0.7, "filename": "red.png"}
+
+
+def test_an_image_that_does_not_decode_is_refused_and_nothing_is_stored(user, version):
+    with pytest.raises(ValidationError) as caught:
+        prediction_create(owner=user, model_version=version, image_bytes=b"not an image", filename="notes.txt")
+
+    assert "notes.txt is not an image" in caught.value.message_dict["image"][0]
+    assert not Prediction.objects.exists()
+
+
+def test_a_refused_url_names_the_url(user, version):
+    with pytest.raises(ValidationError) as caught:
+        prediction_create(owner=user, model_version=version, source_url="http://127.0.0.1:8000/admin/")
+
+    assert "a loopback address" in caught.value.message_dict["url"][0]
+
+
+def test_a_url_is_fetched_and_recorded(user, version, image_server):
+    image_server.routes["/photos/leaf.png"] = Route(body=_png(GREEN), headers={"Content-Type": "image/png"})
+
+    prediction = prediction_create(owner=user, model_version=version, source_url=image_server.url("/photos/leaf.png"))
+
+    assert prediction.results[0]["label"] == "green"
+    assert prediction.source_url == image_server.url("/photos/leaf.png")
+    assert prediction.details["filename"] == "leaf.png"
+
+
+# The answer rule
+
+
+@pytest.mark.parametrize(
+    ("predictions", "is_unknown", "threshold", "kind", "labels"),
+    [
+        (
+            [{"label": "beagle", "probability": 0.8}, {"label": "basset", "probability": 0.1}],
+            False,
+            0.5,
+            "confident",
+            ["beagle"],
+        ),
+        (
+            [{"label": "beagle", "probability": 0.45}, {"label": "basset", "probability": 0.4}],
+            False,
+            0.5,
+            "uncertain",
+            ["beagle", "basset"],
+        ),
+        (
+            [{"label": "beagle", "probability": 0.8}, {"label": "basset", "probability": 0.1}],
+            False,
+            0.9,
+            "uncertain",
+            ["beagle", "basset"],
+        ),
+        ([{"label": "beagle", "probability": 0.4}], False, 0.5, "uncertain", ["beagle"]),
+        ([{"label": "beagle", "probability": 0.99}], True, 0.5, "unknown", []),
+        ([], False, 0.5, "none", []),
+    ],
+)
+def test_the_answer_is_one_class_above_the_threshold_else_the_top_two(predictions, is_unknown, threshold, kind, labels):
+    answer = prediction_answer(predictions, is_unknown=is_unknown, threshold=threshold)
+
+    assert (answer["kind"], answer["labels"]) == (kind, labels)
+    assert answer["text"]
+
+
+def test_a_threshold_outside_zero_to_one_is_refused():
+    with pytest.raises(ValidationError) as caught:
+        prediction_answer([], is_unknown=False, threshold=1.5)
+    assert "threshold" in caught.value.message_dict
+
+
+# Queued
+
+
+def test_a_queued_prediction_runs_on_the_worker_once(user, version, django_capture_on_commit_callbacks):
+    with django_capture_on_commit_callbacks(execute=True) as callbacks:
+        prediction = prediction_queue(owner=user, model_version=version, image_bytes=_png(BLUE), filename="b.png")
+
+    assert len(callbacks) == 1
+    prediction.refresh_from_db()
+    assert prediction.status == Prediction.Status.SUCCEEDED
+    assert prediction.results[0]["label"] == "blue"
+    finished = (prediction.results, prediction.latency_ms)
+
+    # Delivered a second time: nothing changes.
+    run_prediction.apply(args=[prediction.id])
+    prediction.refresh_from_db()
+    assert (prediction.results, prediction.latency_ms) == finished
+
+
+def test_a_queued_url_is_fetched_by_the_worker_and_its_refusal_recorded(
+    user, version, django_capture_on_commit_callbacks
+):
+    with django_capture_on_commit_callbacks(execute=True):
+        prediction = prediction_queue(owner=user, model_version=version, source_url="http://169.254.169.254/latest/")
+
+    prediction.refresh_from_db()
+    assert prediction.status == Prediction.Status.FAILED
+    assert "169.254.169.254, a link-local address" in prediction.error
+    assert not prediction.image
+
+
+def test_a_queued_url_is_stored_with_its_prediction(user, version, image_server, django_capture_on_commit_callbacks):
+    image_server.routes["/r.png"] = Route(body=_png(RED), headers={"Content-Type": "image/png"})
+
+    with django_capture_on_commit_callbacks(execute=True):
+        prediction = prediction_queue(owner=user, model_version=version, source_url=image_server.url("/r.png"))
+
+    prediction.refresh_from_db()
+    assert prediction.status == Prediction.Status.SUCCEEDED
+    assert default_storage.open(prediction.image.name).read() == _png(RED)
+
+
+def test_a_prediction_whose_version_was_deleted_fails(user, version, django_capture_on_commit_callbacks):
+    with django_capture_on_commit_callbacks(execute=False) as callbacks:
+        prediction = prediction_queue(owner=user, model_version=version, image_bytes=_png(RED), filename="r.png")
+    ModelVersion.objects.filter(id=version.id).delete()
+    for callback in callbacks:
+        callback()
+
+    prediction.refresh_from_db()
+    assert prediction.status == Prediction.Status.FAILED
+    assert "deleted" in prediction.error
+
+
+def test_queueing_checks_what_it_can_at_once(user, dataset, make_ready_version):
+    training = make_ready_version(dataset, status=ModelVersion.Status.TRAINING)
+    ready = make_ready_version(dataset, number=2)
+
+    with pytest.raises(VersionNotServable):
+        prediction_queue(owner=user, model_version=training, image_bytes=_png(RED))
+    with pytest.raises(ValidationError) as caught:
+        prediction_queue(owner=user, model_version=ready, source_url="gopher://example.com/")
+    assert "url" in caught.value.message_dict
+    with pytest.raises(ValidationError) as caught:
+        prediction_queue(owner=user, model_version=ready, image_bytes=_png(RED), top_k=9)
+    assert "top_k" in caught.value.message_dict
+    assert not Prediction.objects.exists()
+
+
+# Ensembles
+
+
+def test_an_ensemble_averages_probabilities_aligned_by_class_name(user, dataset, make_ready_version):
+    first = make_ready_version(dataset, classes=PRIMARY_CLASSES)
+    second = make_ready_version(dataset, number=2, classes=OTHER_CLASSES)
+    members = {
+        version.id: version_predict(version=version, image_bytes=_png(RED), top_k=3)["predictions"]
+        for version in (first, second)
+    }
+
+    prediction = prediction_ensemble_create(
+        owner=user, model_versions=[first, second], image_bytes=_png(RED), filename="r.png", top_k=4
+    )
+
+    expected = {name: 0.0 for name in ("red", "green", "blue", "yellow")}
+    for rows in members.values():
+        for row in rows:
+            expected[row["label"]] += row["probability"] / 2
+    ensemble = {row["label"]: row["probability"] for row in prediction.results}
+    assert ensemble == pytest.approx(expected, abs=1e-6)
+    assert sum(ensemble.values()) == pytest.approx(1.0, abs=1e-5)
+    assert _labels(prediction.results)[0] == "red"
+    assert prediction.ensemble_version_ids == [first.id, second.id]
+    assert prediction.model_version is None
+    recorded = prediction.details["members"]
+    assert [member["model_version"] for member in recorded] == [first.id, second.id]
+    assert [member["predictions"] for member in recorded] == [members[first.id], members[second.id]]
+
+
+def test_an_ensemble_is_unknown_only_when_every_member_says_so(user, dataset, make_ready_version):
+    versions = [make_ready_version(dataset), make_ready_version(dataset, number=2, classes=OTHER_CLASSES)]
+
+    grey = prediction_ensemble_create(owner=user, model_versions=versions, image_bytes=_png(GREY), filename="g.png")
+    blue = prediction_ensemble_create(owner=user, model_versions=versions, image_bytes=_png(BLUE), filename="b.png")
+
+    assert grey.is_unknown is True
+    assert blue.is_unknown is False
+
+
+@pytest.mark.parametrize("count", [1, 6])
+def test_an_ensemble_needs_two_to_five_versions(user, dataset, make_ready_version, count):
+    versions = [make_ready_version(dataset, number=number) for number in range(1, count + 1)]
+
+    with pytest.raises(ValidationError) as caught:
+        prediction_ensemble_create(owner=user, model_versions=versions, image_bytes=_png(RED))
+    assert "2 to 5" in caught.value.message_dict["model_versions"][0]
+
+
+def test_an_ensemble_refuses_the_same_version_twice(user, version):
+    with pytest.raises(ValidationError) as caught:
+        prediction_ensemble_create(owner=user, model_versions=[version, version], image_bytes=_png(RED))
+    assert "only once" in caught.value.message_dict["model_versions"][0]
+
+
+# Feedback and adding to the dataset
+
+
+def _prediction(user, version, color=RED) -> Prediction:
+    return prediction_create(owner=user, model_version=version, image_bytes=_png(color), filename="photo.png")
+
+
+def test_feedback_is_recorded(user, version):
+    prediction = _prediction(user, version)
+
+    prediction_feedback(prediction=prediction, is_correct=False, correct_label="  crimson ")
+    prediction.refresh_from_db()
+    assert (prediction.is_correct, prediction.correct_label) == (False, "crimson")
+
+    prediction_feedback(prediction=prediction, is_correct=True, correct_label="ignored")
+    prediction.refresh_from_db()
+    assert (prediction.is_correct, prediction.correct_label) == (True, "")
+
+
+def test_feedback_needs_an_answer(user, version):
+    queued = Prediction.objects.create(owner=user, model_version=version)
+
+    with pytest.raises(PredictionNotReady):
+        prediction_feedback(prediction=queued, is_correct=True)
+
+
+def test_a_wrong_answer_becomes_a_training_image(user, dataset, version):
+    prediction = _prediction(user, version)
+
+    image = prediction_add_to_dataset(prediction=prediction, label_name="crimson")
+
+    assert (image.dataset, image.label.name, image.origin) == (dataset, "crimson", DatasetImage.Origin.UPLOAD)
+    assert image.original_name == "photo.png"
+    assert default_storage.open(image.file.name).read() == _png(RED)
+    prediction.refresh_from_db()
+    assert prediction.added_image == image
+    # The dataset already holds this picture now.
+    with pytest.raises(ValidationError, match="same picture"):
+        prediction_add_to_dataset(prediction=prediction, label_name="crimson")
+
+
+def test_a_public_dataset_takes_images_from_staff_only(other_user, staff_user, make_ready_version):
+    public = DatasetFactory(owner=UserFactory(username="sightline"), name="ImageNet-1k", is_public=True)
+    version = make_ready_version(public)
+
+    with pytest.raises(PermissionDenied, match="only staff"):
+        prediction_add_to_dataset(prediction=_prediction(other_user, version), label_name="red")
+    assert not DatasetImage.objects.filter(dataset=public).exists()
+
+    image = prediction_add_to_dataset(prediction=_prediction(staff_user, version, BLUE), label_name="blue")
+    assert image.dataset == public
+
+
+def test_an_ensemble_prediction_has_no_dataset_to_add_to(user, dataset, make_ready_version):
+    versions = [make_ready_version(dataset), make_ready_version(dataset, number=2)]
+    prediction = prediction_ensemble_create(owner=user, model_versions=versions, image_bytes=_png(RED))
+
+    with pytest.raises(ValidationError, match="no single model version"):
+        prediction_add_to_dataset(prediction=prediction, label_name="red")
+
+
+# Batch predictions
+
+
+def _zip(members: dict[str, bytes]) -> SimpleUploadedFile:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        for name, content in members.items():
+            archive.writestr(name, content)
+    return SimpleUploadedFile("photos.zip", buffer.getvalue(), content_type="application/zip")
+
+
+def _csv_rows(job: Job) -> list[dict]:
+    with default_storage.open(job.result_file.name) as stored:
+        return list(csv.DictReader(io.StringIO(stored.read().decode("utf-8"))))
+
+
+def test_a_batch_prediction_writes_a_csv_row_per_file(user, version, django_capture_on_commit_callbacks):
+    archive = _zip(
+        {
+            "red.png": _png(RED),
+            "shades/blue.jpg": image_bytes(color=BLUE),
+            "shades/grey.png": _png(GREY),
+            "notes.txt": b"not an image",
+            "broken.jpg": image_bytes(color=GREEN)[:60],
+            "__MACOSX/._red.png": b"resource fork",
+        }
+    )
+
+    with django_capture_on_commit_callbacks(execute=True):
+        job = batch_prediction_start(owner=user, model_version=version, archive=archive)
+
+    job.refresh_from_db()
+    assert (job.kind, job.status, job.model_version, job.requested_by) == ("batch_predict", "succeeded", version, user)
+    rows = _csv_rows(job)
+    assert list(rows[0]) == ["filename", "label", "probability", "is_unknown", "error"]
+    by_name = {row["filename"]: row for row in rows}
+    assert list(by_name) == ["red.png", "shades/blue.jpg", "shades/grey.png", "notes.txt", "broken.jpg"]
+    assert (by_name["red.png"]["label"], by_name["red.png"]["is_unknown"], by_name["red.png"]["error"]) == (
+        "red",
+        "false",
+        "",
+    )
+    assert float(by_name["red.png"]["probability"]) > 0.9
+    assert by_name["shades/blue.jpg"]["label"] == "blue"
+    assert by_name["shades/grey.png"]["is_unknown"] == "true"
+    assert "notes.txt is not an image" in by_name["notes.txt"]["error"]
+    assert by_name["notes.txt"]["label"] == ""
+    assert "broken.jpg" in by_name["broken.jpg"]["error"]
+    assert job.report["total"] == 5
+    assert (job.report["predicted"], job.report["unknown"], job.report["failed"]) == (3, 1, 2)
+    assert sum(job.report["classes"].values()) == 3
+    assert [entry["filename"] for entry in job.report["rejected"]] == ["notes.txt", "broken.jpg"]
+    # The uploaded archive is gone; the CSV stays for download.
+    assert not default_storage.exists(job.params["archive"])
+
+
+def test_a_batch_predicts_in_batches_and_reports_progress(
+    user, version, monkeypatch, django_capture_on_commit_callbacks
+):
+    monkeypatch.setattr(batch_predictions, "BATCH_SIZE", 2)
+    calls = []
+    real_answer = batch_predictions.ServingModel.answer
+
+    def counting_answer(self, pixels):
+        calls.append(len(pixels))
+        return real_answer(self, pixels)
+
+    monkeypatch.setattr(batch_predictions.ServingModel, "answer", counting_answer)
+    archive = _zip({f"{index}.png": _png((index * 40, 0, 255)) for index in range(5)})
+
+    with django_capture_on_commit_callbacks(execute=True):
+        job = batch_prediction_start(owner=user, model_version=version, archive=archive)
+
+    job.refresh_from_db()
+    assert job.status == "succeeded"
+    assert calls == [2, 2, 1]
+    assert len(_csv_rows(job)) == 5
+
+
+def test_a_zip_bomb_fails_the_batch_before_anything_is_predicted(
+    user, version, settings, django_capture_on_commit_callbacks
+):
+    settings.SIGHTLINE_MAX_ARCHIVE_MEMBERS = 2
+    archive = _zip({f"{index}.png": _png(RED) for index in range(3)})
+
+    with django_capture_on_commit_callbacks(execute=True):
+        job = batch_prediction_start(owner=user, model_version=version, archive=archive)
+
+    job.refresh_from_db()
+    assert job.status == "failed"
+    assert "the limit is 2" in job.error
+    assert not job.result_file
+
+
+def test_a_batch_needs_a_ready_version_and_a_zip(user, dataset, make_ready_version):
+    failed = make_ready_version(dataset, status=ModelVersion.Status.FAILED)
+    ready = make_ready_version(dataset, number=2)
+
+    with pytest.raises(VersionNotServable):
+        batch_prediction_start(owner=user, model_version=failed, archive=_zip({"a.png": _png(RED)}))
+    with pytest.raises(ValidationError) as caught:
+        batch_prediction_start(
+            owner=user, model_version=ready, archive=SimpleUploadedFile("photos.zip", b"not a zip at all")
+        )
+    assert "not a ZIP archive" in caught.value.message_dict["archive"][0]
+    assert not Job.objects.exists()
+
+
+# The web tier stays free of TensorFlow
+
+
+def test_the_prediction_code_path_does_not_import_tensorflow(settings):
+    code = (
+        "import sys, django; django.setup();"
+        "import classifier.services.serving, classifier.services.predictions, classifier.api.prediction_views;"
+        "import webapp.urls;"
+        "from django.urls import get_resolver; get_resolver().url_patterns;"
+        "heavy = sorted(name for name in ('tensorflow', 'keras') if name in sys.modules);"
+        "print(','.join(heavy) or 'clean')"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=settings.BASE_DIR,
+        env={**os.environ, "DJANGO_SETTINGS_MODULE": "webapp.settings", "SIGHTLINE_DEV": "1"},
+    )
+
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "clean"
+
+
+def test_serving_a_prediction_loads_no_tensorflow_in_a_fresh_process(settings, tmp_path, colour_models):
+    """Not only imports: loading a TFLite model and predicting uses LiteRT alone."""
+    model = tmp_path / "model.tflite"
+    model.write_bytes(colour_models[PRIMARY_CLASSES])
+    image = tmp_path / "red.png"
+    image.write_bytes(_png(RED))
+    code = (
+        "import sys;"
+        "from classifier.ml.predictor import TFLitePredictor, prepare_image;"
+        f"predictor = TFLitePredictor(open({str(model)!r}, 'rb').read());"
+        f"predictor.predict(prepare_image(open({str(image)!r}, 'rb').read(), predictor.input_size));"
+        "print('tensorflow' in sys.modules)"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, cwd=settings.BASE_DIR
+    )
+
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "False"
