@@ -12,6 +12,8 @@ from classifier.ml.config import TrainingConfig
 from classifier.models import DatasetImage, ModelVersion
 from classifier.selectors import backbones_list
 from classifier.services.augmentation import MAX_TARGET_PER_CLASS
+from classifier.services.imaging import ImageRejected, image_size_check
+from classifier.services.predictions import DEFAULT_THRESHOLD, MAX_ENSEMBLE_VERSIONS, MIN_ENSEMBLE_VERSIONS
 
 
 def add_service_error(form: forms.Form, error: ValidationError) -> None:
@@ -211,3 +213,102 @@ class VersionCompareForm(forms.Form):
         super().__init__(*args, **kwargs)
         self.fields["a"].queryset = versions
         self.fields["b"].queryset = versions
+
+
+# Predictions
+
+
+class ThresholdForm(forms.Form):
+    """The threshold of the answer rule; the result page recomputes the answer from stored probabilities."""
+
+    threshold = forms.FloatField(
+        min_value=0,
+        max_value=1,
+        initial=DEFAULT_THRESHOLD,
+        label="Threshold",
+        widget=forms.NumberInput(attrs={"step": "0.05"}),
+        help_text="One answer when the top probability reaches it; otherwise the top two.",
+    )
+
+
+class PredictForm(ThresholdForm):
+    """One image to classify, uploaded or fetched from a URL."""
+
+    image = forms.FileField(
+        required=False,
+        label="Image",
+        widget=forms.ClearableFileInput(attrs={"accept": "image/*"}),
+    )
+    url = forms.URLField(
+        required=False,
+        max_length=2000,
+        assume_scheme="https",
+        label="…or an image URL",
+        widget=forms.URLInput(attrs={"placeholder": "https://example.com/photo.jpg"}),
+    )
+    field_order = ["image", "url", "threshold"]
+
+    def clean_image(self):
+        upload = self.cleaned_data["image"]
+        if upload:
+            # Refused from its size alone, before the view reads it into memory.
+            try:
+                image_size_check(size=upload.size, filename=upload.name)
+            except ImageRejected as rejection:
+                raise ValidationError(rejection.detail) from None
+        return upload
+
+    def clean(self):
+        cleaned = super().clean()
+        has_image, has_url = bool(cleaned.get("image")), bool(cleaned.get("url"))
+        # A field that failed its own checks is missing here, and its error already explains.
+        if not (has_image or has_url) and not (self.has_error("image") or self.has_error("url")):
+            raise ValidationError("Upload an image or paste an image URL.")
+        if has_image and has_url:
+            raise ValidationError("Upload an image or paste a URL, not both.")
+        return cleaned
+
+
+class VersionChoicesField(forms.ModelMultipleChoiceField):
+    def label_from_instance(self, obj: ModelVersion) -> str:
+        return f"{obj.dataset.name} v{obj.number} · {obj.backbone}"
+
+
+class EnsemblePredictForm(PredictForm):
+    """Several versions answering the same image; the ensemble averages their calibrated probabilities.
+
+    How many versions an ensemble may have is the service's rule; its error lands on ``model_versions``.
+    """
+
+    model_versions = VersionChoicesField(
+        queryset=ModelVersion.objects.none(),
+        label="Versions",
+        widget=forms.CheckboxSelectMultiple(attrs={"class": "checkbox-list version-checkboxes"}),
+        help_text=f"{MIN_ENSEMBLE_VERSIONS} to {MAX_ENSEMBLE_VERSIONS}.",
+    )
+    field_order = ["model_versions", "image", "url", "threshold"]
+
+    def __init__(self, *args, versions: QuerySet[ModelVersion], **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["model_versions"].queryset = versions
+
+
+class PredictionFeedbackForm(forms.Form):
+    """Feedback on an answer: right, or wrong and what it is. The page sends each verdict from its own
+    form, so Enter in the class field can only ever mean "wrong"."""
+
+    verdict = forms.ChoiceField(choices=[("right", "Right"), ("wrong", "Wrong")])
+    # Named as prediction_feedback takes it, so the service's errors land on this field.
+    correct_label = forms.CharField(
+        max_length=200,
+        required=False,
+        label="It is",
+        # Suggests the version's classes (a <datalist> on the page) while allowing any name.
+        widget=forms.TextInput(attrs={"list": "version-classes", "autocomplete": "off", "placeholder": "class"}),
+    )
+
+    def clean(self):
+        cleaned = super().clean()
+        if cleaned.get("verdict") == "wrong" and not cleaned.get("correct_label", "").strip():
+            self.add_error("correct_label", "Say what it is instead.")
+        return cleaned

@@ -1,9 +1,9 @@
-"""Dataset, image and model version page routes; the image file and thumbnail routes are also linked
-from the API."""
+"""Dataset, image, model version and prediction page routes; the image file and thumbnail routes are also
+linked from the API."""
 
 from django.urls import path
 
-from classifier import views, views_versions
+from classifier import views, views_predictions, views_versions
 
 app_name = "classifier"
 
@@ -24,6 +24,7 @@ urlpatterns = [
     path("datasets/<int:pk>/splits/", views.dataset_splits, name="dataset-splits"),
     path("datasets/<int:pk>/augmentations/", views.dataset_augment, name="dataset-augment"),
     path("datasets/<int:pk>/versions/", views_versions.model_version_create_view, name="model-version-create"),
+    path("datasets/<int:pk>/predict/", views_predictions.dataset_predict, name="dataset-predict"),
     path("images/<int:pk>/file/", views.image_file, name="image-file"),
     path("images/<int:pk>/thumbnail/", views.image_thumbnail, name="image-thumbnail"),
     path("images/<int:pk>/label/", views.image_relabel_view, name="image-relabel"),
@@ -32,4 +33,15 @@ urlpatterns = [
     path("versions/<int:pk>/", views_versions.model_version_detail, name="model-version-detail"),
     path("versions/<int:pk>/promote/", views_versions.model_version_promote_view, name="model-version-promote"),
     path("versions/<int:pk>/retrain/", views_versions.model_version_retrain_view, name="model-version-retrain"),
+    path("versions/<int:pk>/predict/", views_predictions.version_predict, name="model-version-predict"),
+    path("predict/", views_predictions.predict_index, name="predict"),
+    path("ensembles/", views_predictions.ensemble_predict, name="ensemble-predict"),
+    path("predictions/", views_predictions.prediction_list, name="prediction-list"),
+    path("predictions/<int:pk>/", views_predictions.prediction_detail, name="prediction-detail"),
+    path("predictions/<int:pk>/feedback/", views_predictions.prediction_feedback_view, name="prediction-feedback"),
+    path(
+        "predictions/<int:pk>/add-to-dataset/",
+        views_predictions.prediction_add_to_dataset_view,
+        name="prediction-add-to-dataset",
+    ),
 ]

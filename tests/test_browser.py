@@ -1,9 +1,10 @@
 """End to end in Debian's chromium through Selenium: sign up, create a dataset, upload real JPEGs into
 two classes, and see the class chart drawn by Chart.js and the thumbnails in the grid; and watch a
-training version's page follow its job live, then show the trained version's results.
+training version's page follow its job live, then show the trained version's results; and quick-test a
+version with an uploaded image.
 
-Screenshots of the dataset page and of the version page are left in the temp folder
-(sightline_dataset.png, sightline_version.png) for a human look.
+Screenshots of the dataset page, the version page and a quick test's result are left in the temp folder
+(sightline_dataset.png, sightline_version.png, sightline_predict.png) for a human look.
 """
 
 import base64
@@ -20,6 +21,7 @@ CHROMIUM = Path("/usr/bin/chromium")
 CHROMEDRIVER = Path("/usr/bin/chromedriver")
 SCREENSHOT = Path(tempfile.gettempdir()) / "sightline_dataset.png"
 VERSION_SCREENSHOT = Path(tempfile.gettempdir()) / "sightline_version.png"
+PREDICT_SCREENSHOT = Path(tempfile.gettempdir()) / "sightline_predict.png"
 WAIT_SECONDS = 15
 
 pytestmark = pytest.mark.browser
@@ -102,6 +104,14 @@ def _chart_labels(driver, canvas_id: str):
         "return chart ? chart.data.labels : null;",
         canvas_id,
     )
+
+
+def _sign_in(browser, live_server, client, settings, user) -> None:
+    """Signed in through the session cookie: the sign-in form is the sign-up test's business."""
+    client.force_login(user)
+    browser.get(live_server.url + reverse("login"))
+    session = client.cookies[settings.SESSION_COOKIE_NAME].value
+    browser.add_cookie({"name": settings.SESSION_COOKIE_NAME, "value": session})
 
 
 def _write_jpegs(folder: Path, prefix: str, colours: list[tuple[int, int, int]]) -> list[str]:
@@ -191,11 +201,7 @@ def test_a_training_version_page_follows_its_job_then_shows_the_results(
     job = trained.jobs.get()
     Job.objects.filter(pk=job.pk).update(status=Job.Status.RUNNING, progress=0.4)
 
-    # Signed in through the session cookie: the sign-in form is the other test's business.
-    client.force_login(user)
-    browser.get(live_server.url + reverse("login"))
-    session = client.cookies[settings.SESSION_COOKIE_NAME].value
-    browser.add_cookie({"name": settings.SESSION_COOKIE_NAME, "value": session})
+    _sign_in(browser, live_server, client, settings, user)
     browser.get(live_server.url + reverse("classifier:model-version-detail", args=[trained.pk]))
 
     assert _wait(browser, lambda d: _chart_labels(d, "loss-chart"), "the loss chart was not drawn") == [1, 2]
@@ -224,3 +230,55 @@ def test_a_training_version_page_follows_its_job_then_shows_the_results(
     browser.execute_script("arguments[0].scrollIntoView()", gallery[-1])
     _wait_for_images(browser, gallery, "gallery thumbnails did not load")
     _full_page_screenshot(browser, VERSION_SCREENSHOT)
+
+
+def test_quick_test_from_a_version_page_shows_the_answer(
+    browser, live_server, transactional_db, client, settings, tmp_path
+):
+    from django.core.files.base import ContentFile
+    from django.core.files.storage import default_storage
+    from selenium.webdriver.common.by import By
+
+    from classifier.models import ModelVersion
+
+    # The prediction tests' colour model builder; its fixtures live in tests/classifier, out of reach here.
+    from tests.classifier.conftest import PRIMARY_CLASSES, _colour_model_tflite
+    from tests.factories import DatasetFactory, UserFactory
+
+    user = UserFactory(username="frank")
+    dataset = DatasetFactory(owner=user, name="Colours")
+    version = ModelVersion.objects.create(
+        dataset=dataset,
+        number=1,
+        backbone="tiny",
+        image_size=16,
+        status=ModelVersion.Status.READY,
+        class_names=list(PRIMARY_CLASSES),
+        tflite_file=default_storage.save(
+            "models/browser/model.tflite", ContentFile(_colour_model_tflite(PRIMARY_CLASSES, tmp_path))
+        ),
+        metrics={"accuracy": 0.95},
+        is_active=True,
+        created_by=user,
+    )
+    _sign_in(browser, live_server, client, settings, user)
+    browser.get(live_server.url + reverse("classifier:model-version-detail", args=[version.pk]))
+
+    browser.find_element(By.ID, "version-quick-test").click()
+    _wait(browser, lambda d: d.find_elements(By.ID, "predict-form"), "the quick test page did not open")
+    # Orange, between red and green: the model is 78% sure of red.
+    photo = tmp_path / "orange.png"
+    photo.write_bytes(image_bytes(color=(255, 200, 0), size=(320, 240), fmt="PNG"))
+    browser.find_element(By.ID, "id_image").send_keys(str(photo))
+    _wait(browser, lambda d: d.find_element(By.ID, "predict-preview").is_displayed(), "no preview of the chosen file")
+    threshold = browser.find_element(By.ID, "id_threshold")
+    threshold.clear()
+    threshold.send_keys("0.8")
+    _submit(browser, "predict-form")
+
+    answer = _wait(browser, lambda d: d.find_elements(By.ID, "answer"), "no answer shown")[0]
+    assert answer.find_element(By.CLASS_NAME, "answer-text").text == "It could be red or green"
+    labels = [row.text for row in browser.find_elements(By.CSS_SELECTOR, "#result .prob-label")]
+    assert labels == ["red", "green", "blue"]
+    _wait_for_images(browser, browser.find_elements(By.ID, "prediction-image"), "the predicted image did not load")
+    _full_page_screenshot(browser, PREDICT_SCREENSHOT)
