@@ -96,7 +96,7 @@ def main() -> None:
         detector = fit_unknown_detector(result.train_embeddings, result.train_labels, result.val_embeddings)
         head = result.model.get_layer("head")
 
-        def embed_and_softmax(images: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+        def embed_and_softmax(images: list[np.ndarray], head=head) -> tuple[np.ndarray, np.ndarray]:
             batch = np.stack([resize_array(image, size) for image in images]).astype(np.float32)
             embeddings = np.asarray(extractor.predict(batch, verbose=0))
             logits = np.asarray(head.predict(embeddings, verbose=0))
