@@ -9,7 +9,7 @@ PY := $(VENV)/bin/python
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: venv run test lint check-deploy bench clean
+.PHONY: venv run test lint bench clean
 
 venv: $(STAMP)
 
@@ -21,7 +21,7 @@ $(STAMP): requirements.txt requirements-dev.txt
 	@touch $(STAMP)
 
 run: venv
-	SIGHTLINE_DEV=$${SIGHTLINE_DEV:-1} $(PY) manage.py run_platform --host $(HOST) --port $(PORT)
+	SIGHTLINE_DEV=$${SIGHTLINE_DEV:-1} TF_CPP_MIN_LOG_LEVEL=$${TF_CPP_MIN_LOG_LEVEL:-2} $(PY) manage.py run_platform --host $(HOST) --port $(PORT)
 
 test: venv
 	SIGHTLINE_DEV=1 $(PY) -m ruff check .
@@ -31,7 +31,10 @@ lint: venv
 	$(PY) -m ruff check .
 
 bench: venv
-	SIGHTLINE_DEV=1 $(PY) bench/train_speed.py
+	TF_CPP_MIN_LOG_LEVEL=2 $(PY) bench/train_speed.py
+	TF_CPP_MIN_LOG_LEVEL=2 $(PY) bench/unknown_auroc.py
+	TF_CPP_MIN_LOG_LEVEL=2 $(PY) bench/predict_latency.py
+	TF_CPP_MIN_LOG_LEVEL=2 $(PY) bench/batch_throughput.py
 
 clean:
 	rm -rf var .pytest_cache .ruff_cache
