@@ -1,5 +1,5 @@
-"""Reads of datasets, images, model versions, predictions and backbones, scoped to what the requesting
-user may see.
+"""Reads of datasets, images, model versions (and their training job), predictions and backbones,
+scoped to what the requesting user may see.
 
 Views look objects up through these querysets, so another user's object is simply not found (404).
 The ``*_for_user`` selectors give what a user may change (their own; staff: everything); the
@@ -12,6 +12,7 @@ from django.db.models import Count, Q, QuerySet
 
 from classifier.ml.backbones import available_backbones, pretrained_weights_available
 from classifier.models import Dataset, DatasetImage, LabelClass, ModelVersion, Prediction
+from training_jobs.models import Job
 
 
 def datasets_for_user(user: AbstractBaseUser) -> QuerySet[Dataset]:
@@ -93,6 +94,11 @@ def predictions_for_user(user: AbstractBaseUser) -> QuerySet[Prediction]:
 def dataset_model_versions(*, dataset: Dataset) -> QuerySet[ModelVersion]:
     """A dataset's versions, newest first."""
     return ModelVersion.objects.filter(dataset=dataset).select_related("created_by").order_by("-number")
+
+
+def model_version_training_job(*, version: ModelVersion) -> Job | None:
+    """The version's latest training job (a retrain has its own version): its progress, curves and error."""
+    return version.jobs.filter(kind=Job.Kind.TRAIN).order_by("-created_at", "-id").first()
 
 
 def backbones_list() -> list[dict]:

@@ -8,18 +8,18 @@ or image is a 404; writes are POST-only and go through the services, whose Valid
 on the form or as a message.
 """
 
-import mimetypes
+import functools
+from collections.abc import Callable
 
+from django import forms
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
-from django.core.files.storage import default_storage
 from django.core.paginator import Paginator
-from django.http import FileResponse, Http404, HttpRequest, HttpResponse
+from django.http import FileResponse, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils.cache import patch_cache_control
-from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from classifier.forms import (
@@ -54,8 +54,10 @@ from classifier.services.datasets import (
 from classifier.services.images import image_delete, image_relabel, images_upload
 from classifier.services.imports import dataset_import_start
 from classifier.services.splits import dataset_splits_reassign
+from training_jobs.reports import report_sections
 from training_jobs.selectors import jobs_for_user
-from training_jobs.views import report_sections
+from webapp.downloads import stored_file_response
+from webapp.pages import flash_service_error, redirect_back
 
 IMAGES_PER_PAGE = 48
 RECENT_JOBS_SHOWN = 5
@@ -73,22 +75,9 @@ def _owned_image(request: HttpRequest, image_id: int) -> DatasetImage:
     return get_object_or_404(images_for_user(request.user), pk=image_id)
 
 
-def _flash_service_error(request: HttpRequest, error: ValidationError) -> None:
-    for message in error.messages:
-        messages.error(request, message)
-
-
 def percent(fraction: float | None) -> float | None:
     """0.9342 → 93.42 for a template's floatformat; None (a version without test images) stays None."""
     return None if fraction is None else fraction * 100
-
-
-def redirect_back(request: HttpRequest, fallback: str) -> HttpResponse:
-    """Return to the page the form was on (its filters and page number), if that page is ours."""
-    target = request.POST.get("next", "")
-    if url_has_allowed_host_and_scheme(target, allowed_hosts={request.get_host()}, require_https=False):
-        return redirect(target)
-    return redirect(fallback)
 
 
 # Datasets
@@ -141,6 +130,7 @@ def render_dataset_detail(request: HttpRequest, dataset: Dataset, **bound_forms)
     context = {
         "dataset": dataset,
         "class_stats": stats,
+        "class_names": class_names,
         "chart_data": {
             "labels": class_names,
             "splits": [
@@ -196,6 +186,31 @@ def _versions_context(dataset: Dataset, stats: list[dict], bound_forms: dict) ->
     }
 
 
+def dataset_page_form(form_class: type[forms.Form], *, name: str, **form_options) -> Callable:
+    """Make the view of a form the dataset page posts, from a function that gets the user's dataset and
+    the form's valid data, calls the service and returns where to go next.
+
+    A refusal, the form's or the service's ValidationError, shows the dataset page again with this form's
+    errors; ``name`` is the form's name in that page's context.
+    """
+
+    def decorator(handle: Callable[[HttpRequest, Dataset, dict], HttpResponse]) -> Callable[..., HttpResponse]:
+        @functools.wraps(handle)
+        def view(request: HttpRequest, pk: int) -> HttpResponse:
+            dataset = _owned_dataset(request, pk)
+            form = form_class(request.POST, request.FILES, **form_options)
+            if form.is_valid():
+                try:
+                    return handle(request, dataset, form.cleaned_data)
+                except ValidationError as error:
+                    add_service_error(form, error)
+            return render_dataset_detail(request, dataset, **{name: form})
+
+        return view
+
+    return decorator
+
+
 @login_required
 @require_GET
 def dataset_detail(request: HttpRequest, pk: int) -> HttpResponse:
@@ -235,19 +250,15 @@ def dataset_delete_view(request: HttpRequest, pk: int) -> HttpResponse:
 
 @login_required
 @require_POST
-def label_class_create(request: HttpRequest, pk: int) -> HttpResponse:
-    dataset = _owned_dataset(request, pk)
-    form = LabelClassForm(request.POST)
-    if form.is_valid():
-        try:
-            label = label_class_get_or_create(dataset=dataset, name=form.cleaned_data["name"])
-        except ValidationError as error:
-            # The service names its field "label"; this form calls it "name".
-            form.add_error("name", error.messages)
-        else:
-            messages.success(request, f'Class "{label.name}" is ready.')
-            return redirect("classifier:dataset-detail", pk=dataset.pk)
-    return render_dataset_detail(request, dataset, class_form=form)
+@dataset_page_form(LabelClassForm, name="class_form")
+def label_class_create(request: HttpRequest, dataset: Dataset, data: dict) -> HttpResponse:
+    try:
+        label = label_class_get_or_create(dataset=dataset, name=data["name"])
+    except ValidationError as error:
+        # The service names its field "label"; this form calls it "name".
+        raise ValidationError({"name": error.messages}) from error
+    messages.success(request, f'Class "{label.name}" is ready.')
+    return redirect("classifier:dataset-detail", pk=dataset.pk)
 
 
 @login_required
@@ -265,84 +276,49 @@ def label_class_delete_view(request: HttpRequest, pk: int, class_id: int) -> Htt
 
 @login_required
 @require_POST
-def images_upload_view(request: HttpRequest, pk: int) -> HttpResponse:
-    dataset = _owned_dataset(request, pk)
-    form = ImageUploadForm(request.POST, request.FILES)
-    if form.is_valid():
-        try:
-            result = images_upload(
-                dataset=dataset,
-                files=form.cleaned_data["files"],
-                label_name=form.cleaned_data["label"] or None,
-            )
-        except ValidationError as error:
-            add_service_error(form, error)
-        else:
-            request.session[UPLOAD_RESULT_SESSION_KEY] = {
-                "dataset_id": dataset.pk,
-                "counts": result.counts(),
-                "imported": [image.original_name for image in result.imported],
-                "rejected": result.rejected,
-            }
-            return redirect("classifier:dataset-detail", pk=dataset.pk)
-    return render_dataset_detail(request, dataset, upload_form=form)
+@dataset_page_form(ImageUploadForm, name="upload_form")
+def images_upload_view(request: HttpRequest, dataset: Dataset, data: dict) -> HttpResponse:
+    result = images_upload(dataset=dataset, files=data["files"], label_name=data["label"] or None)
+    request.session[UPLOAD_RESULT_SESSION_KEY] = {
+        "dataset_id": dataset.pk,
+        "counts": result.counts(),
+        "imported": [image.original_name for image in result.imported],
+        "rejected": result.rejected,
+    }
+    return redirect("classifier:dataset-detail", pk=dataset.pk)
 
 
 @login_required
 @require_POST
-def dataset_import(request: HttpRequest, pk: int) -> HttpResponse:
-    dataset = _owned_dataset(request, pk)
-    form = DatasetImportForm(request.POST, request.FILES)
-    if form.is_valid():
-        try:
-            job = dataset_import_start(
-                dataset=dataset,
-                requested_by=request.user,
-                archive=form.cleaned_data["archive"],
-                labels=form.cleaned_data["labels"],
-            )
-        except ValidationError as error:
-            add_service_error(form, error)
-        else:
-            messages.success(request, "Import started.")
-            return redirect("training_jobs:job-detail", pk=job.pk)
-    return render_dataset_detail(request, dataset, import_form=form)
+@dataset_page_form(DatasetImportForm, name="import_form")
+def dataset_import(request: HttpRequest, dataset: Dataset, data: dict) -> HttpResponse:
+    job = dataset_import_start(
+        dataset=dataset, requested_by=request.user, archive=data["archive"], labels=data["labels"]
+    )
+    messages.success(request, "Import started.")
+    return redirect("training_jobs:job-detail", pk=job.pk)
 
 
 @login_required
 @require_POST
-def dataset_splits(request: HttpRequest, pk: int) -> HttpResponse:
-    dataset = _owned_dataset(request, pk)
-    form = SplitSettingsForm(request.POST)
-    if form.is_valid():
-        try:
-            counts = dataset_splits_reassign(dataset=dataset, **form.cleaned_data)
-        except ValidationError as error:
-            add_service_error(form, error)
-        else:
-            summary = f"{counts['train']} train, {counts['val']} validation, {counts['test']} test"
-            if counts.get("augmented_deleted"):
-                # Copies of images now held out would leak them into training, so the service drops them.
-                summary += f"; {counts['augmented_deleted']} augmented copies of held-out images removed"
-            messages.success(request, f"Splits reassigned: {summary}.")
-            return redirect("classifier:dataset-detail", pk=dataset.pk)
-    return render_dataset_detail(request, dataset, split_form=form)
+@dataset_page_form(SplitSettingsForm, name="split_form")
+def dataset_splits(request: HttpRequest, dataset: Dataset, data: dict) -> HttpResponse:
+    counts = dataset_splits_reassign(dataset=dataset, **data)
+    summary = f"{counts['train']} train, {counts['val']} validation, {counts['test']} test"
+    if counts.get("augmented_deleted"):
+        # Copies of images now held out would leak them into training, so the service drops them.
+        summary += f"; {counts['augmented_deleted']} augmented copies of held-out images removed"
+    messages.success(request, f"Splits reassigned: {summary}.")
+    return redirect("classifier:dataset-detail", pk=dataset.pk)
 
 
 @login_required
 @require_POST
-def dataset_augment(request: HttpRequest, pk: int) -> HttpResponse:
-    dataset = _owned_dataset(request, pk)
-    form = AugmentForm(request.POST, auto_id="augment_%s")
-    if form.is_valid():
-        try:
-            job = dataset_augment_start(dataset=dataset, requested_by=request.user, **form.cleaned_data)
-        except ValidationError as error:
-            add_service_error(form, error)
-        else:
-            messages.success(request, "Augmentation started.")
-            return redirect("training_jobs:job-detail", pk=job.pk)
-    return render_dataset_detail(request, dataset, augment_form=form)
+@dataset_page_form(AugmentForm, name="augment_form", auto_id="augment_%s")
+def dataset_augment(request: HttpRequest, dataset: Dataset, data: dict) -> HttpResponse:
+    job = dataset_augment_start(dataset=dataset, requested_by=request.user, **data)
+    messages.success(request, "Augmentation started.")
+    return redirect("training_jobs:job-detail", pk=job.pk)
 
 
 @login_required
@@ -354,7 +330,7 @@ def image_relabel_view(request: HttpRequest, pk: int) -> HttpResponse:
         try:
             image_relabel(image=image, label_name=form.cleaned_data["label"] or None)
         except ValidationError as error:
-            _flash_service_error(request, error)
+            flash_service_error(request, error)
         else:
             messages.success(request, f'"{image}" relabelled.')
     else:
@@ -372,15 +348,8 @@ def image_delete_view(request: HttpRequest, pk: int) -> HttpResponse:
     return redirect_back(request, reverse("classifier:dataset-detail", args=[dataset_id]))
 
 
-def _stored_file_response(name: str) -> FileResponse:
-    if not name:
-        raise Http404("No file stored.")
-    try:
-        handle = default_storage.open(name, "rb")
-    except FileNotFoundError as missing:
-        raise Http404("File missing from storage.") from missing
-    content_type = mimetypes.guess_type(name)[0] or "application/octet-stream"
-    response = FileResponse(handle, content_type=content_type)
+def _image_file_response(name: str) -> FileResponse:
+    response = stored_file_response(name, missing="The image's file is missing from storage.")
     patch_cache_control(response, private=True, max_age=IMAGE_CACHE_SECONDS)
     return response
 
@@ -388,7 +357,7 @@ def _stored_file_response(name: str) -> FileResponse:
 @login_required
 @require_GET
 def image_file(request: HttpRequest, pk: int) -> FileResponse:
-    return _stored_file_response(_owned_image(request, pk).file.name)
+    return _image_file_response(_owned_image(request, pk).file.name)
 
 
 @login_required
@@ -396,4 +365,4 @@ def image_file(request: HttpRequest, pk: int) -> FileResponse:
 def image_thumbnail(request: HttpRequest, pk: int) -> FileResponse:
     image = _owned_image(request, pk)
     # Images stored before their thumbnail was made fall back to the full file.
-    return _stored_file_response(image.thumbnail.name or image.file.name)
+    return _image_file_response(image.thumbnail.name or image.file.name)

@@ -43,6 +43,7 @@ from classifier.services.predictions import (
 )
 from classifier.services.serving import VersionNotServable, version_check_servable
 from classifier.views import percent
+from webapp.pages import flash_service_error
 
 PREDICTIONS_PER_PAGE = 25
 # A version's class list starts open when it is short; ImageNet's thousand start collapsed.
@@ -293,8 +294,7 @@ def prediction_add_to_dataset_view(request: HttpRequest, pk: int) -> HttpRespons
         # Refused nicely, on the page: a public dataset (ImageNet-1k) takes images from staff only.
         messages.error(request, str(refusal))
     except ValidationError as error:
-        for message in error.messages:
-            messages.error(request, message)
+        flash_service_error(request, error)
     else:
         messages.success(request, f'Added to "{image.dataset.name}" as "{image.label.name}".')
     return redirect("classifier:prediction-detail", pk=prediction.pk)

@@ -16,17 +16,17 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 
-from classifier.forms import TrainVersionForm, VersionCompareForm, add_service_error
-from classifier.models import DatasetImage, ModelVersion
-from classifier.selectors import datasets_for_user, images_for_user, model_versions_for_user
-from classifier.services.model_versions import (
-    model_version_create,
-    model_version_promote,
-    model_version_retrain,
+from classifier.forms import TrainVersionForm, VersionCompareForm
+from classifier.models import Dataset, DatasetImage, ModelVersion
+from classifier.selectors import (
+    images_for_user,
     model_version_training_job,
+    model_versions_for_user,
 )
-from classifier.views import percent, redirect_back, render_dataset_detail
+from classifier.services.model_versions import model_version_create, model_version_promote, model_version_retrain
+from classifier.views import dataset_page_form, percent
 from training_jobs.selectors import epoch_metrics_for_job
+from webapp.pages import flash_service_error, redirect_back
 
 # The settings a version shows, in this order. The weights folder is left out: it is a path on the
 # server, not a choice the user made.
@@ -74,18 +74,11 @@ def _active_version(version: ModelVersion) -> ModelVersion | None:
 
 @login_required
 @require_POST
-def model_version_create_view(request: HttpRequest, pk: int) -> HttpResponse:
-    dataset = get_object_or_404(datasets_for_user(request.user), pk=pk)
-    form = TrainVersionForm(request.POST, auto_id="train_%s")
-    if form.is_valid():
-        try:
-            version = model_version_create(dataset=dataset, requested_by=request.user, options=form.cleaned_data)
-        except ValidationError as error:
-            add_service_error(form, error)
-        else:
-            messages.success(request, f"Version {version.number} is queued for training.")
-            return redirect("classifier:model-version-detail", pk=version.pk)
-    return render_dataset_detail(request, dataset, train_form=form)
+@dataset_page_form(TrainVersionForm, name="train_form", auto_id="train_%s")
+def model_version_create_view(request: HttpRequest, dataset: Dataset, data: dict) -> HttpResponse:
+    version = model_version_create(dataset=dataset, requested_by=request.user, options=data)
+    messages.success(request, f"Version {version.number} is queued for training.")
+    return redirect("classifier:model-version-detail", pk=version.pk)
 
 
 @login_required
@@ -96,8 +89,7 @@ def model_version_promote_view(request: HttpRequest, pk: int) -> HttpResponse:
     try:
         model_version_promote(version=version)
     except ValidationError as error:
-        for message in error.messages:
-            messages.error(request, message)
+        flash_service_error(request, error)
     else:
         if previous is not None and previous.number > version.number:
             messages.success(request, f"Rolled back from version {previous.number} to version {version.number}.")
@@ -116,8 +108,7 @@ def model_version_retrain_view(request: HttpRequest, pk: int) -> HttpResponse:
     try:
         retrained = model_version_retrain(version=version, requested_by=request.user)
     except ValidationError as error:
-        for message in error.messages:
-            messages.error(request, message)
+        flash_service_error(request, error)
         return redirect("classifier:model-version-detail", pk=version.pk)
     messages.success(request, f"Version {retrained.number} is queued: version {version.number}'s settings.")
     return redirect("classifier:model-version-detail", pk=retrained.pk)

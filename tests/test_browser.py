@@ -1,7 +1,7 @@
 """End to end in Debian's chromium through Selenium: sign up, create a dataset, upload real JPEGs into
 two classes, and see the class chart drawn by Chart.js and the thumbnails in the grid; and watch a
-training version's page follow its job live, then show the trained version's results; and quick-test a
-version with an uploaded image.
+training version's page follow its job live, then show the trained version's results; watch a job's page
+follow it to its end; and quick-test a version with an uploaded image.
 
 Screenshots of the dataset page, the version page and a quick test's result are left in the temp folder
 (sightline_dataset.png, sightline_version.png, sightline_predict.png) for a human look.
@@ -232,6 +232,30 @@ def test_a_training_version_page_follows_its_job_then_shows_the_results(
     _full_page_screenshot(browser, VERSION_SCREENSHOT)
 
 
+def test_a_job_page_follows_its_job_then_shows_how_it_ended(browser, live_server, transactional_db, client, settings):
+    from selenium.webdriver.common.by import By
+
+    from tests.factories import JobFactory, UserFactory
+    from training_jobs.models import Job
+
+    user = UserFactory(username="erin")
+    job = JobFactory(requested_by=user, status=Job.Status.RUNNING, progress=0.2, message="10 of 50 files")
+
+    _sign_in(browser, live_server, client, settings, user)
+    browser.get(live_server.url + reverse("training_jobs:job-detail", args=[job.pk]))
+
+    Job.objects.filter(pk=job.pk).update(progress=0.6, message="30 of 50 files")
+    _wait(browser, lambda d: d.find_element(By.ID, "job-percent").text == "60%", "the progress bar did not move")
+    assert browser.find_element(By.ID, "job-message").text == "30 of 50 files"
+
+    # The job ends: the page reloads by itself and shows why.
+    Job.objects.filter(pk=job.pk).update(status=Job.Status.FAILED, error="The archive is not a readable ZIP file.")
+    error = _wait(browser, lambda d: d.find_elements(By.ID, "job-error"), "the page did not reload when the job ended")
+    assert error[0].text == "The archive is not a readable ZIP file."
+    assert browser.find_element(By.ID, "job-status").text == "Failed"
+    assert not browser.find_elements(By.ID, "job-cancel")
+
+
 def test_quick_test_from_a_version_page_shows_the_answer(
     browser, live_server, transactional_db, client, settings, tmp_path
 ):
@@ -240,10 +264,8 @@ def test_quick_test_from_a_version_page_shows_the_answer(
     from selenium.webdriver.common.by import By
 
     from classifier.models import ModelVersion
-
-    # The prediction tests' colour model builder; its fixtures live in tests/classifier, out of reach here.
-    from tests.classifier.conftest import PRIMARY_CLASSES, _colour_model_tflite
     from tests.factories import DatasetFactory, UserFactory
+    from tests.models import MODEL_SIZE, PRIMARY_CLASSES, colour_model_tflite
 
     user = UserFactory(username="frank")
     dataset = DatasetFactory(owner=user, name="Colours")
@@ -251,11 +273,11 @@ def test_quick_test_from_a_version_page_shows_the_answer(
         dataset=dataset,
         number=1,
         backbone="tiny",
-        image_size=16,
+        image_size=MODEL_SIZE,
         status=ModelVersion.Status.READY,
         class_names=list(PRIMARY_CLASSES),
         tflite_file=default_storage.save(
-            "models/browser/model.tflite", ContentFile(_colour_model_tflite(PRIMARY_CLASSES, tmp_path))
+            "models/browser/model.tflite", ContentFile(colour_model_tflite(PRIMARY_CLASSES, tmp_path))
         ),
         metrics={"accuracy": 0.95},
         is_active=True,

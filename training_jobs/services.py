@@ -150,8 +150,8 @@ class ProgressReporter:
             raise JobCancelled()
 
 
-def job_run(*, job_id: int, work: Callable[[Job, ProgressReporter], tuple[dict, str]]) -> None:
-    """Claim the job, run ``work(job, progress)`` and record how it ended.
+def job_run(*, job_id: int, work: Callable[..., tuple[dict, str]]) -> None:
+    """Claim the job, run ``work(job=job, progress=progress)`` (a service's ``*_run``) and record how it ended.
 
     ``work`` returns ``(report, message)``. A job that is not queued is left alone, so delivering the
     task twice is harmless. Bad input fails the job with its message; anything else fails it with
@@ -163,7 +163,7 @@ def job_run(*, job_id: int, work: Callable[[Job, ProgressReporter], tuple[dict, 
         return
     progress = ProgressReporter(job.id)
     try:
-        report, message = work(job, progress)
+        report, message = work(job=job, progress=progress)
     except JobCancelled:
         logger.info("Job %s was cancelled.", job_id)
     except JobInputError as exc:

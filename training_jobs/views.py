@@ -1,39 +1,21 @@
-"""Job pages: the list, one job's live progress and report, and cancelling a queued or running job."""
+"""Job pages: the list, one job's live progress and report, and cancelling a queued or running job
+(from its page, or from the page of the version it trains, which it then returns to)."""
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse
-from django.shortcuts import get_object_or_404, redirect, render
+from django.shortcuts import get_object_or_404, render
+from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 
 from training_jobs.models import Job
+from training_jobs.reports import report_sections
 from training_jobs.selectors import jobs_for_user
 from training_jobs.services import job_cancel
+from webapp.pages import redirect_back
 
 JOBS_PER_PAGE = 50
-
-
-def report_sections(report: dict) -> tuple[list[tuple[str, int | float]], list[dict]]:
-    """Split a report into its counts, as (readable name, number) pairs, and the rejected files.
-
-    Import jobs and page uploads both report this way. Counts may sit under ``counts`` or at the
-    top level; any plain number there is shown, so a new outcome renders without a template change.
-    """
-    counts_source = report.get("counts") if isinstance(report.get("counts"), dict) else report
-    counts = [
-        (_readable(name), value)
-        for name, value in counts_source.items()
-        if isinstance(value, int | float) and not isinstance(value, bool)
-    ]
-    rejected = report.get("rejected")
-    rows = rejected if isinstance(rejected, list) else []
-    return counts, [{**row, "reason": _readable(str(row.get("reason", "")))} for row in rows]
-
-
-def _readable(code: str) -> str:
-    """``not_image`` → ``Not image``: report codes as people read them."""
-    return code.replace("_", " ").capitalize()
 
 
 @login_required
@@ -65,4 +47,5 @@ def job_cancel_view(request: HttpRequest, pk: int) -> HttpResponse:
         messages.success(request, "Job cancelled.")
     else:
         messages.info(request, f"The job had already {job.get_status_display().lower()}; nothing to cancel.")
-    return redirect("training_jobs:job-detail", pk=job.pk)
+    # The version page's Cancel button sends its own address, to come back to the live curves.
+    return redirect_back(request, reverse("training_jobs:job-detail", args=[job.pk]))

@@ -1,5 +1,5 @@
 """Pieces every API view shares: the token endpoint, the exception handler, the 409 error and the
-content negotiation of file downloads.
+base view of file downloads.
 
 Services raise Django's ``ValidationError`` for bad input; the handler here turns it into DRF's
 usual 400 shape, so a view never has to catch it and bad input never becomes a 500.
@@ -13,6 +13,7 @@ from rest_framework.authtoken.models import Token
 from rest_framework.authtoken.serializers import AuthTokenSerializer
 from rest_framework.negotiation import DefaultContentNegotiation
 from rest_framework.permissions import AllowAny
+from rest_framework.renderers import JSONRenderer
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.settings import api_settings
@@ -44,6 +45,13 @@ class FileDownloadNegotiation(DefaultContentNegotiation):
 
     def select_renderer(self, request: Request, renderers: list, format_suffix: str | None = None) -> tuple:
         return renderers[0], renderers[0].media_type
+
+
+class FileDownloadView(APIView):
+    """A view that answers with a stored file (``webapp.downloads.stored_file_response``); its errors are JSON."""
+
+    renderer_classes = [JSONRenderer]
+    content_negotiation_class = FileDownloadNegotiation
 
 
 def _validation_error_detail(error: DjangoValidationError) -> dict:

@@ -12,7 +12,7 @@ from rest_framework import serializers
 from classifier.api.serializers import SplitCountsSerializer
 from classifier.ml.config import TrainingConfig
 from classifier.models import ModelVersion
-from classifier.services.model_versions import model_version_training_job
+from classifier.selectors import model_version_training_job
 from training_jobs.api.serializers import JobSerializer
 from training_jobs.models import EpochMetric
 

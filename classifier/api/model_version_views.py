@@ -6,7 +6,6 @@ reach everything. Nothing here loads a model: training and exports run on worker
 downloads stream the files they stored.
 """
 
-from django.core.files.storage import default_storage
 from django.db.models import QuerySet
 from django.http import FileResponse
 from django.shortcuts import get_object_or_404
@@ -14,11 +13,9 @@ from django.utils.text import slugify
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import status
-from rest_framework.exceptions import NotFound
 from rest_framework.generics import GenericAPIView
 from rest_framework.parsers import JSONParser
 from rest_framework.permissions import IsAdminUser
-from rest_framework.renderers import JSONRenderer
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -37,6 +34,7 @@ from classifier.models import ModelVersion
 from classifier.selectors import (
     backbones_list,
     dataset_model_versions,
+    model_version_training_job,
     model_versions_for_user,
     model_versions_usable_by,
 )
@@ -46,10 +44,10 @@ from classifier.services.model_versions import (
     model_version_delete,
     model_version_promote,
     model_version_retrain,
-    model_version_training_job,
 )
 from training_jobs.selectors import epoch_metrics_for_job
-from webapp.api import Conflict, ErrorSerializer, FileDownloadNegotiation
+from webapp.api import Conflict, ErrorSerializer, FileDownloadView
+from webapp.downloads import stored_file_response
 
 # The stored file behind each export format.
 EXPORT_FILE_FIELDS = {"keras": "keras_file", "tflite": "tflite_file"}
@@ -170,10 +168,7 @@ class ModelVersionRetrainView(APIView):
         return Response(ModelVersionStartedSerializer(version).data, status=status.HTTP_202_ACCEPTED)
 
 
-class ModelVersionExportView(APIView):
-    renderer_classes = [JSONRenderer]
-    content_negotiation_class = FileDownloadNegotiation
-
+class ModelVersionExportView(FileDownloadView):
     @extend_schema(
         parameters=[ExportFormatSerializer],
         responses={
@@ -191,18 +186,11 @@ class ModelVersionExportView(APIView):
         file_format = params.validated_data["format"]
         if version.status != ModelVersion.Status.READY:
             raise Conflict(f"Version {version.number} is {version.status}; only a ready version can be exported.")
-        stored = getattr(version, EXPORT_FILE_FIELDS[file_format])
-        missing = NotFound(f"The {file_format} file of version {version.number} is not stored.")
-        if not stored:
-            raise missing
-        try:
-            file = default_storage.open(stored.name, "rb")
-        except FileNotFoundError as exc:
-            raise missing from exc
         download_name = f"{slugify(version.dataset.name) or f'dataset-{version.dataset_id}'}-v{version.number}"
-        return FileResponse(
-            file,
+        return stored_file_response(
+            getattr(version, EXPORT_FILE_FIELDS[file_format]).name,
+            missing=f"The {file_format} file of version {version.number} is not stored.",
+            download_name=f"{download_name}.{file_format}",
             as_attachment=True,
-            filename=f"{download_name}.{file_format}",
             content_type="application/octet-stream",
         )

@@ -7,12 +7,9 @@ predictions through ``predictions_for_user``, so anything else answers 404. Noth
 TensorFlow: predictions run on the version's cached TFLite interpreter (``services.serving``).
 """
 
-import mimetypes
-import posixpath
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from django.core.files.storage import default_storage
 from django.db.models import QuerySet
 from django.http import FileResponse
 from django.shortcuts import get_object_or_404
@@ -22,7 +19,6 @@ from rest_framework import serializers, status
 from rest_framework.exceptions import NotFound
 from rest_framework.generics import GenericAPIView
 from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
-from rest_framework.renderers import JSONRenderer
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -59,7 +55,8 @@ from classifier.services.predictions import (
     uploaded_image_read,
 )
 from classifier.services.serving import VersionNotServable
-from webapp.api import Conflict, ErrorSerializer, FileDownloadNegotiation
+from webapp.api import Conflict, ErrorSerializer, FileDownloadView
+from webapp.downloads import stored_file_response
 
 # Either an upload (multipart) or a URL (JSON, or a multipart field).
 IMAGE_PARSERS = [MultiPartParser, FormParser, JSONParser]
@@ -85,12 +82,20 @@ def _valid(serializer_class: type[serializers.Serializer], data: object) -> dict
     return params.validated_data
 
 
-def _image_arguments(params: dict) -> dict:
-    """The services' image arguments from a validated ``PredictImageInputSerializer``."""
-    upload = params.get("image")
+def _prediction_arguments(options: dict, image: dict) -> dict:
+    """The prediction services' ``top_k``, ``threshold`` and image arguments, from validated options and
+    a validated ``PredictImageInputSerializer`` (a queued prediction's body holds both)."""
+    upload = image.get("image")
     if upload is None:
-        return {"source_url": params["url"]}
-    return {"image_bytes": uploaded_image_read(upload=upload), "filename": upload.name or ""}
+        image_arguments = {"source_url": image["url"]}
+    else:
+        image_arguments = {"image_bytes": uploaded_image_read(upload=upload), "filename": upload.name or ""}
+    return {"top_k": options.get("top_k"), "threshold": options["threshold"], **image_arguments}
+
+
+def _image_request(serializer: type[serializers.Serializer]) -> dict:
+    """The schema's request of an image view: a multipart upload, or JSON with the image's url."""
+    return {"multipart/form-data": serializer, "application/json": serializer}
 
 
 def _usable_version_or_404(request: Request, version_id: int) -> ModelVersion:
@@ -106,19 +111,13 @@ def _predict_now(request: Request, version: ModelVersion) -> Response:
     image = _valid(PredictImageInputSerializer, request.data)
     with _state_conflicts():
         prediction = prediction_create(
-            owner=request.user,
-            model_version=version,
-            top_k=options.get("top_k"),
-            threshold=options["threshold"],
-            **_image_arguments(image),
+            owner=request.user, model_version=version, **_prediction_arguments(options, image)
         )
     return Response(PredictionResultSerializer(prediction).data)
 
 
-_PREDICT_SCHEMA = {
-    "request": {"multipart/form-data": PredictImageInputSerializer, "application/json": PredictImageInputSerializer},
-    "parameters": [PredictOptionsSerializer],
-}
+_PREDICT_SCHEMA = {"request": _image_request(PredictImageInputSerializer), "parameters": [PredictOptionsSerializer]}
+_UNUSABLE_VERSION = OpenApiResponse(ErrorSerializer, description="A model version you cannot use.")
 
 
 class ModelVersionPredictView(APIView):
@@ -157,17 +156,9 @@ class EnsemblePredictView(APIView):
     parser_classes = IMAGE_PARSERS
 
     @extend_schema(
-        request={
-            "multipart/form-data": EnsemblePredictInputSerializer,
-            "application/json": EnsemblePredictInputSerializer,
-        },
+        request=_image_request(EnsemblePredictInputSerializer),
         parameters=[PredictOptionsSerializer],
-        responses={
-            200: EnsembleResultSerializer,
-            400: _BAD_IMAGE,
-            404: OpenApiResponse(ErrorSerializer, description="A model version you cannot use."),
-            409: _NOT_READY,
-        },
+        responses={200: EnsembleResultSerializer, 400: _BAD_IMAGE, 404: _UNUSABLE_VERSION, 409: _NOT_READY},
         description="Classifies one image with 2 to 5 versions: each one's top 3, and the mean of their "
         "calibrated probabilities aligned by class name (`top_k` applies to the ensemble).",
     )
@@ -182,9 +173,7 @@ class EnsemblePredictView(APIView):
             prediction = prediction_ensemble_create(
                 owner=request.user,
                 model_versions=[found[version_id] for version_id in params["model_versions"]],
-                top_k=options.get("top_k"),
-                threshold=options["threshold"],
-                **_image_arguments(params),
+                **_prediction_arguments(options, params),
             )
         return Response(EnsembleResultSerializer(prediction).data)
 
@@ -202,16 +191,8 @@ class PredictionListView(GenericAPIView):
         return self.get_paginated_response(PredictionSerializer(page, many=True, context={"request": request}).data)
 
     @extend_schema(
-        request={
-            "multipart/form-data": PredictionQueueInputSerializer,
-            "application/json": PredictionQueueInputSerializer,
-        },
-        responses={
-            202: PredictionQueuedSerializer,
-            400: _BAD_IMAGE,
-            404: OpenApiResponse(ErrorSerializer, description="A model version you cannot use."),
-            409: _NOT_READY,
-        },
+        request=_image_request(PredictionQueueInputSerializer),
+        responses={202: PredictionQueuedSerializer, 400: _BAD_IMAGE, 404: _UNUSABLE_VERSION, 409: _NOT_READY},
         description="Queues a prediction for a worker (a URL is fetched there); poll "
         "/api/v1/predictions/{id}/ until its status is succeeded or failed.",
     )
@@ -220,11 +201,7 @@ class PredictionListView(GenericAPIView):
         version = _usable_version_or_404(request, params["model_version"])
         with _state_conflicts():
             prediction = prediction_queue(
-                owner=request.user,
-                model_version=version,
-                top_k=params.get("top_k"),
-                threshold=params["threshold"],
-                **_image_arguments(params),
+                owner=request.user, model_version=version, **_prediction_arguments(params, params)
             )
         return Response(PredictionQueuedSerializer(prediction).data, status=status.HTTP_202_ACCEPTED)
 
@@ -236,10 +213,7 @@ class PredictionDetailView(APIView):
         return Response(PredictionSerializer(prediction, context={"request": request}).data)
 
 
-class PredictionImageView(APIView):
-    renderer_classes = [JSONRenderer]
-    content_negotiation_class = FileDownloadNegotiation
-
+class PredictionImageView(FileDownloadView):
     @extend_schema(
         responses={
             (200, "image/*"): OpenApiTypes.BINARY,
@@ -249,15 +223,7 @@ class PredictionImageView(APIView):
     )
     def get(self, request: Request, prediction_id: int) -> FileResponse:
         prediction = _prediction_or_404(request, prediction_id)
-        missing = NotFound(f"Prediction #{prediction.id} has no stored image.")
-        if not prediction.image:
-            raise missing
-        try:
-            file = default_storage.open(prediction.image.name, "rb")
-        except FileNotFoundError as exc:
-            raise missing from exc
-        name = posixpath.basename(prediction.image.name)
-        return FileResponse(file, filename=name, content_type=mimetypes.guess_type(name)[0] or "image/jpeg")
+        return stored_file_response(prediction.image.name, missing=f"Prediction #{prediction.id} has no stored image.")
 
 
 class PredictionFeedbackView(APIView):

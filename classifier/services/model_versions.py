@@ -151,7 +151,3 @@ def model_version_delete(*, version: ModelVersion) -> None:
         folder = model_version_folder(dataset_id=current.dataset_id, number=current.number, version_id=current.id)
         current.delete()
         transaction.on_commit(lambda: stored_folder_delete(folder=folder))
-
-
-def model_version_training_job(*, version: ModelVersion) -> Job | None:
-    return version.jobs.filter(kind=Job.Kind.TRAIN).order_by("-created_at", "-id").first()

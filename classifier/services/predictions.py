@@ -1,6 +1,6 @@
-"""Predictions: one image by one version (now, or queued for a cpu worker), by an ensemble of versions,
-the owner's feedback, and a wrong answer turned into a training image. A ZIP of images is predicted by
-``services.batch_predictions``.
+"""Predictions: one image by one version (now, or queued for a cpu worker, with the reaper of queued ones
+that no worker ran), by an ensemble of versions, the owner's feedback, and a wrong answer turned into a
+training image. A ZIP of images is predicted by ``services.batch_predictions``.
 
 Every image is checked (``image_check``) before a model sees it and stored under
 ``predictions/<owner id>/`` through the storage API; every prediction is kept as a ``Prediction`` row,
@@ -10,14 +10,17 @@ the owner's history. The models run through ``services.serving`` (TFLite, no Ten
 import logging
 import time
 import uuid
+from datetime import timedelta
 
 import numpy as np
+from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 from django.core.files.uploadedfile import UploadedFile
 from django.db import transaction
+from django.utils import timezone
 
 from classifier.ml.predictor import top_k as top_classes
 from classifier.models import DatasetImage, ModelVersion, Prediction
@@ -114,6 +117,30 @@ def _prediction_store(*, owner: AbstractBaseUser, checked: CheckedImage, **field
         raise
 
 
+def _classes_of(model_versions: list[ModelVersion]) -> list[str]:
+    """Every class the versions know, each once, in the order they first appear."""
+    return list(dict.fromkeys(name for version in model_versions for name in version.class_names))
+
+
+def _request_check(*, model_versions: list[ModelVersion], top_k: int | None, threshold: float) -> int:
+    """Refuse a request before any image is read or fetched: a version that cannot serve, a threshold
+    that is no probability, a top_k beyond the classes known. Returns how many classes to answer with."""
+    for version in model_versions:
+        version_check_servable(version=version)
+    threshold_check(threshold=threshold)
+    return top_k_resolve(class_count=len(_classes_of(model_versions)), requested=top_k)
+
+
+def _answer_fields(result: dict) -> dict:
+    """A Prediction's answer fields from ``version_predict``'s result."""
+    return {
+        "results": result["predictions"],
+        "is_unknown": result["is_unknown"],
+        "unknown_score": result["unknown_score"],
+        "latency_ms": result["latency_ms"],
+    }
+
+
 def prediction_create(
     *,
     owner: AbstractBaseUser,
@@ -129,9 +156,7 @@ def prediction_create(
     Raises ``VersionNotServable`` (the version is not ready) before any URL is fetched, and
     ``ValidationError`` naming ``image``, ``url``, ``top_k`` or ``threshold`` for bad input.
     """
-    version_check_servable(version=model_version)
-    threshold_check(threshold=threshold)
-    count = top_k_resolve(class_count=len(model_version.class_names), requested=top_k)
+    count = _request_check(model_versions=[model_version], top_k=top_k, threshold=threshold)
     checked, filename = _image_read(image_bytes=image_bytes, filename=filename, source_url=source_url)
     result = version_predict(version=model_version, image_bytes=checked.content, top_k=count)
     return _prediction_store(
@@ -141,11 +166,8 @@ def prediction_create(
         source_url=source_url,
         status=Prediction.Status.SUCCEEDED,
         top_k=count,
-        results=result["predictions"],
-        is_unknown=result["is_unknown"],
-        unknown_score=result["unknown_score"],
-        latency_ms=result["latency_ms"],
         details={"threshold": threshold, "filename": filename},
+        **_answer_fields(result),
     )
 
 
@@ -166,12 +188,10 @@ def prediction_queue(
     """
     from training_jobs.tasks import run_prediction
 
-    version_check_servable(version=model_version)
-    threshold_check(threshold=threshold)
     fields = {
         "model_version": model_version,
         "status": Prediction.Status.QUEUED,
-        "top_k": top_k_resolve(class_count=len(model_version.class_names), requested=top_k),
+        "top_k": _request_check(model_versions=[model_version], top_k=top_k, threshold=threshold),
         "details": {"threshold": threshold, "filename": filename},
     }
     with transaction.atomic():
@@ -218,19 +238,25 @@ def prediction_run(*, prediction_id: int) -> None:
         logger.exception("Prediction %s failed.", prediction_id)
         fields = {"status": Prediction.Status.FAILED, "error": f"{type(error).__name__}: {error}"}
     else:
-        fields = {
-            "status": Prediction.Status.SUCCEEDED,
-            "results": result["predictions"],
-            "is_unknown": result["is_unknown"],
-            "unknown_score": result["unknown_score"],
-            "latency_ms": result["latency_ms"],
-        }
+        fields = {"status": Prediction.Status.SUCCEEDED, **_answer_fields(result)}
     if fetched_name:
         fields["image"] = fetched_name
     finished = Prediction.objects.filter(id=prediction_id, status=Prediction.Status.QUEUED).update(**fields)
     if not finished and fetched_name:
         # Another delivery of the task finished it first; its own copy of the image is the one kept.
         stored_files_delete(names=[fetched_name])
+
+
+def predictions_reap_stale(*, older_than: timedelta | None = None) -> int:
+    """Fail queued predictions that no worker ran (their task was lost with a broker or a worker), so
+    none waits forever. A task delivered after all finds its prediction no longer queued and leaves it."""
+    older_than = older_than or timedelta(seconds=settings.SIGHTLINE_JOB_STALE_SECONDS)
+    return Prediction.objects.filter(
+        status=Prediction.Status.QUEUED, created_at__lt=timezone.now() - older_than
+    ).update(
+        status=Prediction.Status.FAILED,
+        error="No worker ran this prediction in time; it was marked failed. Send the image again.",
+    )
 
 
 def prediction_ensemble_create(
@@ -261,11 +287,8 @@ def prediction_ensemble_create(
         )
     if len(set(ids)) != len(ids):
         raise ValidationError({"model_versions": "Each model version may appear in an ensemble only once."})
-    for version in model_versions:
-        version_check_servable(version=version)
-    threshold_check(threshold=threshold)
-    classes = list(dict.fromkeys(name for version in model_versions for name in version.class_names))
-    count = top_k_resolve(class_count=len(classes), requested=top_k)
+    count = _request_check(model_versions=model_versions, top_k=top_k, threshold=threshold)
+    classes = _classes_of(model_versions)
     checked, filename = _image_read(image_bytes=image_bytes, filename=filename, source_url=source_url)
 
     started = time.perf_counter()

@@ -1,6 +1,6 @@
 /* The model version page: training curves (loss, accuracy per epoch) and the reliability diagram, drawn
-   with Chart.js from data the page embeds. While the training job is queued or running, poll the job
-   and the curves every 2 s, move the progress bar and redraw; once the job ends, reload so the server
+   with Chart.js from data the page embeds. While the training job is queued or running, follow it every
+   2 s with job_progress.js and redraw the curves; once the job ends, that reloads the page so the server
    renders the metrics, or the error. */
 (function () {
   "use strict";
@@ -9,7 +9,6 @@
   }
   const Chart = window.Chart;
   const INTERVAL_MS = 2000;
-  const ACTIVE_STATUSES = ["queued", "running"];
   // Training in the train split's colour, validation in the validation split's (sightline.css).
   const TRAIN_COLOUR = "#4f46e5";
   const VAL_COLOUR = "#0ea5e9";
@@ -155,60 +154,12 @@
     return;
   }
   const curvesUrl = panel.dataset.curvesUrl;
-  const bar = panel.querySelector(".progress-bar");
-  const progress = document.getElementById("job-progress");
-  const percent = document.getElementById("job-percent");
-  const message = document.getElementById("job-message");
-  const status = document.getElementById("job-status");
-
-  async function getJson(url) {
-    const response = await fetch(url, {
-      headers: { Accept: "application/json" },
-      credentials: "same-origin",
-      cache: "no-store",
-    });
-    if (!response.ok) {
-      const error = new Error("HTTP " + response.status);
-      error.status = response.status;
-      throw error;
-    }
-    return response.json();
-  }
-
-  function showJob(job) {
-    const value = Math.round(Math.max(0, Math.min(1, Number(job.progress) || 0)) * 100);
-    bar.style.width = value + "%";
-    progress.setAttribute("aria-valuenow", String(value));
-    percent.textContent = value + "%";
-    message.textContent = job.message || "";
-    status.textContent = job.status.charAt(0).toUpperCase() + job.status.slice(1);
-    status.className = "status status-" + job.status;
-  }
-
-  async function poll() {
-    let job;
+  // job_progress.js, loaded before this script, moves the progress bar; the curves follow each poll.
+  window.SightlineJobs.watch(jobUrl, INTERVAL_MS, async function () {
     try {
-      job = await getJson(jobUrl);
-    } catch (error) {
-      if ([401, 403, 404].includes(error.status)) {
-        return; // Signed out or the job is gone: polling again cannot help.
-      }
-      // A network blip or a restarting server: keep the page and try again a little later.
-      window.setTimeout(poll, INTERVAL_MS * 3);
-      return;
-    }
-    showJob(job);
-    if (!ACTIVE_STATUSES.includes(job.status)) {
-      window.location.reload();
-      return;
-    }
-    try {
-      showCurves(await getJson(curvesUrl));
+      showCurves(await window.SightlineJobs.getJson(curvesUrl));
     } catch (error) {
       // The curves drawn so far stay; the next poll tries again.
     }
-    window.setTimeout(poll, INTERVAL_MS);
-  }
-
-  window.setTimeout(poll, INTERVAL_MS);
+  });
 })();

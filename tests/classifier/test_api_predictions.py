@@ -13,8 +13,9 @@ import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 
 from classifier.models import DatasetImage, ModelVersion, Prediction
-from tests.classifier.conftest import OTHER_CLASSES, Route
+from tests.classifier.conftest import Route
 from tests.factories import DatasetFactory, UserFactory, image_bytes
+from tests.models import OTHER_CLASSES
 
 pytestmark = pytest.mark.django_db
 

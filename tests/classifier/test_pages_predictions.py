@@ -2,7 +2,7 @@
 the threshold's answer rule), the ensemble page, the history, and a prediction's page with feedback
 and "add to dataset".
 
-Predictions run for real: the colour models of tests/classifier/conftest.py, exported to TFLite once
+Predictions run for real: the colour models of tests/models.py, exported to TFLite once
 per session and stored as each version's model file, answer through LiteRT as they do in production.
 """
 
@@ -14,13 +14,14 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
 
 from classifier.models import DatasetImage, ModelVersion, Prediction
-from tests.classifier.conftest import OTHER_CLASSES, PRIMARY_CLASSES, Route
+from tests.classifier.conftest import Route
 from tests.factories import DatasetFactory, LabelClassFactory, UserFactory, image_bytes
+from tests.models import OTHER_CLASSES, PRIMARY_CLASSES
 
 pytestmark = pytest.mark.django_db
 
 Status = ModelVersion.Status
-# Orange, between red and green: the colour models (tests/classifier/conftest.py) answer red 78%,
+# Orange, between red and green: the colour models (tests/models.py) answer red 78%,
 # green 22%, blue under 1%, so a threshold of 0.5 gives one answer and 0.8 two.
 ORANGE = (255, 200, 0)
 # Equal parts of every primary: far from all the colours the unknown-image detector was fitted on.

@@ -408,6 +408,21 @@ def test_training_version_polls_its_job_and_curves_and_can_be_cancelled(user_cli
     assert 'id="version-promote"' not in text
 
 
+def test_cancelling_training_from_the_version_page_returns_there(user_client, dataset):
+    training = make_version(dataset, 1, status=Status.TRAINING, metrics={}, most_confused=[], calibration={})
+    job = training.jobs.get()
+    page = user_client.get(_detail(training))
+    assert f'name="next" value="{_detail(training)}"' in page.text
+
+    response = user_client.post(
+        reverse("training_jobs:job-cancel", args=[job.pk]), {"next": _detail(training)}, follow=True
+    )
+
+    assert response.redirect_chain == [(_detail(training), 302)]
+    assert Job.objects.get(pk=job.pk).status == Job.Status.CANCELLED
+    assert "Job cancelled." in response.text
+
+
 def test_failed_version_shows_the_error(user_client, dataset):
     failed = make_version(dataset, 1, status=Status.FAILED, metrics={}, most_confused=[], calibration={})
     Job.objects.filter(model_version=failed).update(

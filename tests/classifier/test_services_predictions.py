@@ -11,11 +11,13 @@ import os
 import subprocess
 import sys
 import zipfile
+from datetime import timedelta
 
 import pytest
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.files.storage import default_storage
 from django.core.files.uploadedfile import SimpleUploadedFile
+from django.utils import timezone
 
 from classifier.models import DatasetImage, ModelVersion, Prediction
 from classifier.services import batch_predictions
@@ -28,12 +30,14 @@ from classifier.services.predictions import (
     prediction_ensemble_create,
     prediction_feedback,
     prediction_queue,
+    predictions_reap_stale,
 )
 from classifier.services.serving import VersionNotServable, version_predict, version_serving
-from tests.classifier.conftest import OTHER_CLASSES, PRIMARY_CLASSES, Route
+from tests.classifier.conftest import Route
 from tests.factories import DatasetFactory, UserFactory, image_bytes
+from tests.models import OTHER_CLASSES, PRIMARY_CLASSES
 from training_jobs.models import Job
-from training_jobs.tasks import run_prediction
+from training_jobs.tasks import reap_stale_jobs, run_prediction
 
 pytestmark = pytest.mark.django_db
 
@@ -284,6 +288,40 @@ def test_queueing_checks_what_it_can_at_once(user, dataset, make_ready_version):
         prediction_queue(owner=user, model_version=ready, image_bytes=_png(RED), top_k=9)
     assert "top_k" in caught.value.message_dict
     assert not Prediction.objects.exists()
+
+
+def test_a_queued_prediction_no_worker_ran_is_failed_by_the_periodic_reaper(
+    user, version, settings, django_capture_on_commit_callbacks
+):
+    settings.SIGHTLINE_JOB_STALE_SECONDS = 60
+    # Queued, but their tasks are lost: the on-commit callbacks that would send them never run.
+    with django_capture_on_commit_callbacks(execute=False):
+        lost = prediction_queue(owner=user, model_version=version, image_bytes=_png(RED), filename="r.png")
+        recent = prediction_queue(owner=user, model_version=version, image_bytes=_png(BLUE), filename="b.png")
+    finished = prediction_create(owner=user, model_version=version, image_bytes=_png(GREEN), filename="g.png")
+    Prediction.objects.filter(id__in=[lost.id, finished.id]).update(created_at=timezone.now() - timedelta(minutes=5))
+
+    assert reap_stale_jobs.apply().get() == 1
+
+    lost.refresh_from_db()
+    assert lost.status == Prediction.Status.FAILED
+    assert lost.error == "No worker ran this prediction in time; it was marked failed. Send the image again."
+    assert Prediction.objects.get(id=recent.id).status == Prediction.Status.QUEUED
+    assert Prediction.objects.get(id=finished.id).status == Prediction.Status.SUCCEEDED
+    # The task turns up after all: the prediction stays failed.
+    run_prediction.apply(args=[lost.id])
+    lost.refresh_from_db()
+    assert (lost.status, lost.results) == (Prediction.Status.FAILED, [])
+
+
+def test_the_prediction_reaper_takes_its_age_limit(user, version, django_capture_on_commit_callbacks):
+    with django_capture_on_commit_callbacks(execute=False):
+        queued = prediction_queue(owner=user, model_version=version, image_bytes=_png(RED), filename="r.png")
+    Prediction.objects.filter(id=queued.id).update(created_at=timezone.now() - timedelta(minutes=10))
+
+    assert predictions_reap_stale(older_than=timedelta(minutes=15)) == 0
+    assert predictions_reap_stale(older_than=timedelta(minutes=5)) == 1
+    assert Prediction.objects.get(id=queued.id).status == Prediction.Status.FAILED
 
 
 # Ensembles

@@ -131,6 +131,20 @@ def test_cancel_a_running_job(user_client, job):
     assert "Job cancelled." in response.text
 
 
+def test_cancel_returns_to_the_page_it_came_from_but_never_elsewhere(user_client, job):
+    version_page = reverse("classifier:model-version-detail", args=[1])
+
+    response = user_client.post(reverse("training_jobs:job-cancel", args=[job.pk]), {"next": version_page})
+
+    job.refresh_from_db()
+    assert job.status == Status.CANCELLED
+    assert response.url == version_page
+    response = user_client.post(
+        reverse("training_jobs:job-cancel", args=[job.pk]), {"next": "https://evil.example/phish"}
+    )
+    assert response.url == _detail(job)
+
+
 def test_cancelling_a_finished_job_changes_nothing(user_client, job):
     job.status = Status.SUCCEEDED
     job.save()

@@ -1,18 +1,12 @@
 """Jobs API: list and read the user's background jobs, cancel one, download what it produced."""
 
-import mimetypes
-import posixpath
-
-from django.core.files.storage import default_storage
 from django.db.models import QuerySet
 from django.http import FileResponse
 from django.shortcuts import get_object_or_404
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import status
-from rest_framework.exceptions import NotFound
 from rest_framework.generics import GenericAPIView
-from rest_framework.renderers import JSONRenderer
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -21,7 +15,8 @@ from training_jobs.api.serializers import JobFilterSerializer, JobSerializer
 from training_jobs.models import Job
 from training_jobs.selectors import jobs_for_user
 from training_jobs.services import job_cancel
-from webapp.api import Conflict, ErrorSerializer, FileDownloadNegotiation
+from webapp.api import Conflict, ErrorSerializer, FileDownloadView
+from webapp.downloads import stored_file_response
 
 
 def _job_or_404(request: Request, job_id: int) -> Job:
@@ -72,10 +67,7 @@ class JobCancelView(APIView):
         return Response(JobSerializer(job).data, status=status.HTTP_202_ACCEPTED)
 
 
-class JobResultView(APIView):
-    renderer_classes = [JSONRenderer]
-    content_negotiation_class = FileDownloadNegotiation
-
+class JobResultView(FileDownloadView):
     @extend_schema(
         responses={
             (200, "text/csv"): OpenApiTypes.BINARY,
@@ -85,13 +77,6 @@ class JobResultView(APIView):
     )
     def get(self, request: Request, job_id: int) -> FileResponse:
         job = _job_or_404(request, job_id)
-        missing = NotFound(f"{job} has produced no file to download.")
-        if not job.result_file:
-            raise missing
-        try:
-            file = default_storage.open(job.result_file.name, "rb")
-        except FileNotFoundError as exc:
-            raise missing from exc
-        name = posixpath.basename(job.result_file.name)
-        content_type = mimetypes.guess_type(name)[0] or "application/octet-stream"
-        return FileResponse(file, as_attachment=True, filename=name, content_type=content_type)
+        return stored_file_response(
+            job.result_file.name, missing=f"{job} has produced no file to download.", as_attachment=True
+        )

@@ -1,0 +1,41 @@
+"""Tiny real classifiers for tests: Keras models whose answer is plain arithmetic on the image's mean
+colour, exported to TFLite in the serving layout so that the web code runs them as it runs trained ones.
+
+Used by the prediction fixtures (tests/classifier/conftest.py) and the browser tests.
+"""
+
+import numpy as np
+
+MODEL_SIZE = 16
+# Each class is a colour; a model's logit for it is LOGIT_SCALE × cosine(mean RGB, the colour).
+COLOURS = {"red": (1, 0, 0), "green": (0, 1, 0), "blue": (0, 0, 1), "yellow": (1, 1, 0)}
+LOGIT_SCALE = 6.0
+PRIMARY_CLASSES = ("red", "green", "blue")
+# Another version's classes: some shared with PRIMARY_CLASSES, in another order, plus one of its own.
+OTHER_CLASSES = ("blue", "yellow", "red")
+
+
+def _unit(vector) -> np.ndarray:
+    array = np.asarray(vector, dtype="float32")
+    return array / np.linalg.norm(array)
+
+
+def colour_model_tflite(class_names: tuple[str, ...], folder) -> bytes:
+    """A model in the serving layout (nested feature extractor under a softmax head) whose embedding
+    is the image's mean colour in [0, 1] and whose head scores each class's colour by hand-set weights.
+    ``folder`` is where the export is written on the way."""
+    import keras
+
+    from classifier.ml.export import export_tflite, serving_model
+
+    image = keras.Input((MODEL_SIZE, MODEL_SIZE, 3), name="image")
+    pooled = keras.layers.GlobalAveragePooling2D()(keras.layers.Rescaling(1 / 255)(image))
+    extractor = keras.Model(image, pooled, name="features")
+    outer = keras.Input((MODEL_SIZE, MODEL_SIZE, 3), name="image")
+    head = keras.layers.Dense(len(class_names), name="logits")
+    probabilities = keras.layers.Softmax(name="probabilities")(head(extractor(outer)))
+    weights = LOGIT_SCALE * np.stack([_unit(COLOURS[name]) for name in class_names], axis=1)
+    head.set_weights([weights, np.zeros(len(class_names), dtype="float32")])
+    path = folder / "model.tflite"
+    export_tflite(serving_model(keras.Model(outer, probabilities)), path)
+    return path.read_bytes()

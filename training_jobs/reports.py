@@ -1,0 +1,24 @@
+"""How a job's report reads on a page: its counts and its rejected files, for the job page and the
+dataset page's upload result (uploads report in the same shape as imports)."""
+
+
+def report_sections(report: dict) -> tuple[list[tuple[str, int | float]], list[dict]]:
+    """Split a report into its counts, as (readable name, number) pairs, and the rejected files.
+
+    Counts may sit under ``counts`` or at the top level; any plain number there is shown, so a new
+    outcome renders without a template change.
+    """
+    counts_source = report.get("counts") if isinstance(report.get("counts"), dict) else report
+    counts = [
+        (_readable(name), value)
+        for name, value in counts_source.items()
+        if isinstance(value, int | float) and not isinstance(value, bool)
+    ]
+    rejected = report.get("rejected")
+    rows = rejected if isinstance(rejected, list) else []
+    return counts, [{**row, "reason": _readable(str(row.get("reason", "")))} for row in rows]
+
+
+def _readable(code: str) -> str:
+    """``not_image`` → ``Not image``: report codes as people read them."""
+    return code.replace("_", " ").capitalize()
