@@ -111,6 +111,8 @@ class ModelVersion(models.Model):
     class_names = models.JSONField(default=list, blank=True)
     keras_file = models.FileField(max_length=300, blank=True)
     tflite_file = models.FileField(max_length=300, blank=True)
+    # A zipped TensorFlow SavedModel of the Keras model, for TF Serving and other TF tooling.
+    savedmodel_file = models.FileField(max_length=300, blank=True)
     # accuracy, per_class, confusion_matrix, best_epoch, split sizes (see services.training).
     metrics = models.JSONField(default=dict, blank=True)
     # Test images the version got most confidently wrong: [{image_id, true, predicted, probability}].

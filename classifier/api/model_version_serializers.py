@@ -16,7 +16,7 @@ from classifier.selectors import model_version_training_job
 from training_jobs.api.serializers import JobSerializer
 from training_jobs.models import EpochMetric
 
-EXPORT_FORMATS = ("keras", "tflite")
+EXPORT_FORMATS = ("keras", "tflite", "savedmodel")
 
 
 class BackboneSerializer(serializers.Serializer):
@@ -191,11 +191,7 @@ class EpochMetricSerializer(serializers.ModelSerializer):
 class ExportFormatSerializer(serializers.Serializer):
     format = serializers.ChoiceField(
         choices=EXPORT_FORMATS,
-        help_text="savedmodel is not offered yet: building it needs TensorFlow, which only workers load.",
-        error_messages={
-            "invalid_choice": (
-                '"{input}" cannot be exported; choose keras or tflite '
-                "(savedmodel is not available yet: it needs an export job on a worker)."
-            )
-        },
+        help_text="keras: the .keras archive; tflite: the served model (probabilities and embeddings); "
+        "savedmodel: a zipped TensorFlow SavedModel.",
+        error_messages={"invalid_choice": '"{input}" cannot be exported; choose keras, tflite or savedmodel.'},
     )

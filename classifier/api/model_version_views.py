@@ -50,7 +50,9 @@ from webapp.api import Conflict, ErrorSerializer, FileDownloadView
 from webapp.downloads import stored_file_response
 
 # The stored file behind each export format.
-EXPORT_FILE_FIELDS = {"keras": "keras_file", "tflite": "tflite_file"}
+EXPORT_FILE_FIELDS = {"keras": "keras_file", "tflite": "tflite_file", "savedmodel": "savedmodel_file"}
+# What each format downloads as.
+EXPORT_EXTENSIONS = {"keras": "keras", "tflite": "tflite", "savedmodel": "savedmodel.zip"}
 
 
 def _version_or_404(request: Request, version_id: int) -> ModelVersion:
@@ -177,7 +179,8 @@ class ModelVersionExportView(FileDownloadView):
             404: OpenApiResponse(ErrorSerializer, description="No such version, or its file is missing."),
             409: OpenApiResponse(ErrorSerializer, description="The version is not ready."),
         },
-        description="Downloads the version's stored model: `keras` (full Keras model) or `tflite`.",
+        description="Downloads the version's stored model: `keras` (full Keras model), `tflite` (the served "
+        "model: calibrated probabilities and embeddings) or `savedmodel` (a zipped TensorFlow SavedModel).",
     )
     def get(self, request: Request, version_id: int) -> FileResponse:
         version = _readable_version_or_404(request, version_id)
@@ -190,7 +193,7 @@ class ModelVersionExportView(FileDownloadView):
         return stored_file_response(
             getattr(version, EXPORT_FILE_FIELDS[file_format]).name,
             missing=f"The {file_format} file of version {version.number} is not stored.",
-            download_name=f"{download_name}.{file_format}",
+            download_name=f"{download_name}.{EXPORT_EXTENSIONS[file_format]}",
             as_attachment=True,
             content_type="application/octet-stream",
         )

@@ -78,6 +78,23 @@ def save_keras(model: keras.Model, path: str | os.PathLike[str]) -> None:
     model.save(path)
 
 
+def export_savedmodel_zip(model: keras.Model, path: str | os.PathLike[str]) -> None:
+    """Write the model as a TensorFlow SavedModel (for TF Serving and TF tooling), zipped into one file.
+
+    The archive holds a single top folder, `savedmodel/`, whose `serve` signature takes float32 RGB
+    pixels in [0, 255] and answers the model's outputs.
+    """
+    import shutil
+
+    if not str(path).endswith(".zip"):
+        raise ValueError(f"a SavedModel archive path must end in .zip, got {path}")
+    with tempfile.TemporaryDirectory() as scratch:
+        folder = Path(scratch) / "savedmodel"
+        model.export(str(folder), format="tf_saved_model", verbose=False)
+        archive = shutil.make_archive(str(Path(scratch) / "archive"), "zip", root_dir=scratch, base_dir="savedmodel")
+        shutil.move(archive, path)
+
+
 def load_keras(path: str | os.PathLike[str]) -> keras.Model:
     import keras
 

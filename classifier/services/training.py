@@ -248,7 +248,8 @@ def model_version_artifacts_store(
 ) -> None:
     """Store a version's files via the storage API and record them on its row.
 
-    The Keras file holds `model` (probabilities out, for retraining and batch inference); the TFLite
+    The Keras file holds `model` (probabilities out, for retraining and batch inference), and so does
+    the zipped TensorFlow SavedModel (for TF Serving); the TFLite
     file the web tier serves answers probabilities and embeddings (`export.serving_model`), which the
     unknown-image detector (unknown.npz) scores. metadata.json holds class names and preprocessing.
     `folder` defaults to the version's own; a rebuild passes a fresh one so no file name is reused.
@@ -260,10 +261,13 @@ def model_version_artifacts_store(
     with tempfile.TemporaryDirectory() as scratch:
         keras_path = Path(scratch) / "model.keras"
         tflite_path = Path(scratch) / "model.tflite"
+        savedmodel_path = Path(scratch) / "savedmodel.zip"
         export.save_keras(model, keras_path)
         export.export_tflite(export.serving_model(model), tflite_path)
+        export.export_savedmodel_zip(model, savedmodel_path)
         default_storage.save(f"{prefix}/metadata.json", ContentFile(json.dumps(metadata, indent=2).encode()))
-        for field, path in (("keras_file", keras_path), ("tflite_file", tflite_path)):
+        files = (("keras_file", keras_path), ("tflite_file", tflite_path), ("savedmodel_file", savedmodel_path))
+        for field, path in files:
             with path.open("rb") as file:
                 stored[field] = default_storage.save(f"{prefix}/{path.name}", File(file))
     if unknown_detector is not None:

@@ -503,10 +503,17 @@ def test_a_version_still_training_cannot_be_deleted(user_api, dataset):
 # Export
 
 
-@pytest.mark.parametrize(("file_format", "field"), [("keras", "keras_file"), ("tflite", "tflite_file")])
-def test_export_streams_the_stored_file_as_an_attachment(user_api, dataset, file_format, field):
+@pytest.mark.parametrize(
+    ("file_format", "field", "extension"),
+    [
+        ("keras", "keras_file", "keras"),
+        ("tflite", "tflite_file", "tflite"),
+        ("savedmodel", "savedmodel_file", "savedmodel.zip"),
+    ],
+)
+def test_export_streams_the_stored_file_as_an_attachment(user_api, dataset, file_format, field, extension):
     content = f"{file_format} model bytes".encode()
-    version = _version(dataset, 3, **{field: _store(f"models/{dataset.id}/v3/model.{file_format}", content)})
+    version = _version(dataset, 3, **{field: _store(f"models/{dataset.id}/v3/model.{extension}", content)})
 
     # Clients that ask for a binary body must get the file, not a 406.
     response = user_api.get(
@@ -518,22 +525,25 @@ def test_export_streams_the_stored_file_as_an_attachment(user_api, dataset, file
     assert response.status_code == 200
     assert b"".join(response.streaming_content) == content
     assert response["Content-Type"] == "application/octet-stream"
-    assert response["Content-Disposition"] == f'attachment; filename="garden-birds-v3.{file_format}"'
+    assert response["Content-Disposition"] == f'attachment; filename="garden-birds-v3.{extension}"'
 
 
-@pytest.mark.parametrize("file_format", ["savedmodel", "onnx"])
-def test_export_in_a_format_that_is_not_available_is_400_naming_the_available_ones(user_api, dataset, file_format):
+def test_export_in_a_format_that_is_not_available_is_400_naming_the_available_ones(user_api, dataset):
     version = _version(dataset)
 
-    response = user_api.get(f"/api/v1/model-versions/{version.id}/export/", {"format": file_format})
+    response = user_api.get(f"/api/v1/model-versions/{version.id}/export/", {"format": "onnx"})
 
     assert response.status_code == 400
-    assert response.json() == {
-        "format": [
-            f'"{file_format}" cannot be exported; choose keras or tflite '
-            "(savedmodel is not available yet: it needs an export job on a worker)."
-        ]
-    }
+    assert response.json() == {"format": ['"onnx" cannot be exported; choose keras, tflite or savedmodel.']}
+
+
+def test_a_version_trained_before_savedmodel_export_answers_404_saying_so(user_api, dataset):
+    version = _version(dataset, keras_file=_store(f"models/{dataset.id}/v1/model.keras", b"k"))
+
+    response = user_api.get(f"/api/v1/model-versions/{version.id}/export/", {"format": "savedmodel"})
+
+    assert response.status_code == 404
+    assert response.json() == {"detail": "The savedmodel file of version 1 is not stored."}
 
 
 def test_export_needs_a_format(user_api, dataset):

@@ -1,6 +1,7 @@
 """Training a model version end to end through the job (eager task): rows, curves, artifacts, failures."""
 
 import io
+import zipfile
 
 import numpy as np
 import pytest
@@ -64,6 +65,8 @@ def test_training_stores_curves_metrics_calibration_artifacts_and_unknown_detect
     assert {"ece_before", "ece_after"} <= set(version.calibration)
     assert default_storage.exists(version.keras_file.name)
     assert default_storage.exists(version.tflite_file.name)
+    with default_storage.open(version.savedmodel_file.name, "rb") as file:
+        assert "savedmodel/saved_model.pb" in zipfile.ZipFile(file).namelist()
     assert job.report["model_version"] == version.id
     # The served model answers embeddings too, which the stored unknown-image detector scores.
     assert version.unknown_stats["method"] == "knn"
