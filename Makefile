@@ -13,7 +13,9 @@ PORT ?= 8000
 
 venv: $(STAMP)
 
-$(STAMP): requirements.txt requirements-dev.txt
+# The stamp's name carries the requirements' hash, so a change installs again; file times don't
+# matter (a fresh clone has new ones).
+$(STAMP):
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -r requirements-dev.txt
