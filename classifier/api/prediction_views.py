@@ -98,8 +98,14 @@ def _image_request(serializer: type[serializers.Serializer]) -> dict:
     return {"multipart/form-data": serializer, "application/json": serializer}
 
 
+# Predicting needs a version's class names and artifacts, not its evaluation: leaving the large JSON
+# fields and the creator out keeps the lookup cheap on the latency-critical path.
+_NOT_NEEDED_TO_PREDICT = ("metrics", "most_confused", "calibration", "hyperparameters", "created_by")
+
+
 def _usable_version_or_404(request: Request, version_id: int) -> ModelVersion:
-    return get_object_or_404(model_versions_usable_by(request.user), pk=version_id)
+    versions = model_versions_usable_by(request.user).select_related(None).select_related("dataset")
+    return get_object_or_404(versions.defer(*_NOT_NEEDED_TO_PREDICT), pk=version_id)
 
 
 def _prediction_or_404(request: Request, prediction_id: int) -> Prediction:
