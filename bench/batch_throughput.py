@@ -73,7 +73,7 @@ def main() -> None:
     from classifier.ml.predictor import TFLitePredictor
     from classifier.services.batch_predictions import batch_prediction_start
     from training_jobs.models import Job
-    from training_jobs.tasks import run_batch_prediction_job
+    from training_jobs.tasks import run_job
 
     jpegs = photo_jpegs(arguments.images)
     archive = zip_of(jpegs)
@@ -91,7 +91,7 @@ def main() -> None:
             owner=owner, model_version=lite0, archive=SimpleUploadedFile("photos.zip", archive, "application/zip")
         )
         started = time.perf_counter()
-        run_batch_prediction_job(job.id)  # the task body, as the gpu worker runs it
+        run_job(job.id)  # the task body, as the gpu worker runs it
         rates["job"].append(arguments.images / (time.perf_counter() - started))
         job.refresh_from_db()
         assert job.status == Job.Status.SUCCEEDED and job.report["predicted"] == arguments.images, job.error

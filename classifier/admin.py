@@ -1,10 +1,33 @@
-"""Django admin for staff: every dataset, class and image, whoever owns it."""
+"""Django admin for staff: every dataset, class and image, whoever owns it.
+
+Deleting here goes through the same services as the pages and the API (jobs cancelled first, every
+stored file removed), never through a bare row delete that would leave files and running jobs behind.
+"""
 
 from django.contrib import admin, messages
+from django.contrib.auth import get_user_model
+from django.contrib.auth.admin import UserAdmin
 from django.core.exceptions import ValidationError
 
 from classifier.models import Dataset, DatasetImage, LabelClass, ModelVersion
-from classifier.services.model_versions import model_version_create, model_version_retrain
+from classifier.services.accounts import user_delete
+from classifier.services.datasets import dataset_delete
+from classifier.services.images import images_delete
+from classifier.services.model_versions import model_version_create, model_version_delete, model_version_retrain
+
+
+class ServiceDeleteMixin:
+    """Route the admin's delete (one object, or the bulk action) through a service function."""
+
+    def delete_with_service(self, obj) -> None:
+        raise NotImplementedError
+
+    def delete_model(self, request, obj) -> None:
+        self.delete_with_service(obj)
+
+    def delete_queryset(self, request, queryset) -> None:
+        for obj in queryset:
+            self.delete_with_service(obj)
 
 
 class LabelClassInline(admin.TabularInline):
@@ -13,12 +36,15 @@ class LabelClassInline(admin.TabularInline):
 
 
 @admin.register(Dataset)
-class DatasetAdmin(admin.ModelAdmin):
+class DatasetAdmin(ServiceDeleteMixin, admin.ModelAdmin):
     list_display = ("name", "owner", "created_at")
     list_filter = ("owner",)
     search_fields = ("name", "description", "owner__username")
     inlines = [LabelClassInline]
     actions = ["retrain"]
+
+    def delete_with_service(self, obj: Dataset) -> None:
+        dataset_delete(dataset=obj)
 
     @admin.action(description="Retrain: a new version from the latest version's settings")
     def retrain(self, request, queryset):
@@ -44,6 +70,12 @@ class LabelClassAdmin(admin.ModelAdmin):
 
 @admin.register(DatasetImage)
 class DatasetImageAdmin(admin.ModelAdmin):
+    def delete_model(self, request, obj: DatasetImage) -> None:
+        images_delete(images=DatasetImage.objects.filter(id=obj.id))
+
+    def delete_queryset(self, request, queryset) -> None:
+        images_delete(images=queryset)
+
     list_display = ("id", "original_name", "dataset", "label", "split", "origin", "width", "height", "created_at")
     list_filter = ("split", "origin")
     search_fields = ("original_name", "sha256", "dataset__name")
@@ -52,9 +84,25 @@ class DatasetImageAdmin(admin.ModelAdmin):
 
 
 @admin.register(ModelVersion)
-class ModelVersionAdmin(admin.ModelAdmin):
+class ModelVersionAdmin(ServiceDeleteMixin, admin.ModelAdmin):
     list_display = ("__str__", "backbone", "image_size", "status", "is_active", "created_by", "created_at")
     list_filter = ("status", "is_active", "backbone")
     search_fields = ("dataset__name",)
     raw_id_fields = ("dataset", "parent", "created_by")
     readonly_fields = ("class_names", "metrics", "calibration", "most_confused", "trained_at", "created_at")
+
+    def delete_with_service(self, obj: ModelVersion) -> None:
+        # Staff confirmed the deletion page, which says what goes; even the active version may.
+        model_version_delete(version=obj, allow_active=True)
+
+
+User = get_user_model()
+admin.site.unregister(User)
+
+
+@admin.register(User)
+class SightlineUserAdmin(ServiceDeleteMixin, UserAdmin):
+    """The stock user admin, but deleting a user deletes their datasets' files and jobs too."""
+
+    def delete_with_service(self, obj) -> None:
+        user_delete(user=obj)

@@ -12,3 +12,7 @@ class ClassifierConfig(AppConfig):
         # Every decoder in the process (imports, training, serving) refuses decompression bombs
         # at the same limit the import checks report.
         Image.MAX_IMAGE_PIXELS = settings.SIGHTLINE_MAX_IMAGE_PIXELS
+
+        from classifier.jobs import register
+
+        register()

@@ -74,6 +74,11 @@ class DatasetImage(models.Model):
     source_image = models.ForeignKey(
         "self", null=True, blank=True, on_delete=models.CASCADE, related_name="augmented_copies"
     )
+    # The import or augmentation job that stored it: a job resumed after a lost worker counts what
+    # its earlier attempts stored as its own, not as duplicates.
+    job = models.ForeignKey(
+        "training_jobs.Job", null=True, blank=True, on_delete=models.SET_NULL, related_name="created_images"
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -170,6 +175,11 @@ class Prediction(models.Model):
     is_unknown = models.BooleanField(default=False)
     unknown_score = models.FloatField(null=True, blank=True)
     latency_ms = models.FloatField(null=True, blank=True)
+    # A queued prediction's task: when it was last handed to the broker (null: not yet, or refused),
+    # when a worker last started it, and how many times one did (a worker lost mid-prediction).
+    sent_at = models.DateTimeField(null=True, blank=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    attempts = models.PositiveSmallIntegerField(default=0)
     # Feedback: right or wrong, and what it really is; a wrong answer can become a training image.
     is_correct = models.BooleanField(null=True, blank=True)
     correct_label = models.CharField(max_length=200, blank=True)

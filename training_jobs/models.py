@@ -1,7 +1,9 @@
 """Background jobs and the per-epoch metrics that make training curves.
 
-A job moves queued → running → succeeded | failed | cancelled; transitions are made by
-``training_jobs.services`` with conditional updates so a task delivered twice cannot run twice.
+A job moves queued → running → succeeded | failed | cancelled, and back from running to queued when
+its worker was lost and it resumes. Transitions are made by ``training_jobs.services`` with
+conditional updates, so a task delivered twice cannot run twice; ``attempts`` numbers each run, so a
+worker whose job was resumed elsewhere cannot write over the new attempt.
 """
 
 from django.conf import settings
@@ -45,6 +47,10 @@ class Job(models.Model):
         "classifier.ModelVersion", null=True, blank=True, on_delete=models.CASCADE, related_name="jobs"
     )
     celery_task_id = models.CharField(max_length=64, blank=True)
+    # How many times a worker has started this job: 1 on the first run, more after a lost worker.
+    attempts = models.PositiveIntegerField(default=0)
+    # When its task was last handed to the broker; null while that has not succeeded.
+    enqueued_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)

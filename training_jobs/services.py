@@ -1,34 +1,45 @@
-"""Job lifecycle: create and queue, claim, report progress, finish, cancel, reap lost jobs.
+"""Job lifecycle: create and send, claim, report progress, finish, cancel, resume, delete.
 
-Every transition is a conditional UPDATE on the current status, so a task delivered twice, a cancel
-racing a finish, or a worker that died mid-job can never leave a job in two states or stuck running.
+Every transition is a conditional UPDATE on the current status (and, from a worker, on its attempt
+number), so a task delivered twice, a cancel racing a finish, or a worker that was given up on can
+never leave a job in two states. Every way into a terminal state goes through ``_job_end``, which
+calls the kind's ``ended`` hook in the same transaction: rows that follow a job never disagree with it.
 """
 
 import logging
 import time
-import traceback
 import uuid
-from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
+from django.db.models import F, Q
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
-from classifier.models import ModelVersion
+from training_jobs.heartbeat import Heartbeat
+from training_jobs.kinds import JobKind, JobResult, UnknownJobKind, job_kind_get
 from training_jobs.models import Job
+from webapp.storage import stored_files_delete
 
 logger = logging.getLogger(__name__)
 
+ACTIVE_STATUSES = (Job.Status.QUEUED, Job.Status.RUNNING)
+
 
 class JobCancelled(Exception):
-    """Raised inside a job's work when the user cancelled it; the job is already marked cancelled."""
+    """Raised inside a job's work when the job is no longer this worker's to run: the user cancelled
+    it, it was deleted, or the reaper gave it up or resumed it elsewhere. The row already says so."""
 
 
 class JobInputError(Exception):
     """Bad input found by a job's work: the job fails with this message, without a traceback."""
+
+    def __init__(self, message: str, report: dict | None = None) -> None:
+        super().__init__(message)
+        self.report = report
 
 
 def job_create(
@@ -36,105 +47,193 @@ def job_create(
     kind: str,
     requested_by: AbstractBaseUser,
     dataset: Any = None,
+    model_version: Any = None,
     params: dict | None = None,
     message: str = "Waiting for a worker",
 ) -> Job:
+    job_kind_get(kind)  # a kind nobody can run must not be queued
     return Job.objects.create(
         kind=kind,
         requested_by=requested_by,
         dataset=dataset,
+        model_version=model_version,
         params=params or {},
         message=message,
-        celery_task_id=str(uuid.uuid4()),
     )
 
 
-def job_enqueue(*, job: Job, task: Any, queue: str) -> None:
-    """Send the job's task once the surrounding transaction commits (the worker must see the row)."""
-    transaction.on_commit(
-        lambda: task.apply_async(args=[job.id], task_id=job.celery_task_id, queue=queue)
-    )
+def job_enqueue(*, job: Job) -> None:
+    """Send the job's task once the surrounding transaction commits (the worker must see the row).
+
+    A broker that cannot be reached does not undo the request: the job stays queued and the reaper
+    sends it again (``jobs_reap``)."""
+    transaction.on_commit(lambda: job_send(job_id=job.id))
+
+
+def job_send(*, job_id: int) -> bool:
+    """Hand a queued job's task to the broker, on its kind's queue; False if it is not queued or the
+    broker refused it (the job then waits, queued, for the reaper to send it again)."""
+    from training_jobs.tasks import run_job
+
+    job = Job.objects.filter(id=job_id, status=Job.Status.QUEUED).first()
+    if job is None:
+        return False
+    task_id = str(uuid.uuid4())
+    # Recorded before sending: an eager (inline) task may finish the job inside apply_async.
+    Job.objects.filter(id=job_id, status=Job.Status.QUEUED).update(enqueued_at=timezone.now(), celery_task_id=task_id)
+    try:
+        run_job.apply_async(args=[job_id], task_id=task_id, queue=job_kind_get(job.kind).queue)
+    except Exception:
+        logger.exception("Could not send job %s to the broker; the reaper will send it again.", job_id)
+        Job.objects.filter(id=job_id, status=Job.Status.QUEUED).update(
+            enqueued_at=None, message="The job queue could not be reached; the job will be sent again shortly"
+        )
+        return False
+    return True
 
 
 def job_claim(*, job_id: int) -> Job | None:
-    """Move a queued job to running; None when it is not queued (finished, cancelled, or taken)."""
+    """Move a queued job to running as its next attempt; None when it is not queued (finished,
+    cancelled, or taken by another delivery of the task)."""
     now = timezone.now()
     claimed = Job.objects.filter(id=job_id, status=Job.Status.QUEUED).update(
-        status=Job.Status.RUNNING, started_at=now, heartbeat_at=now, message="Started"
+        status=Job.Status.RUNNING,
+        attempts=F("attempts") + 1,
+        started_at=Coalesce("started_at", now),
+        heartbeat_at=now,
     )
-    return Job.objects.get(id=job_id) if claimed else None
+    if not claimed:
+        return None
+    job = Job.objects.select_related("dataset", "model_version").get(id=job_id)
+    message = "Started" if job.attempts == 1 else f"Resumed (attempt {job.attempts} of {max_attempts()})"
+    Job.objects.filter(id=job_id, status=Job.Status.RUNNING, attempts=job.attempts).update(message=message)
+    job.message = message
+    return job
 
 
-def job_succeed(*, job_id: int, report: dict | None = None, message: str = "Done") -> bool:
-    fields: dict[str, Any] = {
-        "status": Job.Status.SUCCEEDED,
-        "progress": 1.0,
-        "message": message,
-        "finished_at": timezone.now(),
-    }
+def max_attempts() -> int:
+    return max(1, settings.SIGHTLINE_JOB_MAX_ATTEMPTS)
+
+
+def _kind_or_none(name: str) -> JobKind | None:
+    try:
+        return job_kind_get(name)
+    except UnknownJobKind:
+        return None
+
+
+def _job_end(*, job_id: int, where: Q, status: str, fields: dict[str, Any], result: JobResult | None = None) -> bool:
+    """Make the job terminal if it still matches ``where``; True if this call ended it."""
+    with transaction.atomic():
+        job = Job.objects.select_for_update().filter(where, id=job_id).first()
+        if job is None:
+            return False
+        if result is not None and result.finish is not None:
+            result.finish(job)
+        values = {"status": status, "finished_at": timezone.now(), **fields}
+        Job.objects.filter(id=job_id).update(**values)
+        for name, value in values.items():
+            setattr(job, name, value)
+        kind = _kind_or_none(job.kind)
+        if kind is not None and kind.ended is not None:
+            kind.ended(job)
+        if kind is not None and kind.cleanup is not None:
+            transaction.on_commit(lambda: job_cleanup(job=job), robust=True)
+    return True
+
+
+def job_cleanup(*, job: Job) -> None:
+    """Let the job's kind delete the files it no longer needs (safe to repeat)."""
+    kind = _kind_or_none(job.kind)
+    if kind is not None and kind.cleanup is not None:
+        kind.cleanup(job)
+
+
+def job_succeed(*, job_id: int, attempt: int, result: JobResult) -> bool:
+    """End this attempt of the job succeeded, running ``result.finish`` in the same transaction;
+    False if the job is no longer this attempt's (cancelled, reaped or resumed meanwhile)."""
+    return _job_end(
+        job_id=job_id,
+        where=Q(status=Job.Status.RUNNING, attempts=attempt),
+        status=Job.Status.SUCCEEDED,
+        fields={"progress": 1.0, "message": result.message[:500], "report": result.report},
+        result=result,
+    )
+
+
+def job_fail(*, job_id: int, error: str, report: dict | None = None, attempt: int | None = None) -> bool:
+    where = Q(status__in=ACTIVE_STATUSES)
+    if attempt is not None:
+        where &= Q(attempts=attempt)
+    fields: dict[str, Any] = {"error": error[:10_000], "message": "Failed"}
     if report is not None:
         fields["report"] = report
-    return bool(Job.objects.filter(id=job_id, status=Job.Status.RUNNING).update(**fields))
-
-
-def job_fail(*, job_id: int, error: str, report: dict | None = None) -> bool:
-    fields: dict[str, Any] = {
-        "status": Job.Status.FAILED,
-        "error": error[:10_000],
-        "message": "Failed",
-        "finished_at": timezone.now(),
-    }
-    if report is not None:
-        fields["report"] = report
-    return bool(
-        Job.objects.filter(id=job_id, status__in=[Job.Status.QUEUED, Job.Status.RUNNING]).update(**fields)
-    )
+    return _job_end(job_id=job_id, where=where, status=Job.Status.FAILED, fields=fields)
 
 
 def job_cancel(*, job: Job) -> Job:
-    """Cancel a queued or running job at once; a running worker notices at its next progress report."""
-    Job.objects.filter(id=job.id, status__in=[Job.Status.QUEUED, Job.Status.RUNNING]).update(
-        status=Job.Status.CANCELLED, message="Cancelled", finished_at=timezone.now()
-    )
-    # A version whose training never started would otherwise wait for it forever.
-    ModelVersion.objects.filter(jobs=job, status=ModelVersion.Status.QUEUED).update(
-        status=ModelVersion.Status.CANCELLED
+    """Cancel a queued or running job at once; a running worker stops at its next progress report
+    or heartbeat. Rows that follow the job (its model version) are cancelled in the same transaction."""
+    _job_end(
+        job_id=job.id, where=Q(status__in=ACTIVE_STATUSES), status=Job.Status.CANCELLED, fields={"message": "Cancelled"}
     )
     job.refresh_from_db()
     return job
 
 
-def jobs_reap_stale(*, older_than: timedelta | None = None) -> int:
-    """Fail running jobs whose worker stopped sending heartbeats (killed, out of memory, machine lost)."""
-    older_than = older_than or timedelta(seconds=settings.SIGHTLINE_JOB_STALE_SECONDS)
-    cutoff = timezone.now() - older_than
+def jobs_cancel(*, jobs: Any) -> int:
+    """Cancel every queued or running job of a queryset (before what they work on is deleted)."""
+    cancelled = 0
+    for job in jobs.filter(status__in=ACTIVE_STATUSES):
+        cancelled += job_cancel(job=job).status == Job.Status.CANCELLED
+    return cancelled
+
+
+def job_resume(*, job_id: int, where: Q, message: str) -> bool:
+    """Put a running job back in the queue as a new attempt (its worker was lost, or hit a temporary
+    error), and send it once that commits; False if it no longer matches ``where``."""
     with transaction.atomic():
-        stale = list(
-            Job.objects.select_for_update().filter(status=Job.Status.RUNNING, heartbeat_at__lt=cutoff)
-            .values_list("id", flat=True)
+        resumed = Job.objects.filter(where, id=job_id, status=Job.Status.RUNNING).update(
+            status=Job.Status.QUEUED, message=message[:500], enqueued_at=None
         )
-        Job.objects.filter(id__in=stale).update(
-            status=Job.Status.FAILED,
-            message="Failed",
-            error="The worker running this job stopped responding; it was marked failed. Start it again.",
-            finished_at=timezone.now(),
-        )
-        ModelVersion.objects.filter(
-            jobs__in=stale, status__in=[ModelVersion.Status.QUEUED, ModelVersion.Status.TRAINING]
-        ).update(status=ModelVersion.Status.FAILED)
-    return len(stale)
+        if resumed:
+            transaction.on_commit(lambda: job_send(job_id=job_id))
+    return bool(resumed)
+
+
+def jobs_result_files(*, jobs: Any) -> list[str]:
+    """The stored files these jobs produced, to delete with them."""
+    return [name for name in jobs.exclude(result_file="").values_list("result_file", flat=True) if name]
+
+
+def job_delete(*, job: Job) -> None:
+    """Cancel the job if it is still going, then delete it and every file it holds."""
+    job_cancel(job=job)
+    with transaction.atomic():
+        names = jobs_result_files(jobs=Job.objects.filter(id=job.id))
+        Job.objects.filter(id=job.id).delete()
+        transaction.on_commit(lambda: (stored_files_delete(names=names), job_cleanup(job=job)), robust=True)
 
 
 class ProgressReporter:
     """Writes a job's progress and heartbeat at most every ``interval`` seconds, and raises
-    ``JobCancelled`` when it finds the job no longer running (cancelled by the user)."""
+    ``JobCancelled`` once the job is no longer running as this attempt (cancelled, deleted, reaped,
+    or resumed by another worker)."""
 
-    def __init__(self, job_id: int, *, interval: float = 0.5) -> None:
+    def __init__(
+        self, job_id: int, *, attempt: int | None = None, interval: float = 0.5, heartbeat: Heartbeat | None = None
+    ) -> None:
         self.job_id = job_id
         self.interval = interval
+        self.heartbeat = heartbeat
         self._last_write = 0.0
+        self._mine = Q(id=job_id, status=Job.Status.RUNNING)
+        if attempt is not None:
+            self._mine &= Q(attempts=attempt)
 
     def __call__(self, progress: float, message: str = "", *, force: bool = False) -> None:
+        if self.heartbeat is not None and self.heartbeat.lost:
+            raise JobCancelled()
         now = time.monotonic()
         if not force and now - self._last_write < self.interval:
             return
@@ -142,34 +241,14 @@ class ProgressReporter:
         fields: dict[str, Any] = {"progress": max(0.0, min(1.0, progress)), "heartbeat_at": timezone.now()}
         if message:
             fields["message"] = message[:500]
-        if not Job.objects.filter(id=self.job_id, status=Job.Status.RUNNING).update(**fields):
+        if not Job.objects.filter(self._mine).update(**fields):
             raise JobCancelled()
 
     def check_cancelled(self) -> None:
-        if not Job.objects.filter(id=self.job_id, status=Job.Status.RUNNING).exists():
+        if (self.heartbeat is not None and self.heartbeat.lost) or not Job.objects.filter(self._mine).exists():
             raise JobCancelled()
 
 
-def job_run(*, job_id: int, work: Callable[..., tuple[dict, str]]) -> None:
-    """Claim the job, run ``work(job=job, progress=progress)`` (a service's ``*_run``) and record how it ended.
-
-    ``work`` returns ``(report, message)``. A job that is not queued is left alone, so delivering the
-    task twice is harmless. Bad input fails the job with its message; anything else fails it with
-    the exception's text (and is logged with its traceback for the operator).
-    """
-    job = job_claim(job_id=job_id)
-    if job is None:
-        logger.info("Job %s is not queued; nothing to do.", job_id)
-        return
-    progress = ProgressReporter(job.id)
-    try:
-        report, message = work(job=job, progress=progress)
-    except JobCancelled:
-        logger.info("Job %s was cancelled.", job_id)
-    except JobInputError as exc:
-        job_fail(job_id=job.id, error=str(exc), report=getattr(exc, "report", None))
-    except Exception as exc:
-        logger.error("Job %s failed:\n%s", job_id, traceback.format_exc())
-        job_fail(job_id=job.id, error=f"{type(exc).__name__}: {exc}")
-    else:
-        job_succeed(job_id=job.id, report=report, message=message)
+def stale_cutoff(*, now: Any = None, older_than: timedelta | None = None) -> Any:
+    older_than = older_than or timedelta(seconds=settings.SIGHTLINE_JOB_STALE_SECONDS)
+    return (now or timezone.now()) - older_than

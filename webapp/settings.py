@@ -145,8 +145,22 @@ SIGHTLINE_DEFAULT_TEST_FRACTION = env_float("SIGHTLINE_DEFAULT_TEST_FRACTION", 0
 SIGHTLINE_WEIGHTS_DIR = Path(env_str("SIGHTLINE_WEIGHTS_DIR", str(VAR_DIR / "weights")))
 # Backbone features per image, reused across epochs and versions; a worker-local cache.
 SIGHTLINE_FEATURE_CACHE_DIR = Path(env_str("SIGHTLINE_FEATURE_CACHE_DIR", str(VAR_DIR / "feature-cache")))
-# A running job whose heartbeat is older than this is taken to have lost its worker.
-SIGHTLINE_JOB_STALE_SECONDS = env_int("SIGHTLINE_JOB_STALE_SECONDS", 15 * 60)
+# Jobs: a worker writes its job's heartbeat this often, from a thread, in every phase of the work. A
+# running job whose heartbeat is older than the stale age lost its worker: the reaper (every
+# SIGHTLINE_REAPER_INTERVAL_SECONDS) queues it again to resume from its checkpoint, at most
+# SIGHTLINE_JOB_MAX_ATTEMPTS times in all, then fails it. A queued job no worker took is sent again
+# after SIGHTLINE_JOB_RESEND_SECONDS (a lost message; a duplicate delivery is harmless).
+SIGHTLINE_JOB_HEARTBEAT_SECONDS = env_float("SIGHTLINE_JOB_HEARTBEAT_SECONDS", 5.0)
+SIGHTLINE_JOB_STALE_SECONDS = env_int("SIGHTLINE_JOB_STALE_SECONDS", 60)
+SIGHTLINE_JOB_MAX_ATTEMPTS = env_int("SIGHTLINE_JOB_MAX_ATTEMPTS", 3)
+SIGHTLINE_JOB_RESEND_SECONDS = env_int("SIGHTLINE_JOB_RESEND_SECONDS", 15 * 60)
+SIGHTLINE_REAPER_INTERVAL_SECONDS = env_float("SIGHTLINE_REAPER_INTERVAL_SECONDS", 30.0)
+if SIGHTLINE_JOB_STALE_SECONDS < 3 * SIGHTLINE_JOB_HEARTBEAT_SECONDS:
+    raise ImproperlyConfigured("SIGHTLINE_JOB_STALE_SECONDS must be at least 3 heartbeats, or healthy jobs look lost.")
+# A queued prediction no worker ran within this long fails (waiting behind long jobs is normal).
+SIGHTLINE_PREDICTION_MAX_WAIT_SECONDS = env_int("SIGHTLINE_PREDICTION_MAX_WAIT_SECONDS", 24 * 3600)
+# Stored files no row references are deleted daily once they are this old (a file precedes its row).
+SIGHTLINE_ORPHAN_MIN_AGE_HOURS = env_float("SIGHTLINE_ORPHAN_MIN_AGE_HOURS", 24.0)
 # Images fetched from a URL for a prediction: only public internet addresses are contacted (no SSRF
 # into loopback, private or cloud-metadata addresses). Hosts listed here as "host" or "host:port" are
 # fetched whatever address they resolve to: an explicit allow-list for tests and trusted intranet
@@ -191,6 +205,13 @@ SPECTACULAR_SETTINGS = {
 
 # Celery: a filesystem broker by default so one machine needs no server; Redis in production.
 CELERY_BROKER_URL = env_str("CELERY_BROKER_URL", "filesystem://")
+CELERY_TASK_SOFT_TIME_LIMIT = env_int("CELERY_TASK_SOFT_TIME_LIMIT", 6 * 3600)
+CELERY_TASK_TIME_LIMIT = env_int("CELERY_TASK_TIME_LIMIT", 6 * 3600 + 300)
+# Redis hands an unacknowledged message to another worker after the visibility timeout; shorter
+# than the hard time limit, a long job would be delivered twice while it still runs.
+CELERY_VISIBILITY_TIMEOUT = env_int("CELERY_VISIBILITY_TIMEOUT", CELERY_TASK_TIME_LIMIT + 3600)
+if CELERY_VISIBILITY_TIMEOUT <= CELERY_TASK_TIME_LIMIT:
+    raise ImproperlyConfigured("CELERY_VISIBILITY_TIMEOUT must be longer than CELERY_TASK_TIME_LIMIT.")
 _broker_dir = VAR_DIR / "broker"
 CELERY_BROKER_TRANSPORT_OPTIONS = (
     {
@@ -201,7 +222,7 @@ CELERY_BROKER_TRANSPORT_OPTIONS = (
         "store_processed": False,
     }
     if CELERY_BROKER_URL.startswith("filesystem")
-    else {"visibility_timeout": 6 * 3600}
+    else {"visibility_timeout": CELERY_VISIBILITY_TIMEOUT}
 )
 if CELERY_BROKER_URL.startswith("filesystem"):
     # kombu's filesystem transport expects its folders to exist before the first message.
@@ -215,18 +236,17 @@ CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_DEFAULT_QUEUE = "cpu"
+# Jobs go to the queue of their kind (training_jobs.kinds), given when their task is sent.
 CELERY_TASK_ROUTES = {
-    "training_jobs.tasks.run_import_job": {"queue": "cpu"},
-    "training_jobs.tasks.reap_stale_jobs": {"queue": "cpu"},
-    "training_jobs.tasks.run_augment_job": {"queue": "cpu"},
-    "training_jobs.tasks.run_training_job": {"queue": "gpu"},
-    "training_jobs.tasks.run_prediction": {"queue": "cpu"},
-    "training_jobs.tasks.run_batch_prediction_job": {"queue": "gpu"},
+    "training_jobs.tasks.reap_jobs": {"queue": "cpu"},
+    "classifier.tasks.run_prediction": {"queue": "cpu"},
+    "classifier.tasks.delete_stored_orphans": {"queue": "cpu"},
 }
-CELERY_TASK_SOFT_TIME_LIMIT = env_int("CELERY_TASK_SOFT_TIME_LIMIT", 6 * 3600)
-CELERY_TASK_TIME_LIMIT = env_int("CELERY_TASK_TIME_LIMIT", 6 * 3600 + 300)
+# A broker that is down must not hold a request for long: the reaper sends what could not be sent.
+CELERY_TASK_PUBLISH_RETRY_POLICY = {"max_retries": 2, "interval_start": 0, "interval_step": 0.5, "interval_max": 1}
 CELERY_BEAT_SCHEDULE = {
-    "reap-stale-jobs": {"task": "training_jobs.tasks.reap_stale_jobs", "schedule": 60.0},
+    "reap-jobs": {"task": "training_jobs.tasks.reap_jobs", "schedule": SIGHTLINE_REAPER_INTERVAL_SECONDS},
+    "delete-stored-orphans": {"task": "classifier.tasks.delete_stored_orphans", "schedule": 24 * 3600.0},
 }
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", False)

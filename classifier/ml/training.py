@@ -5,10 +5,14 @@ backbone computes once per image (see `features`), so its epochs cost almost not
 ("fine_tune"), when configured, unfreezes the top layers of the backbone (BatchNorm stays frozen)
 and trains the whole model on images at a tenth of the learning rate. TensorFlow is imported inside
 `train`, never at module import.
+
+Given a `CheckpointStore`, every epoch ends with a checkpoint (see `checkpoint`), and a later call
+with the same configuration and images goes on from the last one: a lost worker costs one epoch.
 """
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -17,6 +21,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 import numpy as np
 
 from classifier.ml.calibration import softmax
+from classifier.ml.checkpoint import CheckpointStore, PlateauControl, TrainingCheckpoint, run_fingerprint
 from classifier.ml.config import TrainingConfig
 from classifier.ml.export import PROBABILITIES_LAYER
 from classifier.ml.features import (
@@ -31,6 +36,8 @@ from classifier.ml.images import resize_array
 
 if TYPE_CHECKING:
     import keras
+
+logger = logging.getLogger(__name__)
 
 PHASE_HEAD = "head"
 PHASE_FINE_TUNE = "fine_tune"
@@ -62,6 +69,9 @@ class TrainingObserver(Protocol):
 
     def should_stop(self) -> bool:
         """Checked after every batch; True ends training with TrainingCancelled."""
+
+    def on_resume(self, epochs_done: int) -> None:
+        """Called before anything else when training goes on from a checkpoint of `epochs_done` epochs."""
 
 
 class TrainingCancelled(Exception):
@@ -100,6 +110,9 @@ class _SilentObserver:
     def should_stop(self) -> bool:
         return False
 
+    def on_resume(self, epochs_done: int) -> None:
+        pass
+
 
 @dataclass
 class _Run:
@@ -110,6 +123,16 @@ class _Run:
     observer: TrainingObserver
     class_count: int
     history: list[dict[str, Any]] = field(default_factory=list)
+    checkpoints: CheckpointStore | None = None
+    fingerprint: str = ""
+    # The checkpoint this call goes on from, if any.
+    resume: TrainingCheckpoint | None = None
+    # Fine-tuning only: what its checkpoints carry of the head phase.
+    head_weights: list[np.ndarray] = field(default_factory=list)
+    best_head_loss: float | None = None
+
+    def resume_for(self, phase: str) -> TrainingCheckpoint | None:
+        return self.resume if self.resume is not None and self.resume.phase == phase else None
 
 
 def train(
@@ -122,11 +145,14 @@ def train(
     observer: TrainingObserver | None = None,
     *,
     feature_cache: FeatureCache | None = None,
+    checkpoints: CheckpointStore | None = None,
 ) -> TrainingResult:
     """Train a classifier for `class_names`; labels are indices into it.
 
     `feature_cache` keeps backbone features between runs (e.g. a `DirectoryFeatureCache` shared by
-    all versions of a dataset); without one they live only for this call.
+    all versions of a dataset); without one they live only for this call. `checkpoints` receives a
+    checkpoint after every epoch, and one it already holds for this configuration and these images
+    is gone on from (a checkpoint of anything else is ignored: the run starts over).
     Raises TrainingCancelled when `observer.should_stop()` turns true, ValueError on bad input,
     and the backbones module's UnknownBackbone / WeightsUnavailable.
     """
@@ -150,7 +176,12 @@ def train(
     weights_id = "imagenet" if config.weights == "imagenet" else f"random-seed{config.seed}"
     cache = feature_cache if feature_cache is not None else MemoryFeatureCache()
 
-    run = _Run(keras, config, observer, len(class_names))
+    run = _Run(keras, config, observer, len(class_names), checkpoints=checkpoints)
+    run.fingerprint = _fingerprint(config, train_images, train_y, val_images, val_y)
+    run.resume = _checkpoint_load(checkpoints, run.fingerprint)
+    if run.resume is not None:
+        run.history = [dict(entry) for entry in run.resume.history]
+        observer.on_resume(run.resume.epochs_done)
 
     def check_stop() -> None:
         observer.on_batch_end()
@@ -172,15 +203,22 @@ def train(
         head_y = np.concatenate([train_y, train_y])
 
     head = _build_head(keras, train_features, len(class_names), config.dropout)
-    _compile(keras, head, config.learning_rate, config.label_smoothing)
-    _fit(
-        run,
-        head,
-        PHASE_HEAD,
-        epochs=config.epochs,
-        data=(head_x, _one_hot(head_y, len(class_names))),
-        validation_data=(val_features, _one_hot(val_y, len(class_names))),
-    )
+    if run.resume is not None and run.resume.phase == PHASE_FINE_TUNE:
+        # The head phase finished before the checkpoint: take its result instead of training again.
+        head.set_weights(run.resume.head_weights)
+        run.head_weights, run.best_head_loss = run.resume.head_weights, run.resume.best_head_loss
+    else:
+        _compile(keras, head, config.learning_rate, config.label_smoothing)
+        _fit(
+            run,
+            head,
+            PHASE_HEAD,
+            epochs=config.epochs,
+            data=(head_x, _one_hot(head_y, len(class_names))),
+            validation_data=(val_features, _one_hot(val_y, len(class_names))),
+        )
+        run.head_weights = head.get_weights()
+        run.best_head_loss = min(entry["val_loss"] for entry in run.history)
 
     inputs = keras.Input((size, size, 3), dtype="float32", name="image")
     logits = head(extractor(inputs))
@@ -189,7 +227,7 @@ def train(
     logits_model = keras.Model(inputs, logits, name="classifier_logits")
 
     if config.fine_tuning_enabled:
-        head_epochs = len(run.history)
+        head_epochs = sum(1 for entry in run.history if entry["phase"] == PHASE_HEAD)
         fine_tuned = _fine_tune(
             run, backbones, logits_model, extractor, (train_images, train_y), (val_images, val_y), size
         )
@@ -243,7 +281,8 @@ def _fine_tune(
     keras, config = run.keras, run.config
     (train_images, train_y), (val_images, val_y) = train_split, val_split
     _unfreeze_top(keras, extractor, backbones.backbone_layers(extractor), config.fine_tune_layers)
-    best_head_loss = min(entry["val_loss"] for entry in run.history)
+    best_head_loss = run.best_head_loss
+    # The frozen backbone and the head phase's head: what the model falls back to.
     head_weights = logits_model.get_weights()
 
     # Decoded once and kept as uint8: every fine-tuning epoch needs every image.
@@ -270,9 +309,9 @@ def _fine_tune(
         .map(lambda images, labels: (tf.cast(images, tf.float32), labels))
     )
     _compile(keras, logits_model, config.learning_rate * FINE_TUNE_LEARNING_RATE_FACTOR, config.label_smoothing)
-    first = len(run.history)
     _fit(run, logits_model, PHASE_FINE_TUNE, epochs=config.fine_tune_epochs, data=train_data, validation_data=val_data)
-    if min(entry["val_loss"] for entry in run.history[first:]) >= best_head_loss:
+    fine_tune_losses = [entry["val_loss"] for entry in run.history if entry["phase"] == PHASE_FINE_TUNE]
+    if min(fine_tune_losses) >= best_head_loss:
         logits_model.set_weights(head_weights)
         return None
     return (
@@ -282,40 +321,52 @@ def _fine_tune(
 
 
 def _fit(run: _Run, model: keras.Model, phase: str, *, epochs: int, data: Any, validation_data: Any) -> None:
-    """model.fit with early stopping, LR reduction and the observer; appends to `run.history`."""
-    keras, config = run.keras, run.config
-    reporter = _Reporter(run, model, phase)
-    callbacks = [
-        # First, so it reads the learning rate this epoch used before ReduceLROnPlateau lowers it.
-        reporter.callback(),
-        keras.callbacks.EarlyStopping(
-            monitor="val_loss", patience=config.early_stopping_patience, restore_best_weights=True
-        ),
-        keras.callbacks.ReduceLROnPlateau(
-            monitor="val_loss",
-            factor=0.5,
-            # Lower the rate well before early stopping gives up, so it gets a chance to help.
-            patience=max(1, config.early_stopping_patience // 2),
-            min_lr=config.learning_rate * 1e-3,
-        ),
-    ]
-    if isinstance(data, tuple):
-        fit_arguments = {"x": data[0], "y": data[1], "batch_size": config.batch_size, "shuffle": True}
-    else:
-        # Already batched and shuffled by tf.data.
-        fit_arguments = {"x": data, "shuffle": False}
-    model.fit(**fit_arguments, validation_data=validation_data, epochs=epochs, callbacks=callbacks, verbose=0)
+    """model.fit with early stopping, LR reduction, checkpoints and the observer; appends to `run.history`.
+
+    Goes on from `run.resume` when it is a checkpoint of this phase; ends with the best weights."""
+    config = run.config
+    control = PlateauControl(
+        patience=config.early_stopping_patience,
+        # Lower the rate well before early stopping gives up, so it gets a chance to help.
+        lr_patience=max(1, config.early_stopping_patience // 2),
+        min_lr=config.learning_rate * 1e-3,
+    )
+    reporter = _Reporter(run, model, phase, control)
+    resume = run.resume_for(phase)
+    done = 0
+    if resume is not None:
+        reporter.restore(resume)
+        done = resume.epochs_done_in(phase)
+    if done < epochs and not control.stopped:
+        if isinstance(data, tuple):
+            fit_arguments = {"x": data[0], "y": data[1], "batch_size": config.batch_size, "shuffle": True}
+        else:
+            # Already batched and shuffled by tf.data.
+            fit_arguments = {"x": data, "shuffle": False}
+        model.fit(
+            **fit_arguments,
+            validation_data=validation_data,
+            epochs=epochs,
+            initial_epoch=done,
+            callbacks=[reporter.callback()],
+            verbose=0,
+        )
     if reporter.cancelled:
         raise TrainingCancelled(len(run.history))
+    if reporter.best_weights is not None:
+        model.set_weights(reporter.best_weights)
 
 
 class _Reporter:
-    """Feeds the observer from Keras callbacks and stops fit between batches when asked."""
+    """Feeds the observer from Keras callbacks, stops fit between batches when asked, applies the
+    plateau control and saves a checkpoint at every epoch's end."""
 
-    def __init__(self, run: _Run, model: keras.Model, phase: str) -> None:
+    def __init__(self, run: _Run, model: keras.Model, phase: str, control: PlateauControl) -> None:
         self.run = run
         self.model = model
         self.phase = phase
+        self.control = control
+        self.best_weights: list[np.ndarray] | None = None
         self.cancelled = False
         self.started = 0.0
 
@@ -325,6 +376,18 @@ class _Reporter:
             on_epoch_end=self.epoch_end,
             on_train_batch_end=self.batch_end,
         )
+
+    def restore(self, checkpoint: TrainingCheckpoint) -> None:
+        """Weights, optimizer state and plateau control as they were at the checkpoint."""
+        self.model.set_weights(checkpoint.weights)
+        optimizer = self.model.optimizer
+        optimizer.build(self.model.trainable_variables)
+        if len(optimizer.variables) != len(checkpoint.optimizer):
+            raise ValueError("the checkpoint's optimizer state does not fit this model")
+        for variable, value in zip(optimizer.variables, checkpoint.optimizer, strict=True):
+            variable.assign(value)
+        self.control = PlateauControl.from_state(checkpoint.control)
+        self.best_weights = checkpoint.best_weights
 
     def epoch_begin(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
         self.started = time.perf_counter()
@@ -339,18 +402,73 @@ class _Reporter:
         # Keras still validates and ends the epoch it was stopped in; that partial epoch is not one.
         if self.cancelled:
             return
+        keras = self.run.keras
         logs = logs or {}
         entry = {
             "loss": float(logs["loss"]),
             "accuracy": float(logs["accuracy"]),
             "val_loss": float(logs["val_loss"]),
             "val_accuracy": float(logs["val_accuracy"]),
-            "learning_rate": float(self.run.keras.ops.convert_to_numpy(self.model.optimizer.learning_rate)),
+            # The rate this epoch used, read before the plateau control lowers it.
+            "learning_rate": float(keras.ops.convert_to_numpy(self.model.optimizer.learning_rate)),
             "seconds": time.perf_counter() - self.started,
         }
+        improved, next_rate = self.control.update(entry["val_loss"], entry["learning_rate"])
+        if improved:
+            self.best_weights = self.model.get_weights()
+        if next_rate != entry["learning_rate"]:
+            self.model.optimizer.learning_rate = next_rate
+        if self.control.stopped:
+            self.model.stop_training = True
         number = len(self.run.history) + 1
         self.run.history.append({"epoch": number, "phase": self.phase, **entry})
+        # Saved before the observer hears of the epoch, so every epoch it records is one a resumed
+        # run will not repeat.
+        self._checkpoint_save()
         self.run.observer.on_epoch_end(number, self.phase, entry)
+
+    def _checkpoint_save(self) -> None:
+        if self.run.checkpoints is None:
+            return
+        checkpoint = TrainingCheckpoint(
+            fingerprint=self.run.fingerprint,
+            phase=self.phase,
+            history=self.run.history,
+            control=self.control.state(),
+            weights=self.model.get_weights(),
+            best_weights=self.best_weights,
+            optimizer=[self.run.keras.ops.convert_to_numpy(v) for v in self.model.optimizer.variables],
+            head_weights=self.run.head_weights if self.phase == PHASE_FINE_TUNE else [],
+            best_head_loss=self.run.best_head_loss if self.phase == PHASE_FINE_TUNE else None,
+        )
+        self.run.checkpoints.save(checkpoint.to_bytes())
+
+
+def _fingerprint(
+    config: TrainingConfig,
+    train_images: Sequence[ImageRecord],
+    train_y: np.ndarray,
+    val_images: Sequence[ImageRecord],
+    val_y: np.ndarray,
+) -> str:
+    # Where the weights are read from does not change what is trained.
+    settings = {key: value for key, value in config.to_dict().items() if key != "weights_dir"}
+    images = [f"train:{r.sha256}" for r in train_images] + [f"val:{r.sha256}" for r in val_images]
+    return run_fingerprint(settings, images, np.concatenate([train_y, val_y]))
+
+
+def _checkpoint_load(store: CheckpointStore | None, fingerprint: str) -> TrainingCheckpoint | None:
+    """The newest readable checkpoint of this run; None to start from the beginning."""
+    for data in store.saved() if store is not None else ():
+        try:
+            checkpoint = TrainingCheckpoint.from_bytes(data)
+        except Exception:
+            # Any damage (a truncated zip from a crash while saving) means: try the previous one.
+            logger.warning("A damaged training checkpoint was skipped.", exc_info=True)
+            continue
+        # The newest one decides: an older checkpoint of the same run is never newer information.
+        return checkpoint if checkpoint.fingerprint == fingerprint else None
+    return None
 
 
 def _build_head(keras: Any, train_features: np.ndarray, class_count: int, dropout: float) -> keras.Model:

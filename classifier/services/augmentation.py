@@ -1,7 +1,9 @@
 """Balance a dataset's classes with augmented copies of its training images (the bird tutorial).
 
 Copies are drawn from train-split images only and are train images themselves, so nothing derived
-from a validation or test image can leak into training. Each copy records its source image.
+from a validation or test image can leak into training: each copy's source is checked to be a
+training image in the transaction that stores the copy. Each copy records its source image and its
+job, so a job resumed after a lost worker tops up what is still missing and reports every copy.
 """
 
 import io
@@ -16,8 +18,9 @@ from django.db.models import Count, Q
 from classifier.ml.augment import AUGMENT_TRANSFORMS, augment_image, plan_augmentation
 from classifier.ml.images import InvalidImage, load_rgb
 from classifier.models import Dataset, DatasetImage, LabelClass
-from classifier.services.images import image_store
+from classifier.services.images import SourceNotTraining, image_store
 from classifier.services.imaging import ImageRejected, image_check
+from training_jobs.kinds import JobResult
 from training_jobs.models import Job
 from training_jobs.services import ProgressReporter, job_create, job_enqueue
 
@@ -34,8 +37,6 @@ def dataset_augment_start(
     transforms: list[str] | None = None,
     seed: int = 0,
 ) -> Job:
-    from training_jobs.tasks import run_augment_job
-
     if isinstance(target_per_class, bool) or not isinstance(target_per_class, int) or not (
         1 <= target_per_class <= MAX_TARGET_PER_CLASS
     ):
@@ -57,7 +58,7 @@ def dataset_augment_start(
             dataset=dataset,
             params={"target_per_class": target_per_class, "transforms": transforms, "seed": seed},
         )
-        job_enqueue(job=job, task=run_augment_job, queue="cpu")
+        job_enqueue(job=job)
     return job
 
 
@@ -68,14 +69,17 @@ def _train_counts(dataset: Dataset) -> dict[str, int]:
     return {row.name: row.train for row in rows if row.train > 0}
 
 
-def dataset_augment_run(*, job: Job, progress: ProgressReporter) -> tuple[dict, str]:
+def dataset_augment_run(*, job: Job, progress: ProgressReporter) -> JobResult:
     dataset = job.dataset
     target = job.params["target_per_class"]
     transforms = job.params["transforms"]
-    rng = np.random.default_rng(job.params.get("seed", 0))
+    # Another stream per attempt: a resumed attempt must not draw the same copies again.
+    rng = np.random.default_rng([job.params.get("seed", 0), job.attempts])
+    # Counts include the copies earlier attempts made, so a resumed job plans only what is missing.
     plan = plan_augmentation(_train_counts(dataset), target)
     total = sum(plan.values())
-    created: dict[str, int] = {}
+    made_before = _copies_by_class(job)
+    skipped = 0
     done = 0
     for class_name, wanted in plan.items():
         label = LabelClass.objects.get(dataset=dataset, name=class_name)
@@ -84,44 +88,57 @@ def dataset_augment_run(*, job: Job, progress: ProgressReporter) -> tuple[dict, 
             .exclude(origin=DatasetImage.Origin.AUGMENTED)
             .order_by("id")
         )
-        if not sources:
-            continue
-        created[class_name] = 0
-        for index in range(wanted):
-            source = sources[index % len(sources)]
-            if _augment_one(dataset, label, source, transforms, rng):
-                created[class_name] += 1
+        for index in range(wanted if sources else 0):
+            outcome = _augment_one(job, label, sources[index % len(sources)], transforms, rng)
+            skipped += outcome == "not_training"
             done += 1
             progress(done / max(1, total), f"{done} of {total} copies")
+    created = _copies_by_class(job)
     made = sum(created.values())
-    return {"created": made, "per_class": created, "planned": plan}, f"Created {made} augmented images"
+    planned = {name: made_before.get(name, 0) + count for name, count in plan.items()}
+    per_class = {name: created.get(name, 0) for name in {**planned, **created}}
+    report = {"created": made, "per_class": per_class, "planned": planned}
+    if skipped:
+        # Their sources were moved out of the training split while the job ran.
+        report["skipped_not_training"] = skipped
+    return JobResult(report=report, message=f"Created {made} augmented images")
 
 
-def _augment_one(dataset, label, source, transforms, rng) -> bool:
+def _copies_by_class(job: Job) -> dict[str, int]:
+    """Copies this job stored so far (all its attempts), per class name."""
+    copies = job.created_images.filter(origin=DatasetImage.Origin.AUGMENTED)
+    return dict(copies.values_list("label__name").annotate(n=Count("id")).order_by())
+
+
+def _augment_one(job: Job, label: LabelClass, source: DatasetImage, transforms: list[str], rng) -> str:
+    """Store one augmented copy of ``source``; returns "created", "not_training" or "failed"."""
     try:
         with default_storage.open(source.file.name, "rb") as file:
             original = load_rgb(file.read())
     except (InvalidImage, OSError):
-        return False
+        return "failed"
     for _ in range(ATTEMPTS_PER_COPY):
         buffer = io.BytesIO()
         augment_image(original, transforms, rng).save(buffer, format="JPEG", quality=92)
         try:
             checked = image_check(content=buffer.getvalue(), filename=f"augmented-{source.id}.jpg")
         except ImageRejected:
-            return False
-        if DatasetImage.objects.filter(dataset=dataset, sha256=checked.sha256).exists():
+            return "failed"
+        if DatasetImage.objects.filter(dataset_id=job.dataset_id, sha256=checked.sha256).exists():
             continue
         try:
             image_store(
-                dataset=dataset,
+                dataset=job.dataset,
                 checked=checked,
                 label=label,
                 origin=DatasetImage.Origin.AUGMENTED,
                 original_name=f"augmented from {source.original_name or source.id}",
                 source_image=source,
+                job=job,
             )
+        except SourceNotTraining:
+            return "not_training"
         except IntegrityError:
             continue
-        return True
-    return False
+        return "created"
+    return "failed"

@@ -39,9 +39,10 @@ from classifier.services.serving import (
     version_check_servable,
     version_serving,
 )
-from classifier.services.storage import stored_files_delete
+from training_jobs.kinds import JobResult
 from training_jobs.models import Job
 from training_jobs.services import JobInputError, job_create, job_enqueue
+from webapp.storage import stored_files_delete, stored_folder_delete
 
 # Files per interpreter call: big enough to amortise the call, small enough that one batch's decoded
 # pixels stay a few megabytes.
@@ -51,8 +52,6 @@ CSV_COLUMNS = ("filename", "label", "probability", "is_unknown", "error")
 
 def batch_prediction_start(*, owner: AbstractBaseUser, model_version: ModelVersion, archive: UploadedFile) -> Job:
     """Check the version can serve and the upload is a ZIP, store it, and queue the job on the gpu queue."""
-    from training_jobs.tasks import run_batch_prediction_job
-
     version_check_servable(version=model_version)
     archive_upload_check(archive)
     stored = default_storage.save(f"batch-predictions/{uuid.uuid4().hex}.zip", archive)
@@ -62,43 +61,43 @@ def batch_prediction_start(*, owner: AbstractBaseUser, model_version: ModelVersi
                 kind=Job.Kind.BATCH_PREDICT,
                 requested_by=owner,
                 dataset=model_version.dataset,
+                model_version=model_version,
                 params={"archive": stored, "archive_filename": archive.name, "model_version": model_version.id},
             )
-            Job.objects.filter(id=job.id).update(model_version=model_version)
-            job.model_version = model_version
-            job_enqueue(job=job, task=run_batch_prediction_job, queue="gpu")
+            job_enqueue(job=job)
     except BaseException:
         stored_files_delete(names=[stored])
         raise
     return job
 
 
-def batch_prediction_run(*, job: Job, progress: Callable[..., None]) -> tuple[dict, str]:
+def batch_prediction_run(*, job: Job, progress: Callable[..., None]) -> JobResult:
     """Predict every image of the job's archive; the CSV becomes the job's ``result_file``.
 
     One row per file in archive order: ``filename,label,probability,is_unknown,error``, where a file
-    that is not a readable image has only its error. The stored archive is deleted however it ends.
+    that is not a readable image has only its error. An attempt after a lost worker starts over and
+    replaces what an earlier one wrote, so no row is ever there twice; the CSV is linked to the job
+    only in the transaction that marks it succeeded. The stored archive goes when the job ends.
     """
     version = job.model_version
+    if version is None:
+        raise JobInputError("The model version was deleted before the batch ran.")
     try:
-        try:
-            serving = version_serving(version=version)
-        except VersionNotServable as error:
-            raise JobInputError(str(error)) from None
-        with stored_archive_open(job.params["archive"]) as archive:
-            rows = _archive_predict(archive=archive, serving=serving, progress=progress)
-    finally:
-        stored_files_delete(names=[job.params["archive"]])
+        serving = version_serving(version=version)
+    except VersionNotServable as error:
+        raise JobInputError(str(error)) from None
+    with stored_archive_open(job.params["archive"]) as archive:
+        rows = _archive_predict(archive=archive, serving=serving, progress=progress)
 
     buffer = io.StringIO()
     writer = csv.DictWriter(buffer, fieldnames=CSV_COLUMNS, lineterminator="\n")
     writer.writeheader()
     writer.writerows(rows)
     download_name = f"{slugify(version.dataset.name) or 'dataset'}-v{version.number}-predictions.csv"
+    stored_folder_delete(folder=batch_prediction_folder(job.id))
     result = default_storage.save(
-        f"batch-predictions/{job.id}/{download_name}", ContentFile(buffer.getvalue().encode("utf-8"))
+        f"{batch_prediction_folder(job.id)}/{download_name}", ContentFile(buffer.getvalue().encode("utf-8"))
     )
-    Job.objects.filter(id=job.id).update(result_file=result)
 
     predicted = [row for row in rows if not row["error"]]
     report = {
@@ -109,7 +108,23 @@ def batch_prediction_run(*, job: Job, progress: Callable[..., None]) -> tuple[di
         "classes": dict(Counter(row["label"] for row in predicted)),
         "rejected": [{"filename": row["filename"], "detail": row["error"]} for row in rows if row["error"]],
     }
-    return report, f"Predicted {len(predicted)} of {len(rows)} files"
+    return JobResult(
+        report=report,
+        message=f"Predicted {len(predicted)} of {len(rows)} files",
+        finish=lambda finished: Job.objects.filter(id=finished.id).update(result_file=result),
+    )
+
+
+def batch_prediction_folder(job_id: int) -> str:
+    return f"batch-predictions/{job_id}"
+
+
+def batch_prediction_cleanup(job: Job) -> None:
+    """The batch job's ``cleanup`` hook: the uploaded archive goes however it ended; the CSV stays
+    only with a job that succeeded (it goes with the job when that is deleted)."""
+    stored_files_delete(names=[job.params["archive"]] if job.params.get("archive") else [])
+    if job.status != Job.Status.SUCCEEDED:
+        stored_folder_delete(folder=batch_prediction_folder(job.id))
 
 
 def _archive_predict(*, archive: ZipFile, serving: ServingModel, progress: Callable[..., None]) -> list[dict]:

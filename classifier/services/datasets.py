@@ -4,9 +4,13 @@ from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.db.models import Q
 
 from classifier.models import Dataset, LabelClass
-from classifier.services.storage import dataset_images_folder, dataset_models_folder, stored_folder_delete
+from classifier.services.storage import dataset_images_folder, dataset_models_folder
+from training_jobs.models import Job
+from training_jobs.services import jobs_cancel, jobs_result_files
+from webapp.storage import stored_files_delete, stored_folder_delete
 
 
 def split_fractions_check(val_fraction: float, test_fraction: float) -> None:
@@ -65,11 +69,21 @@ def dataset_update(*, dataset: Dataset, name: str | None = None, description: st
 
 
 def dataset_delete(*, dataset: Dataset) -> None:
-    """Delete the dataset's rows, then its images and model files once the deletion has committed."""
+    """Cancel the dataset's jobs, delete its rows, then its images, model files and job results once
+    the deletion has committed.
+
+    A job's worker finds its job gone at its next heartbeat and stops; an image it stores meanwhile
+    cannot be written (its dataset row is gone), and its files are removed with the failed write."""
     folders = [dataset_images_folder(dataset.id), dataset_models_folder(dataset.id)]
     with transaction.atomic():
+        jobs = Job.objects.filter(Q(dataset=dataset) | Q(model_version__dataset=dataset))
+        jobs_cancel(jobs=jobs)
+        results = jobs_result_files(jobs=jobs)
         dataset.delete()
-        transaction.on_commit(lambda: [stored_folder_delete(folder=folder) for folder in folders])
+        transaction.on_commit(
+            lambda: ([stored_folder_delete(folder=folder) for folder in folders], stored_files_delete(names=results)),
+            robust=True,
+        )
 
 
 def label_class_get_or_create(*, dataset: Dataset, name: str) -> LabelClass:

@@ -6,6 +6,7 @@ has committed, so no row ever points at a missing file.
 """
 
 from dataclasses import dataclass, field
+from typing import Any
 
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
@@ -23,7 +24,7 @@ from classifier.services.imaging import (
     thumbnail_bytes,
 )
 from classifier.services.splits import split_for_new_image
-from classifier.services.storage import stored_files_delete
+from webapp.storage import stored_files_delete
 
 _UPLOAD_REASONS = ("duplicate", "corrupt", "not_image", "too_large")
 
@@ -49,12 +50,16 @@ def image_store(
     origin: str,
     original_name: str,
     source_image: DatasetImage | None = None,
+    job: Any = None,
 ) -> DatasetImage:
     """Save the file and its thumbnail, then the row, with its split (augmented copies always train).
 
-    If the row cannot be written (a duplicate stored meanwhile, a lost database) the files are
-    deleted again. Files written inside a caller's transaction that later rolls back stay behind:
-    call this in a short transaction of its own, as uploads and imports do.
+    An augmented copy is written only if its source is a training image at that moment: the source
+    row is locked and checked in the same transaction, so a split reassignment cannot move it to
+    validation or test in between (``SourceNotTraining`` otherwise). If the row cannot be written (a
+    duplicate stored meanwhile, a lost database, a deleted dataset) the files are deleted again.
+    Files written inside a caller's transaction that later rolls back stay behind: call this in a
+    short transaction of its own, as uploads and imports do.
     """
     sha256 = checked.sha256
     thumbnail = thumbnail_bytes(checked.content)
@@ -71,6 +76,7 @@ def image_store(
         )
         with transaction.atomic():
             if origin == DatasetImage.Origin.AUGMENTED:
+                _source_lock_training(source_image)
                 split = DatasetImage.Split.TRAIN
             else:
                 split = split_for_new_image(dataset=dataset, label=label)
@@ -87,13 +93,26 @@ def image_store(
                 split=split,
                 origin=origin,
                 source_image=source_image,
+                job=job,
             )
     except BaseException:
         stored_files_delete(names=saved)
         raise
 
 
-def image_add(*, dataset: Dataset, content: bytes, filename: str, label_name: str | None, origin: str) -> DatasetImage:
+class SourceNotTraining(Exception):
+    """An augmented copy's source is no longer a training image (or no longer exists)."""
+
+
+def _source_lock_training(source: DatasetImage | None) -> None:
+    locked = DatasetImage.objects.select_for_update().filter(id=getattr(source, "id", None))
+    if source is None or not list(locked.filter(split=DatasetImage.Split.TRAIN).values_list("id", flat=True)):
+        raise SourceNotTraining(f"{source} is no longer a training image; a copy of it would leak held-out data.")
+
+
+def image_add(
+    *, dataset: Dataset, content: bytes, filename: str, label_name: str | None, origin: str, job: Any = None
+) -> DatasetImage:
     """Check one file, refuse it if the dataset already holds the same picture, and store it.
 
     Raises ``ImageRejected`` for a file that is not stored. The class is created together with its
@@ -106,7 +125,9 @@ def image_add(*, dataset: Dataset, content: bytes, filename: str, label_name: st
     try:
         with transaction.atomic():
             label = label_class_get_or_create(dataset=dataset, name=name) if name else None
-            return image_store(dataset=dataset, checked=checked, label=label, origin=origin, original_name=filename)
+            return image_store(
+                dataset=dataset, checked=checked, label=label, origin=origin, original_name=filename, job=job
+            )
     except IntegrityError:
         # Another upload stored the same picture between our check and our insert.
         _raise_if_duplicate(dataset=dataset, checked=checked, filename=filename)

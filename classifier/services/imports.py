@@ -6,6 +6,7 @@ archives (zip bombs, ``../`` names) before anything is decompressed or stored.
 """
 
 import csv
+import hashlib
 import io
 import uuid
 import zipfile
@@ -31,9 +32,10 @@ from classifier.services.archives import (
 )
 from classifier.services.images import image_add
 from classifier.services.imaging import ImageRejected, human_size, image_size_check
-from classifier.services.storage import stored_files_delete
+from training_jobs.kinds import JobResult
 from training_jobs.models import Job
 from training_jobs.services import JobInputError, job_create, job_enqueue
+from webapp.storage import stored_files_delete
 
 _REQUIRED_COLUMNS = ("filename", "label")
 # A filename,label row per member for the largest archive we accept is a few MB; anything far
@@ -53,9 +55,6 @@ def dataset_import_start(
 
     Raises ``ValidationError({"archive": ...})`` or ``ValidationError({"labels": ...})``.
     """
-    # Imported here: the task module imports this one for ``dataset_import_run``.
-    from training_jobs.tasks import run_import_job
-
     archive_upload_check(archive)
     if labels is not None:
         if labels.size > MAX_LABELS_BYTES:
@@ -79,7 +78,7 @@ def dataset_import_start(
                     "archive_filename": archive.name,
                 },
             )
-            job_enqueue(job=job, task=run_import_job, queue="cpu")
+            job_enqueue(job=job)
     except BaseException:
         stored_files_delete(names=stored)
         raise
@@ -123,28 +122,32 @@ def _labels_parse(raw: bytes) -> dict[str, str]:
     return labels
 
 
-def dataset_import_run(*, job: Job, progress: Callable[..., None]) -> tuple[dict, str]:
+def dataset_import_run(*, job: Job, progress: Callable[..., None]) -> JobResult:
     """Import the job's stored archive into its dataset; returns the report and a summary message.
 
     Raises ``JobInputError`` for an archive that is refused as a whole (zip bomb, unreadable); each
     bad member is only reported. Every image is stored in its own transaction, so a crash or cancel
-    keeps what was imported and leaves no half-written image. The stored archive and CSV are
-    deleted however the job ends.
+    keeps what was imported and leaves no half-written image. A later attempt (after a lost worker)
+    reads the archive again and counts the images its earlier attempts stored as imported, so the
+    report is the same as if it had run once. The stored archive and CSV are deleted when the job
+    ends (``dataset_import_cleanup``), not before: a resumed attempt needs them.
     """
     archive_name, labels_name = job.params["archive"], job.params.get("labels")
-    try:
-        labels = None
-        if labels_name:
-            with default_storage.open(labels_name, "rb") as stored_labels:
-                try:
-                    labels = _labels_parse(stored_labels.read())
-                except ValidationError as error:
-                    raise JobInputError(" ".join(error.messages)) from None
-        with stored_archive_open(archive_name) as archive:
-            report = _archive_import(dataset=job.dataset, archive=archive, labels=labels, progress=progress)
-    finally:
-        stored_files_delete(names=[name for name in (archive_name, labels_name) if name])
-    return report, f"Imported {report['imported']} of {report['total']} files"
+    labels = None
+    if labels_name:
+        with default_storage.open(labels_name, "rb") as stored_labels:
+            try:
+                labels = _labels_parse(stored_labels.read())
+            except ValidationError as error:
+                raise JobInputError(" ".join(error.messages)) from None
+    with stored_archive_open(archive_name) as archive:
+        report = _archive_import(job=job, archive=archive, labels=labels, progress=progress)
+    return JobResult(report=report, message=f"Imported {report['imported']} of {report['total']} files")
+
+
+def dataset_import_cleanup(job: Job) -> None:
+    """The import job's ``cleanup`` hook: its uploaded archive and CSV go however it ended."""
+    stored_files_delete(names=[name for name in (job.params.get("archive"), job.params.get("labels")) if name])
 
 
 @dataclass
@@ -157,7 +160,7 @@ class _Member:
 
 def _archive_import(
     *,
-    dataset: Dataset,
+    job: Job,
     archive: zipfile.ZipFile,
     labels: dict[str, str] | None,
     progress: Callable[..., None],
@@ -168,6 +171,9 @@ def _archive_import(
     if not members:
         raise JobInputError("The archive has no files to import, only folders or system files.")
 
+    dataset = job.dataset
+    # Images an earlier attempt of this job stored, by content hash.
+    stored_before = set(job.created_images.values_list("sha256", flat=True)) if job.attempts > 1 else set()
     counts: Counter[str] = Counter()
     classes: Counter[str | None] = Counter()
     rejected: list[dict] = []
@@ -178,13 +184,20 @@ def _archive_import(
             if member.rejection is not None:
                 raise member.rejection
             image_size_check(size=member.info.file_size, filename=filename)
-            image_add(
-                dataset=dataset,
-                content=archive_member_read(archive, member.info),
-                filename=filename,
-                label_name=member.label,
-                origin=DatasetImage.Origin.IMPORT,
-            )
+            content = archive_member_read(archive, member.info)
+            digest = hashlib.sha256(content).hexdigest() if stored_before else ""
+            if digest in stored_before:
+                # Imported by an earlier attempt: counted once, and a later copy in the archive is a duplicate.
+                stored_before.discard(digest)
+            else:
+                image_add(
+                    dataset=dataset,
+                    content=content,
+                    filename=filename,
+                    label_name=member.label,
+                    origin=DatasetImage.Origin.IMPORT,
+                    job=job,
+                )
         except ImageRejected as rejection:
             counts[rejection.reason] += 1
             rejected.append({"filename": filename, "reason": rejection.reason, "detail": rejection.detail})

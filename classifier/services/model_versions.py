@@ -14,9 +14,10 @@ from django.db.models import Count, Max, Q
 from classifier.ml.backbones import UnknownBackbone, get_backbone_spec
 from classifier.ml.config import TrainingConfig
 from classifier.models import Dataset, DatasetImage, LabelClass, ModelVersion
-from classifier.services.storage import model_version_folder, stored_folder_delete
+from classifier.services.storage import model_version_folder
 from training_jobs.models import Job
-from training_jobs.services import job_create, job_enqueue
+from training_jobs.services import job_create, job_enqueue, jobs_cancel, jobs_result_files
+from webapp.storage import stored_files_delete, stored_folder_delete
 
 # What a user may set; the rest of TrainingConfig (weights folder, seed…) comes from the platform.
 USER_OPTIONS = (
@@ -82,8 +83,6 @@ def model_version_create(
     parent: ModelVersion | None = None,
 ) -> ModelVersion:
     """Number a new version, freeze its classes and queue its training job on the gpu queue."""
-    from training_jobs.tasks import run_training_job
-
     config = training_config_build(options=options)
     classes = dataset_check_trainable(dataset=dataset)
     # Lock the dataset row so two requests cannot take the same version number.
@@ -99,14 +98,16 @@ def model_version_create(
         parent=parent,
         created_by=requested_by,
     )
+    folder = model_version_folder(dataset_id=dataset.id, number=number, version_id=version.id)
     job = job_create(
         kind=Job.Kind.TRAIN,
         requested_by=requested_by,
         dataset=dataset,
-        params={"model_version": version.id},
+        model_version=version,
+        # The folder is kept on the job so its clean-up still finds it once the version is deleted.
+        params={"model_version": version.id, "folder": folder},
     )
-    Job.objects.filter(id=job.id).update(model_version=version)
-    job_enqueue(job=job, task=run_training_job, queue="gpu")
+    job_enqueue(job=job)
     return version
 
 
@@ -131,23 +132,26 @@ def model_version_promote(*, version: ModelVersion) -> ModelVersion:
 
 
 class ModelVersionInUse(Exception):
-    """The version cannot be deleted now: it serves its dataset, or its training is under way."""
+    """The version cannot be deleted now: it serves its dataset."""
 
 
-def model_version_delete(*, version: ModelVersion) -> None:
-    """Delete a version that neither serves its dataset nor is training, then its stored model files."""
+def model_version_delete(*, version: ModelVersion, allow_active: bool = False) -> None:
+    """Delete a version and every file it and its jobs hold; a training or batch prediction under way
+    is cancelled first (its worker stops at its next heartbeat and cleans up after itself).
+
+    The dataset's active version is refused unless ``allow_active`` (staff in the admin), since
+    deleting it leaves the dataset with no model to serve."""
     with transaction.atomic():
-        # Locked and re-read: a promotion or a worker's claim may have changed it since it was loaded.
+        # Locked and re-read: a promotion or a worker's finish may have changed it since it was loaded.
         current = ModelVersion.objects.select_for_update().get(id=version.id)
-        if current.is_active:
+        if current.is_active and not allow_active:
             raise ModelVersionInUse(
                 f"Version {current.number} is the dataset's active version; promote another one before deleting it."
             )
-        if current.status in (ModelVersion.Status.QUEUED, ModelVersion.Status.TRAINING):
-            # Its worker would go on writing files for a row that no longer exists.
-            raise ModelVersionInUse(
-                f"Version {current.number} is {current.status}; cancel its training job before deleting it."
-            )
+        jobs_cancel(jobs=Job.objects.filter(model_version=current))
         folder = model_version_folder(dataset_id=current.dataset_id, number=current.number, version_id=current.id)
+        results = jobs_result_files(jobs=Job.objects.filter(model_version=current))
         current.delete()
-        transaction.on_commit(lambda: stored_folder_delete(folder=folder))
+        transaction.on_commit(
+            lambda: (stored_folder_delete(folder=folder), stored_files_delete(names=results)), robust=True
+        )

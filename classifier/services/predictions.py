@@ -20,6 +20,7 @@ from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 from django.core.files.uploadedfile import UploadedFile
 from django.db import transaction
+from django.db.models import F, Q
 from django.utils import timezone
 
 from classifier.ml.predictor import top_k as top_classes
@@ -33,8 +34,9 @@ from classifier.services.serving import (
     version_predict,
     version_scores,
 )
-from classifier.services.storage import stored_files_delete
 from classifier.services.url_fetch import url_check, url_image_fetch
+from training_jobs.services import stale_cutoff
+from webapp.storage import stored_files_delete
 
 logger = logging.getLogger(__name__)
 
@@ -186,8 +188,6 @@ def prediction_queue(
     The version, top_k, an uploaded image and the URL's form are checked now; a URL is fetched by
     the worker, so a slow or refusing server never holds a web process.
     """
-    from training_jobs.tasks import run_prediction
-
     fields = {
         "model_version": model_version,
         "status": Prediction.Status.QUEUED,
@@ -202,20 +202,45 @@ def prediction_queue(
             prediction = Prediction.objects.create(owner=owner, source_url=url_check(url=source_url), **fields)
         else:
             raise ValidationError({"image": "Send an image file or the url of one."})
-        transaction.on_commit(lambda: run_prediction.apply_async(args=[prediction.id], queue="cpu"))
+        transaction.on_commit(lambda: prediction_send(prediction_id=prediction.id))
     return prediction
+
+
+def prediction_send(*, prediction_id: int) -> bool:
+    """Hand a queued prediction's task to the broker; False if the broker refused it (the reaper
+    sends it again)."""
+    from classifier.tasks import run_prediction
+
+    now = timezone.now()
+    if not Prediction.objects.filter(id=prediction_id, status=Prediction.Status.QUEUED).update(
+        sent_at=now, started_at=None
+    ):
+        return False
+    try:
+        run_prediction.apply_async(args=[prediction_id], queue="cpu")
+    except Exception:
+        logger.exception("Could not send prediction %s to the broker; the reaper will send it again.", prediction_id)
+        Prediction.objects.filter(id=prediction_id, status=Prediction.Status.QUEUED).update(sent_at=None)
+        return False
+    return True
 
 
 def prediction_run(*, prediction_id: int) -> None:
     """The cpu task's work: fetch (for a URL) and predict a queued prediction, ending it succeeded or
     failed with the reason. A prediction that is no longer queued is left alone, so a task delivered
-    twice runs it once."""
-    prediction = (
-        Prediction.objects.select_related("model_version__dataset")
-        .filter(id=prediction_id, status=Prediction.Status.QUEUED)
-        .first()
-    )
+    twice runs it once. One whose worker was lost too often while running it fails with that reason."""
+    queued = Prediction.objects.filter(id=prediction_id, status=Prediction.Status.QUEUED)
+    if not queued.update(started_at=timezone.now(), attempts=F("attempts") + 1):
+        return
+    prediction = queued.select_related("model_version__dataset").first()
     if prediction is None:
+        return
+    if prediction.attempts > settings.SIGHTLINE_JOB_MAX_ATTEMPTS:
+        queued.update(
+            status=Prediction.Status.FAILED,
+            error=f"The worker running this prediction was lost {prediction.attempts - 1} times; send the image "
+            "again, or a smaller one.",
+        )
         return
     fetched_name = ""
     try:
@@ -247,16 +272,28 @@ def prediction_run(*, prediction_id: int) -> None:
         stored_files_delete(names=[fetched_name])
 
 
-def predictions_reap_stale(*, older_than: timedelta | None = None) -> int:
-    """Fail queued predictions that no worker ran (their task was lost with a broker or a worker), so
-    none waits forever. A task delivered after all finds its prediction no longer queued and leaves it."""
-    older_than = older_than or timedelta(seconds=settings.SIGHTLINE_JOB_STALE_SECONDS)
-    return Prediction.objects.filter(
-        status=Prediction.Status.QUEUED, created_at__lt=timezone.now() - older_than
-    ).update(
+def predictions_reap() -> int:
+    """The reaper's round for queued predictions (they have no heartbeat: each takes seconds).
+
+    Waiting behind long jobs is not a failure: a prediction is sent again when its task never reached
+    the broker, when no worker took it for ``SIGHTLINE_JOB_RESEND_SECONDS`` (a duplicate delivery runs
+    it once), or when a worker started it and was lost. It fails only when no worker ran it within
+    ``SIGHTLINE_PREDICTION_MAX_WAIT_SECONDS``. Returns how many it sent again or failed."""
+    now = timezone.now()
+    queued = Prediction.objects.filter(status=Prediction.Status.QUEUED)
+    expired = queued.filter(created_at__lt=now - timedelta(seconds=settings.SIGHTLINE_PREDICTION_MAX_WAIT_SECONDS))
+    hours = settings.SIGHTLINE_PREDICTION_MAX_WAIT_SECONDS / 3600
+    failed = expired.update(
         status=Prediction.Status.FAILED,
-        error="No worker ran this prediction in time; it was marked failed. Send the image again.",
+        error=f"No worker ran this prediction within {hours:g} hours; it was marked failed. Send the image again.",
     )
+    lost = Q(started_at__lt=stale_cutoff(now=now))
+    unsent = Q(started_at__isnull=True) & (
+        Q(sent_at__isnull=True, created_at__lt=now - timedelta(seconds=10))
+        | Q(sent_at__lt=now - timedelta(seconds=settings.SIGHTLINE_JOB_RESEND_SECONDS))
+    )
+    sent = sum(prediction_send(prediction_id=pk) for pk in queued.filter(lost | unsent).values_list("id", flat=True))
+    return failed + sent
 
 
 def prediction_ensemble_create(

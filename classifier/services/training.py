@@ -1,10 +1,11 @@
 """Train a queued model version on a worker: the bridge between rows/storage and ``classifier.ml``.
 
 It reads the dataset's images through the storage API, feeds ``ml.training.train`` with an observer
-that writes one EpochMetric row per epoch and the job's progress, then evaluates on the test split,
-calibrates on the validation split, fits the unknown-image detector on the training embeddings, and
-stores the Keras, TFLite and detector artifacts. A failure or a cancel leaves the version
-failed/cancelled and the dataset's active version untouched.
+that writes one EpochMetric row per epoch and the job's progress, and a checkpoint store, so a new
+attempt after a lost worker goes on from the last epoch. Then it evaluates on the test split,
+calibrates on the validation split, fits the unknown-image detector on the training embeddings and
+stores the Keras, TFLite and detector artifacts. The version becomes ready only in the transaction
+that marks its job succeeded; every other ending is the job engine's (see ``version_states``).
 """
 
 import json
@@ -18,7 +19,6 @@ from django.conf import settings
 from django.core.files import File
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
-from django.db import transaction
 from django.utils import timezone
 
 from classifier.ml import calibration, evaluation, unknown
@@ -27,8 +27,10 @@ from classifier.ml.config import TrainingConfig
 from classifier.ml.features import DirectoryFeatureCache
 from classifier.ml.images import load_array
 from classifier.ml.training import ImageRecord, TrainingCancelled
-from classifier.models import DatasetImage, ModelVersion
+from classifier.models import Dataset, DatasetImage, ModelVersion
+from classifier.services.checkpoints import StoredCheckpoints
 from classifier.services.storage import model_version_folder
+from training_jobs.kinds import JobResult
 from training_jobs.models import EpochMetric, Job
 from training_jobs.services import JobCancelled, JobInputError, ProgressReporter
 
@@ -85,6 +87,12 @@ class _JobObserver:
         # once the job is no longer running, so a second status query per batch would add nothing.
         return False
 
+    def on_resume(self, epochs_done: int) -> None:
+        # Rows of epochs after the checkpoint belong to no weights any more: they are trained again.
+        EpochMetric.objects.filter(job=self.job, epoch__gt=epochs_done).delete()
+        self.epochs_done = epochs_done
+        self.progress(self.fraction(), f"Resumed from the checkpoint after epoch {epochs_done}", force=True)
+
 
 def _records(images: list[DatasetImage]) -> list[ImageRecord]:
     def loader(name: str):
@@ -115,16 +123,24 @@ def _config(version: ModelVersion) -> TrainingConfig:
     return config
 
 
-def model_version_train_run(*, job: Job, progress: ProgressReporter) -> tuple[dict, str]:
-    """The gpu task's work: train, evaluate, calibrate, export; returns the job's report."""
+class VersionNotTraining(Exception):
+    """The version left the training state (cancelled, deleted) before its result could be kept."""
+
+
+def model_version_train_run(*, job: Job, progress: ProgressReporter) -> JobResult:
+    """The gpu task's work: train (or go on from a checkpoint), evaluate, calibrate, export."""
     from classifier.ml import export, training
 
     version = job.model_version
-    claimed = ModelVersion.objects.filter(id=version.id, status=ModelVersion.Status.QUEUED).update(
-        status=ModelVersion.Status.TRAINING
-    )
+    if version is None:
+        raise JobInputError("The model version was deleted before it was trained.")
+    # Training already on a later attempt: the worker of the first one was lost.
+    claimed = ModelVersion.objects.filter(
+        id=version.id, status__in=[ModelVersion.Status.QUEUED, ModelVersion.Status.TRAINING]
+    ).update(status=ModelVersion.Status.TRAINING)
     if not claimed:
         raise JobInputError(f"Model version {version.number} is {version.status}, not queued.")
+    folder = model_version_training_folder(version)
     try:
         config = _config(version)
         train_images, train_labels = _split(version, DatasetImage.Split.TRAIN)
@@ -145,6 +161,7 @@ def model_version_train_run(*, job: Job, progress: ProgressReporter) -> tuple[di
             version.class_names,
             observer,
             feature_cache=cache,
+            checkpoints=StoredCheckpoints(folder),
         )
 
         progress(EPOCHS_SHARE, "Calibrating on the validation split", force=True)
@@ -158,6 +175,7 @@ def model_version_train_run(*, job: Job, progress: ProgressReporter) -> tuple[di
             "reliability_after": calibration.reliability_diagram_bins(calibrated_val, result.val_labels),
         }
         model = export.with_temperature(result.model, temperature)
+        progress(0.87, "Fitting the unknown-image detector", force=True)
         detector = unknown.fit_unknown_detector(result.train_embeddings, result.train_labels, result.val_embeddings)
 
         progress(0.9, f"Evaluating on {len(test_images)} test images", force=True)
@@ -168,7 +186,7 @@ def model_version_train_run(*, job: Job, progress: ProgressReporter) -> tuple[di
         )
 
         progress(0.95, "Exporting Keras and TFLite models", force=True)
-        model_version_artifacts_store(
+        artifacts = model_version_artifacts_store(
             version=version,
             model=model,
             unknown_detector=detector,
@@ -179,36 +197,48 @@ def model_version_train_run(*, job: Job, progress: ProgressReporter) -> tuple[di
                 "input": MODEL_INPUT,
                 "temperature": temperature,
             },
+            folder=folder,
+            # Conversions take long: a cancel is seen between the files, not after all of them.
+            between_files=lambda: progress(0.95, "Exporting Keras and TFLite models", force=True),
         )
-    except (TrainingCancelled, JobCancelled) as exc:
-        ModelVersion.objects.filter(id=version.id).update(status=ModelVersion.Status.CANCELLED)
+    except TrainingCancelled as exc:
         raise JobCancelled() from exc
     except (UnknownBackbone, WeightsUnavailable, ValueError) as exc:
-        _fail(version)
         raise JobInputError(str(exc)) from exc
-    except BaseException:
-        _fail(version)
-        raise
 
-    with transaction.atomic():
-        ModelVersion.objects.filter(id=version.id).update(
-            status=ModelVersion.Status.READY,
-            metrics=metrics,
-            most_confused=confused,
-            calibration=calibration_report,
-            trained_at=timezone.now(),
-        )
-        # The first ready version of a dataset serves at once; later ones wait to be promoted.
-        if not ModelVersion.objects.filter(dataset=version.dataset, is_active=True).exists():
-            ModelVersion.objects.filter(id=version.id).update(is_active=True)
-    report = {"model_version": version.id, "accuracy": metrics.get("accuracy"), "best_epoch": result.best_epoch}
+    fields = {
+        **artifacts,
+        "metrics": metrics,
+        "most_confused": confused,
+        "calibration": calibration_report,
+        "trained_at": timezone.now(),
+    }
     accuracy = metrics.get("accuracy")
     summary = f"test accuracy {accuracy:.3f}" if accuracy is not None else "no test images"
-    return report, f"Version {version.number} ready: {summary}"
+    return JobResult(
+        report={"model_version": version.id, "accuracy": accuracy, "best_epoch": result.best_epoch},
+        message=f"Version {version.number} ready: {summary}",
+        finish=lambda _job: _version_ready(version=version, fields=fields),
+    )
 
 
-def _fail(version: ModelVersion) -> None:
-    ModelVersion.objects.filter(id=version.id).update(status=ModelVersion.Status.FAILED)
+def model_version_training_folder(version: ModelVersion) -> str:
+    return model_version_folder(dataset_id=version.dataset_id, number=version.number, version_id=version.id)
+
+
+def _version_ready(*, version: ModelVersion, fields: dict[str, Any]) -> None:
+    """Inside the job's final transaction: the version becomes ready, and active if its dataset has
+    no active version. The dataset row is locked first, so two versions finishing at once cannot
+    both find no active version (and the second one then waits to be promoted)."""
+    Dataset.objects.select_for_update().filter(id=version.dataset_id).first()
+    current = ModelVersion.objects.select_for_update().filter(id=version.id).first()
+    if current is None or current.status != ModelVersion.Status.TRAINING:
+        state = "deleted" if current is None else current.status
+        raise VersionNotTraining(f"Model version {version.number} was {state} before its training finished.")
+    has_active = ModelVersion.objects.filter(dataset_id=version.dataset_id, is_active=True).exists()
+    ModelVersion.objects.filter(id=version.id).update(
+        status=ModelVersion.Status.READY, is_active=not has_active, **fields
+    )
 
 
 def _evaluate(
@@ -247,32 +277,44 @@ def model_version_artifacts_store(
     metadata: dict,
     unknown_detector: unknown.UnknownDetector | None = None,
     folder: str | None = None,
-) -> None:
-    """Store a version's files via the storage API and record them on its row.
+    between_files: Any = None,
+) -> dict[str, Any]:
+    """Store a version's files via the storage API; returns the fields that name them on its row.
 
     The Keras file holds `model` (probabilities out, for retraining and batch inference), and so does
     the zipped TensorFlow SavedModel (for TF Serving); the TFLite
     file the web tier serves answers probabilities and embeddings (`export.serving_model`), which the
     unknown-image detector (unknown.npz) scores. metadata.json holds class names and preprocessing.
     `folder` defaults to the version's own; a rebuild passes a fresh one so no file name is reused.
+    A file left by an earlier attempt of the same training is replaced, not kept beside the new one.
+    `between_files` is called after each file (a progress report, which stops a cancelled export).
     """
     from classifier.ml import export
 
-    prefix = folder or model_version_folder(dataset_id=version.dataset_id, number=version.number, version_id=version.id)
+    prefix = folder or model_version_training_folder(version)
+    step = between_files or (lambda: None)
     stored: dict[str, Any] = {}
     with tempfile.TemporaryDirectory() as scratch:
         keras_path = Path(scratch) / "model.keras"
         tflite_path = Path(scratch) / "model.tflite"
         savedmodel_path = Path(scratch) / "savedmodel.zip"
-        export.save_keras(model, keras_path)
-        export.export_tflite(export.serving_model(model), tflite_path)
-        export.export_savedmodel_zip(model, savedmodel_path)
-        default_storage.save(f"{prefix}/metadata.json", ContentFile(json.dumps(metadata, indent=2).encode()))
-        files = (("keras_file", keras_path), ("tflite_file", tflite_path), ("savedmodel_file", savedmodel_path))
-        for field, path in files:
+        _replace(f"{prefix}/metadata.json", ContentFile(json.dumps(metadata, indent=2).encode()))
+        exports = (
+            ("keras_file", keras_path, lambda: export.save_keras(model, keras_path)),
+            ("tflite_file", tflite_path, lambda: export.export_tflite(export.serving_model(model), tflite_path)),
+            ("savedmodel_file", savedmodel_path, lambda: export.export_savedmodel_zip(model, savedmodel_path)),
+        )
+        for field, path, write in exports:
+            write()
             with path.open("rb") as file:
-                stored[field] = default_storage.save(f"{prefix}/{path.name}", File(file))
+                stored[field] = _replace(f"{prefix}/{path.name}", File(file))
+            step()
     if unknown_detector is not None:
-        stored["unknown_file"] = default_storage.save(f"{prefix}/unknown.npz", ContentFile(unknown_detector.to_bytes()))
+        stored["unknown_file"] = _replace(f"{prefix}/unknown.npz", ContentFile(unknown_detector.to_bytes()))
         stored["unknown_stats"] = unknown_detector.summary()
-    ModelVersion.objects.filter(id=version.id).update(**stored)
+    return stored
+
+
+def _replace(name: str, content: Any) -> str:
+    default_storage.delete(name)
+    return default_storage.save(name, content)

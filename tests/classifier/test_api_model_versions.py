@@ -13,6 +13,7 @@ from classifier.ml.config import TrainingConfig
 from classifier.models import DatasetImage, ModelVersion
 from classifier.services.storage import model_version_folder
 from tests.factories import DatasetFactory, DatasetImageFactory, JobFactory, LabelClassFactory
+from training_jobs import services
 from training_jobs.models import EpochMetric, Job
 
 pytestmark = pytest.mark.django_db
@@ -491,13 +492,26 @@ def test_the_active_version_cannot_be_deleted(user_api, dataset):
     assert ModelVersion.objects.filter(id=active.id).exists()
 
 
-def test_a_version_still_training_cannot_be_deleted(user_api, dataset):
+def test_deleting_a_version_still_training_cancels_its_job_first(
+    user_api, dataset, django_capture_on_commit_callbacks, monkeypatch
+):
     training = _version(dataset, status=Status.TRAINING)
+    folder = model_version_folder(dataset_id=dataset.id, number=1, version_id=training.id)
+    checkpoint = _store(f"{folder}/checkpoints/checkpoint-000001.npz")
+    job = JobFactory(kind=Job.Kind.TRAIN, dataset=dataset, model_version=training, requested_by=dataset.owner,
+                     status=Job.Status.RUNNING, attempts=1, params={"folder": folder})
+    cancelled = []
+    real_cancel = services.job_cancel
+    # The job row goes with the version, so its cancel is seen on the way.
+    monkeypatch.setattr(services, "job_cancel", lambda job: cancelled.append(job.id) or real_cancel(job=job))
+    with django_capture_on_commit_callbacks(execute=True):
+        response = user_api.delete(f"/api/v1/model-versions/{training.id}/")
 
-    response = user_api.delete(f"/api/v1/model-versions/{training.id}/")
-
-    assert response.status_code == 409
-    assert response.json() == {"detail": "Version 1 is training; cancel its training job before deleting it."}
+    assert response.status_code == 204
+    assert cancelled == [job.id]
+    assert not ModelVersion.objects.filter(id=training.id).exists()
+    assert not Job.objects.filter(id=job.id).exists()
+    assert not default_storage.exists(checkpoint)
 
 
 # Export

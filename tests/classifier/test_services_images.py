@@ -11,10 +11,17 @@ from django.db import IntegrityError
 from PIL import Image
 
 from classifier.models import DatasetImage, LabelClass
-from classifier.services.images import image_delete, image_relabel, image_store, images_upload
+from classifier.services.images import (
+    SourceNotTraining,
+    image_delete,
+    image_relabel,
+    image_store,
+    images_upload,
+)
 from classifier.services.imaging import image_check
 from tests.classifier.test_services_imaging import mode_samples, noisy_jpeg, rotated_jpeg
 from tests.factories import DatasetFactory, DatasetImageFactory, LabelClassFactory, image_bytes
+from webapp.storage import stored_names
 
 pytestmark = pytest.mark.django_db
 
@@ -72,7 +79,7 @@ def test_image_store_deletes_its_files_when_the_row_cannot_be_written(settings):
 
 def test_augmented_copies_are_always_stored_as_train():
     dataset = DatasetFactory(val_fraction=0.5, test_fraction=0.4)
-    source = DatasetImageFactory(dataset=dataset, split="val")
+    source = DatasetImageFactory(dataset=dataset, split="train")
     checked = image_check(content=image_bytes(color=(9, 9, 9)), filename="copy.jpg")
 
     copy = image_store(
@@ -85,6 +92,27 @@ def test_augmented_copies_are_always_stored_as_train():
     )
 
     assert (copy.split, copy.source_image) == ("train", source)
+
+
+@pytest.mark.parametrize("split", ["val", "test"])
+def test_a_copy_of_an_image_that_is_no_longer_a_training_image_is_refused_and_leaves_no_file(split):
+    dataset = DatasetFactory()
+    source = DatasetImageFactory(dataset=dataset, split=split)
+    checked = image_check(content=image_bytes(color=(9, 9, 9)), filename="copy.jpg")
+    files_before = sorted(stored_names())
+
+    with pytest.raises(SourceNotTraining):
+        image_store(
+            dataset=dataset,
+            checked=checked,
+            label=source.label,
+            origin=DatasetImage.Origin.AUGMENTED,
+            original_name="copy.jpg",
+            source_image=source,
+        )
+
+    assert DatasetImage.objects.filter(dataset=dataset).count() == 1
+    assert sorted(stored_names()) == files_before
 
 
 def test_upload_stores_images_under_a_new_label_and_reports_each_rejection(settings):

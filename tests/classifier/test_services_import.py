@@ -18,7 +18,7 @@ from tests.classifier.test_services_imaging import mode_samples, noisy_jpeg, rot
 from tests.factories import DatasetFactory, DatasetImageFactory, image_bytes
 from training_jobs.models import Job
 from training_jobs.services import job_cancel
-from training_jobs.tasks import run_import_job
+from training_jobs.tasks import run_job
 
 pytestmark = pytest.mark.django_db
 
@@ -446,16 +446,16 @@ def test_progress_is_reported_between_files(dataset, user, django_capture_on_com
         )
     calls = []
 
-    report, message = dataset_import_run(job=job, progress=lambda fraction, text: calls.append((fraction, text)))
+    result = dataset_import_run(job=job, progress=lambda fraction, text: calls.append((fraction, text)))
 
     assert calls == [(1 / 3, "1 of 3 files"), (2 / 3, "2 of 3 files"), (1.0, "3 of 3 files")]
-    assert (report["imported"], message) == (3, "Imported 3 of 3 files")
+    assert (result.report["imported"], result.message) == (3, "Imported 3 of 3 files")
 
 
 def test_delivering_the_task_twice_imports_once(dataset, run_import):
     job = run_import(dataset, make_zip({"robin/1.jpg": jpeg(1)}))
 
-    run_import_job.apply(args=[job.id])
+    run_job.apply(args=[job.id])
 
     job.refresh_from_db()
     assert (job.status, job.report["imported"]) == ("succeeded", 1)

@@ -30,14 +30,15 @@ from classifier.services.predictions import (
     prediction_ensemble_create,
     prediction_feedback,
     prediction_queue,
-    predictions_reap_stale,
+    predictions_reap,
 )
 from classifier.services.serving import VersionNotServable, version_predict, version_serving
+from classifier.tasks import run_prediction
 from tests.classifier.conftest import Route
 from tests.factories import DatasetFactory, UserFactory, image_bytes
 from tests.models import OTHER_CLASSES, PRIMARY_CLASSES
 from training_jobs.models import Job
-from training_jobs.tasks import reap_stale_jobs, run_prediction
+from training_jobs.tasks import reap_jobs
 
 pytestmark = pytest.mark.django_db
 
@@ -290,38 +291,78 @@ def test_queueing_checks_what_it_can_at_once(user, dataset, make_ready_version):
     assert not Prediction.objects.exists()
 
 
-def test_a_queued_prediction_no_worker_ran_is_failed_by_the_periodic_reaper(
-    user, version, settings, django_capture_on_commit_callbacks
+def _lose_the_task(*predictions) -> None:
+    # Queued, but their tasks never reached the broker: the on-commit callbacks that send them are dropped.
+    Prediction.objects.filter(id__in=[p.id for p in predictions]).update(
+        created_at=timezone.now() - timedelta(minutes=5), sent_at=None
+    )
+
+
+def test_a_queued_prediction_whose_task_was_lost_is_sent_again_by_the_reaper(
+    user, version, django_capture_on_commit_callbacks
 ):
-    settings.SIGHTLINE_JOB_STALE_SECONDS = 60
-    # Queued, but their tasks are lost: the on-commit callbacks that would send them never run.
     with django_capture_on_commit_callbacks(execute=False):
         lost = prediction_queue(owner=user, model_version=version, image_bytes=_png(RED), filename="r.png")
-        recent = prediction_queue(owner=user, model_version=version, image_bytes=_png(BLUE), filename="b.png")
-    finished = prediction_create(owner=user, model_version=version, image_bytes=_png(GREEN), filename="g.png")
-    Prediction.objects.filter(id__in=[lost.id, finished.id]).update(created_at=timezone.now() - timedelta(minutes=5))
+    _lose_the_task(lost)
 
-    assert reap_stale_jobs.apply().get() == 1
+    assert reap_jobs.apply().get()["repaired"] == 1
 
     lost.refresh_from_db()
-    assert lost.status == Prediction.Status.FAILED
-    assert lost.error == "No worker ran this prediction in time; it was marked failed. Send the image again."
-    assert Prediction.objects.get(id=recent.id).status == Prediction.Status.QUEUED
+    assert (lost.status, lost.results[0]["label"], lost.attempts) == (Prediction.Status.SUCCEEDED, "red", 1)
+
+
+def test_a_prediction_waiting_behind_long_jobs_is_not_failed(user, version, settings, monkeypatch):
+    settings.SIGHTLINE_JOB_RESEND_SECONDS = 900
+    # Sent, but every cpu worker is busy with long imports: it just waits.
+    monkeypatch.setattr("classifier.tasks.run_prediction.apply_async", lambda *a, **k: None)
+    waiting = prediction_queue(owner=user, model_version=version, image_bytes=_png(RED), filename="r.png")
+    Prediction.objects.filter(id=waiting.id).update(
+        created_at=timezone.now() - timedelta(hours=2), sent_at=timezone.now() - timedelta(minutes=10)
+    )
+
+    assert predictions_reap() == 0
+    assert Prediction.objects.get(id=waiting.id).status == Prediction.Status.QUEUED
+
+
+def test_a_prediction_no_worker_ran_within_the_longest_wait_fails(user, version, settings, monkeypatch):
+    settings.SIGHTLINE_PREDICTION_MAX_WAIT_SECONDS = 3600
+    monkeypatch.setattr("classifier.tasks.run_prediction.apply_async", lambda *a, **k: None)
+    expired = prediction_queue(owner=user, model_version=version, image_bytes=_png(RED), filename="r.png")
+    Prediction.objects.filter(id=expired.id).update(created_at=timezone.now() - timedelta(hours=2))
+    finished = prediction_create(owner=user, model_version=version, image_bytes=_png(GREEN), filename="g.png")
+    Prediction.objects.filter(id=finished.id).update(created_at=timezone.now() - timedelta(hours=2))
+
+    assert predictions_reap() == 1
+
+    expired.refresh_from_db()
+    assert expired.status == Prediction.Status.FAILED
+    assert expired.error == "No worker ran this prediction within 1 hours; it was marked failed. Send the image again."
     assert Prediction.objects.get(id=finished.id).status == Prediction.Status.SUCCEEDED
     # The task turns up after all: the prediction stays failed.
-    run_prediction.apply(args=[lost.id])
-    lost.refresh_from_db()
-    assert (lost.status, lost.results) == (Prediction.Status.FAILED, [])
+    run_prediction.apply(args=[expired.id])
+    expired.refresh_from_db()
+    assert (expired.status, expired.results) == (Prediction.Status.FAILED, [])
 
 
-def test_the_prediction_reaper_takes_its_age_limit(user, version, django_capture_on_commit_callbacks):
-    with django_capture_on_commit_callbacks(execute=False):
-        queued = prediction_queue(owner=user, model_version=version, image_bytes=_png(RED), filename="r.png")
-    Prediction.objects.filter(id=queued.id).update(created_at=timezone.now() - timedelta(minutes=10))
+def test_a_prediction_whose_worker_was_lost_runs_again_then_fails_after_the_last_attempt(
+    user, version, settings, monkeypatch
+):
+    settings.SIGHTLINE_JOB_MAX_ATTEMPTS = 2
+    sent = []
+    monkeypatch.setattr("classifier.tasks.run_prediction.apply_async", lambda args, **k: sent.append(args[0]))
+    prediction = prediction_queue(owner=user, model_version=version, image_bytes=_png(RED), filename="r.png")
+    # Two workers took it and died in the middle.
+    Prediction.objects.filter(id=prediction.id).update(attempts=2, started_at=timezone.now() - timedelta(hours=1))
 
-    assert predictions_reap_stale(older_than=timedelta(minutes=15)) == 0
-    assert predictions_reap_stale(older_than=timedelta(minutes=5)) == 1
-    assert Prediction.objects.get(id=queued.id).status == Prediction.Status.FAILED
+    assert predictions_reap() == 1
+    assert sent == [prediction.id]
+    run_prediction.apply(args=[prediction.id])
+
+    prediction.refresh_from_db()
+    assert prediction.status == Prediction.Status.FAILED
+    assert prediction.error == (
+        "The worker running this prediction was lost 2 times; send the image again, or a smaller one."
+    )
 
 
 # Ensembles

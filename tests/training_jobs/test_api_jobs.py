@@ -11,6 +11,7 @@ pytestmark = pytest.mark.django_db
 JOB_FIELDS = {
     "id",
     "kind",
+    "attempts",
     "status",
     "progress",
     "message",

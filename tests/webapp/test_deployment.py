@@ -11,6 +11,8 @@ import pytest
 import yaml
 from django.conf import settings
 
+from training_jobs.kinds import job_kinds
+
 ROOT = Path(__file__).resolve().parents[2]
 COMPOSE = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
 SERVICES = COMPOSE["services"]
@@ -56,7 +58,19 @@ def test_every_routed_queue_has_a_worker():
         if argv[:1] == ["celery"] and "worker" in argv:
             consumed |= set(_option(argv, "-Q").split(","))
     routed = {route["queue"] for route in settings.CELERY_TASK_ROUTES.values()}
+    # Jobs are sent to the queue their kind registered.
+    routed |= {kind.queue for kind in job_kinds()}
+    assert {"cpu", "gpu"} <= routed
     assert routed | {settings.CELERY_TASK_DEFAULT_QUEUE} <= consumed
+
+
+def test_beat_runs_the_reaper_and_the_orphan_sweep_as_registered_tasks():
+    from webapp.celery import app
+
+    app.loader.import_default_modules()
+    scheduled = {entry["task"] for entry in settings.CELERY_BEAT_SCHEDULE.values()}
+    assert scheduled == {"training_jobs.tasks.reap_jobs", "classifier.tasks.delete_stored_orphans"}
+    assert scheduled <= set(app.tasks)
 
 
 def test_gpu_worker_runs_one_task_at_a_time_in_a_fresh_child():

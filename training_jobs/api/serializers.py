@@ -27,6 +27,7 @@ class JobSerializer(serializers.ModelSerializer):
             "created_at",
             "started_at",
             "finished_at",
+            "attempts",
             "result_url",
         ]
         read_only_fields = fields

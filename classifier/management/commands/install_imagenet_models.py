@@ -16,8 +16,9 @@ from django.utils import timezone
 from classifier.ml.backbones import get_backbone_spec
 from classifier.ml.imagenet import imagenet_class_names
 from classifier.models import Dataset, ModelVersion
-from classifier.services.storage import model_version_folder, stored_folder_delete
+from classifier.services.storage import model_version_folder
 from classifier.services.training import MODEL_INPUT, model_version_artifacts_store
+from webapp.storage import stored_folder_delete
 
 SYSTEM_USERNAME = "sightline"
 DATASET_NAME = "ImageNet-1k"
@@ -112,7 +113,7 @@ class Command(BaseCommand):
         # Inside the version's folder, so deleting the version still deletes every build.
         version_folder = model_version_folder(dataset_id=dataset.id, number=number, version_id=version.id)
         folder = f"{version_folder}/{uuid.uuid4().hex[:8]}"
-        model_version_artifacts_store(
+        artifacts = model_version_artifacts_store(
             version=version,
             model=model,
             folder=folder,
@@ -136,6 +137,7 @@ class Command(BaseCommand):
             unknown_file="",
             unknown_stats=UNKNOWN_STATS,
             trained_at=timezone.now(),
+            **artifacts,
         )
         for old_folder in sorted({name.rsplit("/", 1)[0] for name in old_files}):
             stored_folder_delete(folder=old_folder)

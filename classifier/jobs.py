@@ -1,0 +1,32 @@
+"""The classifier's job kinds, registered with the job engine when Django starts: what each runs, on
+which queue, what follows its end, and the reaper's repairs of rows that follow a job."""
+
+from classifier.services.augmentation import dataset_augment_run
+from classifier.services.batch_predictions import batch_prediction_cleanup, batch_prediction_run
+from classifier.services.imports import dataset_import_cleanup, dataset_import_run
+from classifier.services.predictions import predictions_reap
+from classifier.services.training import model_version_train_run
+from classifier.services.version_states import (
+    model_version_follow_job,
+    model_version_training_cleanup,
+    model_versions_reconcile,
+)
+from training_jobs.kinds import JobKind, job_kind_register, reconciler_register
+from training_jobs.models import Job
+
+
+def register() -> None:
+    job_kind_register(JobKind(Job.Kind.IMPORT, "cpu", dataset_import_run, cleanup=dataset_import_cleanup))
+    job_kind_register(JobKind(Job.Kind.AUGMENT, "cpu", dataset_augment_run))
+    job_kind_register(
+        JobKind(
+            Job.Kind.TRAIN,
+            "gpu",
+            model_version_train_run,
+            ended=model_version_follow_job,
+            cleanup=model_version_training_cleanup,
+        )
+    )
+    job_kind_register(JobKind(Job.Kind.BATCH_PREDICT, "gpu", batch_prediction_run, cleanup=batch_prediction_cleanup))
+    reconciler_register(model_versions_reconcile)
+    reconciler_register(predictions_reap)
