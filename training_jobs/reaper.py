@@ -30,14 +30,19 @@ def jobs_reap(*, older_than: timedelta | None = None) -> dict[str, int]:
     now = timezone.now()
     counts = {"resumed": 0, "failed": 0, "sent": 0, "repaired": 0}
     cutoff = stale_cutoff(now=now, older_than=older_than)
+    resumed = []
     for job in Job.objects.filter(status=Job.Status.RUNNING, heartbeat_at__lt=cutoff):
         action = _reap_lost(job, cutoff, now)
         if action:
             counts[action] += 1
+        if action == "resumed":
+            resumed.append(job.id)
 
     resend_before = now - timedelta(seconds=settings.SIGHTLINE_JOB_RESEND_SECONDS)
     unsent = Q(enqueued_at__isnull=True, created_at__lt=now - SEND_GRACE) | Q(enqueued_at__lt=resend_before)
-    for job_id in Job.objects.filter(unsent, status=Job.Status.QUEUED).values_list("id", flat=True):
+    # A job resumed above was sent as it was queued again.
+    waiting = Job.objects.filter(unsent, status=Job.Status.QUEUED).exclude(id__in=resumed)
+    for job_id in waiting.values_list("id", flat=True):
         counts["sent"] += job_send(job_id=job_id)
 
     for reconcile in reconcilers():

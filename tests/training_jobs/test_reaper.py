@@ -49,6 +49,22 @@ def test_a_resumed_job_says_so_while_it_waits_for_a_worker(kind, monkeypatch):
     assert lost.message.endswith("resuming where it left off (attempt 2 of 3)")
 
 
+def test_a_resumed_job_is_sent_once_per_pass_even_while_the_broker_is_down(kind, monkeypatch):
+    sent = []
+    monkeypatch.setattr("training_jobs.services.job_send", lambda job_id: sent.append(job_id) or False)
+    monkeypatch.setattr("training_jobs.reaper.job_send", lambda job_id: sent.append(job_id) or False)
+    lost = running_job_of_test_kind()
+    Job.objects.filter(id=lost.id).update(created_at=timezone.now() - timedelta(hours=1))
+    _silent_for(lost, 3600)
+
+    counts = jobs_reap(older_than=timedelta(minutes=1))
+
+    assert (counts["resumed"], counts["sent"]) == (1, 0)
+    assert sent == [lost.id]
+    lost.refresh_from_db()
+    assert (lost.status, lost.enqueued_at) == ("queued", None)
+
+
 def test_a_job_whose_worker_was_lost_on_every_attempt_fails_with_that_reason(kind, settings):
     settings.SIGHTLINE_JOB_MAX_ATTEMPTS = 3
     lost = running_job_of_test_kind(attempts=3)
