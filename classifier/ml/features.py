@@ -54,7 +54,7 @@ class MemoryFeatureCache:
         return self._arrays.get(key)
 
     def put(self, key: FeatureKey, features: np.ndarray) -> None:
-        self._arrays[key] = np.array(features, dtype=np.float32)
+        self._arrays[key] = np.array(features, dtype=_stored_dtype(features))
 
 
 class DirectoryFeatureCache:
@@ -92,11 +92,16 @@ class DirectoryFeatureCache:
         handle, temporary = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
         try:
             with os.fdopen(handle, "wb") as file:
-                np.save(file, np.asarray(features, dtype=np.float32), allow_pickle=False)
+                np.save(file, np.asarray(features, dtype=_stored_dtype(features)), allow_pickle=False)
             os.replace(temporary, path)
         except BaseException:
             Path(temporary).unlink(missing_ok=True)
             raise
+
+
+def _stored_dtype(features: np.ndarray) -> type:
+    # Mid-level feature maps are kept in half precision (half the disk); pooled vectors in full.
+    return np.float16 if np.asarray(features).dtype == np.float16 else np.float32
 
 
 def get_many(cache: FeatureCache, keys: Sequence[FeatureKey]) -> list[np.ndarray | None]:

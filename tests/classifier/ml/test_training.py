@@ -1,4 +1,5 @@
 import hashlib
+import time
 
 import numpy as np
 import pytest
@@ -187,9 +188,12 @@ def test_fine_tuning_continues_epoch_numbering(data):
         (3, PHASE_FINE_TUNE),
         (4, PHASE_FINE_TUNE),
     ]
-    assert observer.epochs[2][2]["learning_rate"] == pytest.approx(0.001)
+    # Warm-up then cosine decay from the fine-tuning rate.
+    fine_tune_rates = [logs["learning_rate"] for _, phase, logs in observer.epochs if phase == PHASE_FINE_TUNE]
+    assert 0 < fine_tune_rates[-1] < fine_tune_rates[0] <= settings.fine_tune_learning_rate
     assert [entry["epoch"] for entry in result.history] == [1, 2, 3, 4]
-    # Top 2 weighted layers are conv_1 and its BatchNorm: only the convolution trains.
+    # The top 2 weighted layers (BatchNorm not counted) end at the block boundary before conv_1:
+    # only that convolution trains; its BatchNorm keeps ImageNet's statistics at batches of 8.
     extractor = result.model.get_layer("mobilenet_v3_small_features")
     assert [layer.name for layer in backbone_layers(extractor) if layer.trainable] == ["conv_1"]
     # Logits and embeddings come from the final model, fine-tuned or restored.
@@ -198,6 +202,38 @@ def test_fine_tuning_continues_epoch_numbering(data):
         result.val_probabilities,
         atol=1e-4,
     )
+
+
+def test_a_spent_time_budget_still_gives_a_model_from_one_head_epoch(data):
+    train_images, train_labels, val_images, val_labels = data
+    observer = RecordingObserver()
+    settings = config(epochs=10, fine_tune_fraction=0.5, fine_tune_epochs=10)
+
+    result = train(settings, train_images, train_labels, val_images, val_labels, CLASS_NAMES, observer,
+                   time_budget=1e-6)
+
+    assert [(epoch, phase) for epoch, phase, _ in observer.epochs] == [(1, PHASE_HEAD)]
+    assert result.best_epoch == 1
+    assert result.val_probabilities.shape == (len(val_images), 2)
+
+
+def test_fine_tuning_fits_its_epochs_to_the_time_left(data):
+    train_images, train_labels, val_images, val_labels = data
+    observer = RecordingObserver()
+    plans = []
+    observer.on_plan = lambda total, seconds: plans.append(total)
+    settings = config(epochs=2, fine_tune_fraction=0.5, fine_tune_epochs=500, early_stopping_patience=1000)
+    started = time.monotonic()
+
+    train(settings, train_images, train_labels, val_images, val_labels, CLASS_NAMES, observer, time_budget=10.0)
+
+    elapsed = time.monotonic() - started
+    tuned = [epoch for epoch, phase, _ in observer.epochs if phase == PHASE_FINE_TUNE]
+    # Re-planned from the measured epochs: far fewer than asked, ending within the budget (plus
+    # the features and the one epoch that showed the end, which the budget's reserve absorbs).
+    assert 0 < len(tuned) < 500
+    assert plans[0] == 502 and plans[-1] == 2 + len(tuned)
+    assert elapsed < 10.0 + 15.0
 
 
 def test_mislabelled_inputs_are_rejected(data):
