@@ -133,43 +133,76 @@ def _backbone_choices() -> list[tuple[str, str]]:
 class TrainVersionForm(forms.Form):
     """A new version's training options, named as ``model_version_create`` takes them.
 
-    Empty numbers reach the service as None, which means the platform default (TrainingConfig).
+    As it opens it asks for a time budget only: every advanced option starts empty, and an empty
+    option reaches the service as None, which lets the plan choose it for this dataset and budget.
     """
 
+    ADVANCED = (
+        "weights", "image_size", "epochs", "batch_size", "learning_rate", "fine_tune_layers", "fine_tune_epochs",
+        "early_stopping_patience", "augment",
+    )
+
+    budget = forms.ChoiceField(
+        choices=[
+            ("quick", "Quick · about 2 minutes"),
+            ("standard", "Standard · about 10 minutes"),
+            ("best", "Best · about an hour"),
+            ("custom", "Custom: minutes below"),
+        ],
+        initial="standard",
+        label="Time budget",
+        help_text="The plan fits image size, fine-tuning and epochs to it, and stops at it with the best model.",
+    )
+    budget_minutes = forms.FloatField(
+        required=False, min_value=0.1, label="Minutes", help_text="For a custom budget.",
+        widget=forms.NumberInput(attrs={"step": "any"}),
+    )
     backbone = forms.ChoiceField(
-        help_text="Without installed weights, training downloads them when this server is online.",
+        help_text="Only backbones whose ImageNet weights are on this server can start from them.",
         # Its choices are long (name, input size, weights): it takes a whole row of the form grid.
         widget=forms.Select(attrs={"class": "field-wide"}),
+    )
+    horizontal_flip = forms.ChoiceField(
+        choices=[
+            ("", "Find out from the pictures"),
+            ("yes", "Yes"),
+            ("no", "No: a mirror image would mean something else"),
+        ],
+        required=False,
+        label="Mirror images while training",
+        help_text="Mirroring changes what text, digits or left and right show; left to the training, it checks.",
     )
     weights = forms.ChoiceField(
         choices=[("imagenet", "ImageNet (transfer learning)"), ("none", "None (train from scratch)")],
         initial="imagenet",
     )
     image_size = forms.IntegerField(
-        required=False, min_value=32, label="Image size (px)", help_text="Empty: the backbone's input size."
+        required=False, min_value=32, label="Image size (px)", help_text="Empty: chosen from your images' size."
     )
-    epochs = forms.IntegerField(min_value=1, initial=TrainingConfig.epochs)
-    batch_size = forms.IntegerField(min_value=1, initial=TrainingConfig.batch_size)
+    epochs = forms.IntegerField(required=False, min_value=1, label="Head epochs", help_text="Empty: the plan's.")
+    batch_size = forms.IntegerField(required=False, min_value=1, help_text="Empty: chosen from the dataset's size.")
     learning_rate = forms.FloatField(
-        min_value=0, max_value=1, initial=TrainingConfig.learning_rate, widget=forms.NumberInput(attrs={"step": "any"})
+        required=False, min_value=0, max_value=1, widget=forms.NumberInput(attrs={"step": "any"}),
+        help_text=f"The head's; empty: {TrainingConfig.learning_rate}.",
     )
     fine_tune_layers = forms.IntegerField(
+        required=False,
         min_value=0,
-        initial=TrainingConfig.fine_tune_layers,
         label="Fine-tune layers",
-        help_text="Top backbone layers to unfreeze after the head is trained; 0 skips fine-tuning.",
+        help_text="Top backbone layers to fine-tune; empty: the top half; 0: none.",
     )
     fine_tune_epochs = forms.IntegerField(
-        required=False, min_value=0, label="Fine-tune epochs", help_text="Empty: as many as the head's."
+        required=False, min_value=0, label="Fine-tune epochs", help_text="Empty: as many as the budget allows."
     )
     early_stopping_patience = forms.IntegerField(
-        min_value=1, initial=TrainingConfig.early_stopping_patience, label="Early-stopping patience"
+        required=False, min_value=1, label="Early-stopping patience",
+        help_text=f"Empty: {TrainingConfig.early_stopping_patience}.",
     )
-    augment = forms.BooleanField(
+    augment = forms.ChoiceField(
+        choices=[("", "The plan's (yes)"), ("yes", "Yes"), ("no", "No")],
         required=False,
-        initial=TrainingConfig.augment,
         label="Augment while training",
-        help_text="Random flips, rotations and zooms of the training images.",
+        help_text="Several fixed views of each training image (mirrored, shifted).",
     )
 
     def __init__(self, *args, **kwargs):
@@ -177,6 +210,26 @@ class TrainVersionForm(forms.Form):
         # Built per form, so weights placed in the folder after start-up show up without a restart.
         self.fields["backbone"].choices = _backbone_choices()
         self.fields["backbone"].initial = TrainingConfig.backbone
+
+    def primary_fields(self):
+        return [self[name] for name in self.fields if name not in self.ADVANCED]
+
+    def advanced_fields(self):
+        return [self[name] for name in self.ADVANCED]
+
+    def clean(self):
+        data = super().clean()
+        choice = data.pop("budget", "standard")
+        if choice == "custom":
+            if data.get("budget_minutes") is None:
+                self.add_error("budget_minutes", "Give the minutes for a custom budget.")
+        else:
+            data["budget_minutes"] = choice
+        # "" leaves the choice to the plan (augment) or to the training (mirroring).
+        for name in ("augment", "horizontal_flip"):
+            choice = data.get(name)
+            data[name] = None if not choice else choice == "yes"
+        return data
 
 
 class AugmentForm(forms.Form):

@@ -112,6 +112,9 @@ class ModelVersion(models.Model):
     image_size = models.PositiveIntegerField()
     # The full TrainingConfig (classifier.ml.config) the version was trained with.
     hyperparameters = models.JSONField(default=dict)
+    # How its time budget was spent (classifier.ml.plan): the budget, what the plan chose and why, the
+    # options the user gave, and what the worker measured while training (epoch time, expected end).
+    plan = models.JSONField(default=dict, blank=True)
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.QUEUED)
     class_names = models.JSONField(default=list, blank=True)
     keras_file = models.FileField(max_length=300, blank=True)

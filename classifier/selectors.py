@@ -6,9 +6,12 @@ The ``*_for_user`` selectors give what a user may change (their own; staff: ever
 ``*_usable_by`` ones add the public datasets' versions, which everyone may read and predict with.
 """
 
+from datetime import datetime
+
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.db.models import Count, Q, QuerySet
+from django.utils import timezone
 
 from classifier.ml.backbones import available_backbones, pretrained_weights_available
 from classifier.models import Dataset, DatasetImage, LabelClass, ModelVersion, Prediction
@@ -99,6 +102,20 @@ def dataset_model_versions(*, dataset: Dataset) -> QuerySet[ModelVersion]:
 def model_version_training_job(*, version: ModelVersion) -> Job | None:
     """The version's latest training job (a retrain has its own version): its progress, curves and error."""
     return version.jobs.filter(kind=Job.Kind.TRAIN).order_by("-created_at", "-id").first()
+
+
+def model_version_eta_seconds(*, version: ModelVersion) -> int | None:
+    """Seconds until the version's training is expected to end: the worker's estimate from measured
+    epochs once it has one, else the end of the time budget; None once training has ended."""
+    plan = version.plan or {}
+    if version.status not in (ModelVersion.Status.QUEUED, ModelVersion.Status.TRAINING) or not plan:
+        return None
+    budget = plan.get("budget_minutes", 0) * 60
+    live = plan.get("live") or {}
+    if version.status == ModelVersion.Status.QUEUED or not live.get("expected_end"):
+        return int(budget)
+    end = datetime.fromisoformat(live["expected_end"])
+    return max(0, int((end - timezone.now()).total_seconds()))
 
 
 def backbones_list() -> list[dict]:

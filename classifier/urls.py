@@ -33,6 +33,12 @@ urlpatterns = [
     path("versions/<int:pk>/", views_versions.model_version_detail, name="model-version-detail"),
     path("versions/<int:pk>/promote/", views_versions.model_version_promote_view, name="model-version-promote"),
     path("versions/<int:pk>/retrain/", views_versions.model_version_retrain_view, name="model-version-retrain"),
+    path(
+        "versions/<int:pk>/train-again/",
+        views_versions.model_version_train_again_view,
+        name="model-version-train-again",
+    ),
+    path("versions/<int:pk>/delete/", views_versions.model_version_delete_view, name="model-version-delete"),
     path("versions/<int:pk>/predict/", views_predictions.version_predict, name="model-version-predict"),
     path("predict/", views_predictions.predict_index, name="predict"),
     path("ensembles/", views_predictions.ensemble_predict, name="ensemble-predict"),

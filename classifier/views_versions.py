@@ -20,10 +20,18 @@ from classifier.forms import TrainVersionForm, VersionCompareForm
 from classifier.models import Dataset, DatasetImage, ModelVersion
 from classifier.selectors import (
     images_for_user,
+    model_version_eta_seconds,
     model_version_training_job,
     model_versions_for_user,
 )
-from classifier.services.model_versions import model_version_create, model_version_promote, model_version_retrain
+from classifier.services.model_versions import (
+    ModelVersionInUse,
+    model_version_create,
+    model_version_delete,
+    model_version_promote,
+    model_version_retrain,
+    model_version_train_again,
+)
 from classifier.views import dataset_page_form, percent
 from training_jobs.selectors import epoch_metrics_for_job
 from webapp.pages import flash_service_error, redirect_back
@@ -34,13 +42,19 @@ SETTING_LABELS = {
     "backbone": "Backbone",
     "weights": "Pretrained weights",
     "image_size": "Image size (px)",
-    "epochs": "Epochs",
+    "budget_minutes": "Time budget (min)",
+    "epochs": "Head epochs",
     "batch_size": "Batch size",
     "learning_rate": "Learning rate",
     "fine_tune_layers": "Fine-tune layers",
-    "fine_tune_epochs": "Fine-tune epochs",
+    "fine_tune_fraction": "Fine-tuned share of the backbone",
+    "fine_tune_epochs": "Fine-tune epochs (most)",
+    "fine_tune_learning_rate": "Fine-tune peak learning rate",
+    "weight_decay": "Weight decay",
     "early_stopping_patience": "Early-stopping patience",
     "augment": "Augment while training",
+    "horizontal_flip": "Mirror images",
+    "augment_views": "Views per image",
     "dropout": "Dropout",
     "label_smoothing": "Label smoothing",
     "seed": "Seed",
@@ -104,14 +118,39 @@ def model_version_retrain_view(request: HttpRequest, pk: int) -> HttpResponse:
     # Retraining takes a GPU for as long as the first training did, so only staff may start one.
     if not request.user.is_staff:
         raise PermissionDenied("Only staff can retrain a version.")
-    version = _owned_version(request, pk)
+    return _start_again(request, _owned_version(request, pk), model_version_retrain)
+
+
+@login_required
+@require_POST
+def model_version_train_again_view(request: HttpRequest, pk: int) -> HttpResponse:
+    """A failed or cancelled version's owner starts it again in one click: the same options, a new
+    plan for the dataset as it is now."""
+    return _start_again(request, _owned_version(request, pk), model_version_train_again)
+
+
+def _start_again(request: HttpRequest, version: ModelVersion, start) -> HttpResponse:
     try:
-        retrained = model_version_retrain(version=version, requested_by=request.user)
+        again = start(version=version, requested_by=request.user)
     except ValidationError as error:
         flash_service_error(request, error)
         return redirect("classifier:model-version-detail", pk=version.pk)
-    messages.success(request, f"Version {retrained.number} is queued: version {version.number}'s settings.")
-    return redirect("classifier:model-version-detail", pk=retrained.pk)
+    messages.success(request, f"Version {again.number} is queued with version {version.number}'s settings.")
+    return redirect("classifier:model-version-detail", pk=again.pk)
+
+
+@login_required
+@require_POST
+def model_version_delete_view(request: HttpRequest, pk: int) -> HttpResponse:
+    version = _owned_version(request, pk)
+    dataset_id, number = version.dataset_id, version.number
+    try:
+        model_version_delete(version=version)
+    except ModelVersionInUse as error:
+        messages.error(request, str(error))
+        return redirect("classifier:model-version-detail", pk=version.pk)
+    messages.success(request, f"Version {number} and its files were deleted.")
+    return redirect(reverse("classifier:dataset-detail", args=[dataset_id]) + "#versions")
 
 
 # Pages
@@ -182,6 +221,7 @@ def model_version_detail(request: HttpRequest, pk: int) -> HttpResponse:
         "is_live": job is not None and not job.is_finished,
         "job_api_url": reverse("training_jobs_api:job-detail", args=[job.pk]) if job else "",
         "curves_api_url": reverse("classifier_api:model-version-curves", args=[version.pk]),
+        "version_api_url": reverse("classifier_api:model-version-detail", args=[version.pk]),
         "export_url": reverse("classifier_api:model-version-export", args=[version.pk]),
         "curves": curves,
         "settings": _settings(version),
@@ -192,8 +232,12 @@ def model_version_detail(request: HttpRequest, pk: int) -> HttpResponse:
         "reliability": {
             "before": calibration.get("reliability_before", []),
             "after": calibration.get("reliability_after", []),
+            # Versions trained before test-split calibration measured it on validation.
+            "split": "test" if calibration.get("split") == "test" else "validation",
         },
         "gallery": _confused_gallery(request, version),
+        "plan": version.plan,
+        "eta_seconds": model_version_eta_seconds(version=version),
         "dataset_classes": list(version.dataset.classes.values_list("name", flat=True)),
         "active_version": active,
         "is_rollback": active is not None and not version.is_active and version.number < active.number,

@@ -143,8 +143,16 @@ SIGHTLINE_DEFAULT_VAL_FRACTION = env_float("SIGHTLINE_DEFAULT_VAL_FRACTION", 0.1
 SIGHTLINE_DEFAULT_TEST_FRACTION = env_float("SIGHTLINE_DEFAULT_TEST_FRACTION", 0.1)
 # Pretrained keras.applications weights are looked up here first (offline installs place them here).
 SIGHTLINE_WEIGHTS_DIR = Path(env_str("SIGHTLINE_WEIGHTS_DIR", str(VAR_DIR / "weights")))
+# Off (an offline install): a backbone whose weights are not on disk is refused when a training is
+# submitted. On: such a training is accepted, and Keras downloads the weights on the worker.
+SIGHTLINE_ALLOW_WEIGHT_DOWNLOADS = env_bool("SIGHTLINE_ALLOW_WEIGHT_DOWNLOADS", False)
+# The longest time budget a training may ask for, in minutes.
+SIGHTLINE_MAX_BUDGET_MINUTES = env_float("SIGHTLINE_MAX_BUDGET_MINUTES", 240.0)
 # Backbone features per image, reused across epochs and versions; a worker-local cache.
 SIGHTLINE_FEATURE_CACHE_DIR = Path(env_str("SIGHTLINE_FEATURE_CACHE_DIR", str(VAR_DIR / "feature-cache")))
+# A training's own feature files while it runs (memory-mapped, so memory stays flat); deleted after it.
+SIGHTLINE_SCRATCH_DIR = Path(env_str("SIGHTLINE_SCRATCH_DIR", str(VAR_DIR / "scratch")))
+SIGHTLINE_SCRATCH_DIR.mkdir(parents=True, exist_ok=True)
 # Jobs: a worker writes its job's heartbeat this often, from a thread, in every phase of the work. A
 # running job whose heartbeat is older than the stale age lost its worker: the reaper (every
 # SIGHTLINE_REAPER_INTERVAL_SECONDS) queues it again to resume from its checkpoint, at most
@@ -212,6 +220,9 @@ CELERY_TASK_TIME_LIMIT = env_int("CELERY_TASK_TIME_LIMIT", 6 * 3600 + 300)
 CELERY_VISIBILITY_TIMEOUT = env_int("CELERY_VISIBILITY_TIMEOUT", CELERY_TASK_TIME_LIMIT + 3600)
 if CELERY_VISIBILITY_TIMEOUT <= CELERY_TASK_TIME_LIMIT:
     raise ImproperlyConfigured("CELERY_VISIBILITY_TIMEOUT must be longer than CELERY_TASK_TIME_LIMIT.")
+# A training planned to its longest budget must end (exports included) before the hard limit kills it.
+if SIGHTLINE_MAX_BUDGET_MINUTES * 60 * 1.25 > CELERY_TASK_TIME_LIMIT:
+    raise ImproperlyConfigured("SIGHTLINE_MAX_BUDGET_MINUTES must leave a quarter of CELERY_TASK_TIME_LIMIT spare.")
 _broker_dir = VAR_DIR / "broker"
 CELERY_BROKER_TRANSPORT_OPTIONS = (
     {

@@ -12,7 +12,7 @@ from rest_framework import serializers
 from classifier.api.serializers import SplitCountsSerializer
 from classifier.ml.config import TrainingConfig
 from classifier.models import ModelVersion
-from classifier.selectors import model_version_training_job
+from classifier.selectors import model_version_eta_seconds, model_version_training_job
 from training_jobs.api.serializers import JobSerializer
 from training_jobs.models import EpochMetric
 
@@ -29,22 +29,35 @@ class BackboneSerializer(serializers.Serializer):
 
 
 class ModelVersionCreateInputSerializer(serializers.Serializer):
-    """Every option but `backbone` may be left out for the platform default."""
+    """Every option may be left out: `{}` trains with the plan for the Standard budget. An option given
+    is kept as given; the plan chooses the rest (see `plan` in the detail)."""
 
-    backbone = serializers.CharField(help_text="A name listed by /api/v1/backbones/.")
-    image_size = serializers.IntegerField(required=False, help_text="Square input in pixels; default: the backbone's.")
+    backbone = serializers.CharField(
+        required=False, help_text=f"A name listed by /api/v1/backbones/; default {TrainingConfig.backbone}."
+    )
+    # Any JSON value: the service names the range for one it cannot take (true, -1, "soon").
+    budget_minutes = serializers.JSONField(
+        required=False,
+        help_text="Minutes the training may take, or quick (2), standard (10, the default) or best (60). The plan "
+        "fits input size, fine-tuning and epochs to it, measured on the worker as it goes.",
+    )
+    image_size = serializers.IntegerField(
+        required=False, help_text="Square input in pixels; default: chosen from the images' size and the budget."
+    )
     epochs = serializers.IntegerField(
         required=False, help_text=f"Epochs training the head on a frozen backbone; default {TrainingConfig.epochs}."
     )
-    batch_size = serializers.IntegerField(required=False, help_text=f"Default {TrainingConfig.batch_size}.")
+    batch_size = serializers.IntegerField(required=False, help_text="Default: chosen from the dataset's size.")
     learning_rate = serializers.FloatField(
-        required=False, help_text=f"Default {TrainingConfig.learning_rate}; fine-tuning uses a tenth of it."
+        required=False, help_text=f"The head's; default {TrainingConfig.learning_rate}."
     )
     fine_tune_layers = serializers.IntegerField(
-        required=False, help_text="Top backbone layers to fine-tune after the head is trained; default 0 (none)."
+        required=False,
+        help_text="Top backbone layers to fine-tune (BatchNorm not counted, rounded to a block); default: the top "
+        "half, when the budget allows; 0 for none.",
     )
     fine_tune_epochs = serializers.IntegerField(
-        required=False, help_text="Default: as many as `epochs` when `fine_tune_layers` is set."
+        required=False, help_text="Most fine-tuning epochs; default: as many as the budget allows."
     )
     early_stopping_patience = serializers.IntegerField(
         required=False,
@@ -54,13 +67,20 @@ class ModelVersionCreateInputSerializer(serializers.Serializer):
         ),
     )
     augment = serializers.BooleanField(
-        required=False, help_text="Random flips, rotations and zooms while fine-tuning; default true."
+        required=False, help_text="Train on several fixed views of each image (mirrored, shifted); default true."
+    )
+    horizontal_flip = serializers.BooleanField(
+        required=False,
+        allow_null=True,
+        help_text="Mirror images among the views: true, false (mirroring changes what a picture shows: text, digits, "
+        "left and right), or left out / null: training checks whether mirrored pictures keep their class and says "
+        "in the plan what it found.",
     )
     weights = serializers.ChoiceField(
         choices=["imagenet", "none"], required=False, help_text="Start from ImageNet weights (default) or random ones."
     )
     dropout = serializers.FloatField(required=False, help_text=f"Before the head; default {TrainingConfig.dropout}.")
-    label_smoothing = serializers.FloatField(required=False, help_text=f"Default {TrainingConfig.label_smoothing}.")
+    label_smoothing = serializers.FloatField(required=False, help_text="Default 0.1.")
 
 
 class _WithTrainingJobSerializer(serializers.Serializer):
@@ -161,16 +181,50 @@ class ModelVersionSerializer(serializers.ModelSerializer):
         return MetricsSummarySerializer(version.metrics).data if version.metrics else None
 
 
+class PlanSerializer(serializers.Serializer):
+    budget_minutes = serializers.FloatField()
+    chosen = serializers.DictField(help_text="The options the plan chose (the user's own are in `options`).")
+    reasons = serializers.ListField(child=serializers.CharField(), help_text="Why, one sentence each.")
+    reserve_seconds = serializers.FloatField(help_text="Kept after training for evaluation and exports.")
+    training_seconds = serializers.FloatField()
+    options = serializers.DictField(help_text="What the user asked for; a retrain repeats these.")
+    live = serializers.DictField(
+        required=False,
+        help_text="Written by the worker while it trains: total_epochs, epochs_done, epoch_seconds, started_at, "
+        "expected_end.",
+    )
+
+
 class ModelVersionDetailSerializer(_WithTrainingJobSerializer, ModelVersionSerializer):
     hyperparameters = serializers.DictField(read_only=True, help_text="The full training configuration used.")
+    plan = serializers.SerializerMethodField(help_text="How the time budget is spent, and why; null before plans.")
+    eta_seconds = serializers.SerializerMethodField(
+        help_text="Seconds until the training is expected to end; null once it has ended."
+    )
     calibration = serializers.SerializerMethodField(help_text="Null until the version is trained.")
     most_confused = MostConfusedSerializer(
         many=True, read_only=True, help_text="Test images it got most confidently wrong."
     )
 
     class Meta(ModelVersionSerializer.Meta):
-        fields = [*ModelVersionSerializer.Meta.fields, "hyperparameters", "job", "calibration", "most_confused"]
+        fields = [
+            *ModelVersionSerializer.Meta.fields,
+            "hyperparameters",
+            "plan",
+            "eta_seconds",
+            "job",
+            "calibration",
+            "most_confused",
+        ]
         read_only_fields = fields
+
+    @extend_schema_field(PlanSerializer(allow_null=True))
+    def get_plan(self, version: ModelVersion) -> dict | None:
+        return PlanSerializer(version.plan).data if version.plan else None
+
+    @extend_schema_field(serializers.IntegerField(allow_null=True))
+    def get_eta_seconds(self, version: ModelVersion) -> int | None:
+        return model_version_eta_seconds(version=version)
 
     @extend_schema_field(MetricsSerializer(allow_null=True))
     def get_metrics(self, version: ModelVersion) -> dict | None:

@@ -11,42 +11,12 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import Count, Max, Q
 
-from classifier.ml.backbones import UnknownBackbone, get_backbone_spec
-from classifier.ml.config import TrainingConfig
 from classifier.models import Dataset, DatasetImage, LabelClass, ModelVersion
 from classifier.services.storage import model_version_folder
+from classifier.services.training_plans import USER_OPTIONS, training_plan_build
 from training_jobs.models import Job
 from training_jobs.services import job_create, job_enqueue, jobs_cancel, jobs_result_files
 from webapp.storage import stored_files_delete, stored_folder_delete
-
-# What a user may set; the rest of TrainingConfig (weights folder, seed…) comes from the platform.
-USER_OPTIONS = (
-    "backbone", "image_size", "epochs", "batch_size", "learning_rate", "fine_tune_layers",
-    "fine_tune_epochs", "early_stopping_patience", "augment", "weights", "dropout", "label_smoothing",
-)
-
-
-def training_config_build(*, options: dict[str, Any]) -> TrainingConfig:
-    """Validate a user's training options into a TrainingConfig; ValidationError names the field."""
-    unknown = sorted(set(options) - set(USER_OPTIONS))
-    if unknown:
-        raise ValidationError({name: "Unknown training option." for name in unknown})
-    values = {name: value for name, value in options.items() if value is not None or name == "weights"}
-    if values.get("weights") == "none":
-        values["weights"] = None
-    if values.get("fine_tune_layers") and not values.get("fine_tune_epochs"):
-        # Asking for fine-tuning layers means fine-tuning; give it as many epochs as the head.
-        values["fine_tune_epochs"] = values.get("epochs", TrainingConfig.epochs)
-    try:
-        spec = get_backbone_spec(values.get("backbone", TrainingConfig.backbone))
-    except UnknownBackbone as exc:
-        raise ValidationError({"backbone": str(exc)}) from exc
-    values.setdefault("image_size", spec.default_input_size)
-    try:
-        return TrainingConfig.from_dict(values)
-    except ValueError as exc:
-        field = str(exc).split(" ", 1)[0]
-        raise ValidationError({field if field in USER_OPTIONS else "non_field_errors": str(exc)}) from exc
 
 
 def dataset_check_trainable(*, dataset: Dataset) -> list[LabelClass]:
@@ -83,8 +53,8 @@ def model_version_create(
     parent: ModelVersion | None = None,
 ) -> ModelVersion:
     """Number a new version, freeze its classes and queue its training job on the gpu queue."""
-    config = training_config_build(options=options)
     classes = dataset_check_trainable(dataset=dataset)
+    config, plan = training_plan_build(dataset=dataset, class_names=[c.name for c in classes], options=options)
     # Lock the dataset row so two requests cannot take the same version number.
     Dataset.objects.select_for_update().filter(id=dataset.id).first()
     number = (dataset.model_versions.aggregate(top=Max("number"))["top"] or 0) + 1
@@ -94,6 +64,7 @@ def model_version_create(
         backbone=config.backbone,
         image_size=config.image_size,
         hyperparameters=config.to_dict(),
+        plan=plan,
         class_names=[c.name for c in classes],
         parent=parent,
         created_by=requested_by,
@@ -111,9 +82,29 @@ def model_version_create(
     return version
 
 
+def model_version_train_again(*, version: ModelVersion, requested_by: AbstractBaseUser) -> ModelVersion:
+    """A failed or cancelled version started again by its owner: ``model_version_retrain`` without
+    the staff rule, since it takes no more of the workers than the training that did not finish."""
+    if version.status not in (ModelVersion.Status.FAILED, ModelVersion.Status.CANCELLED):
+        raise ValidationError(
+            {"status": f"Version {version.number} is {version.get_status_display().lower()}; only a failed or "
+             "cancelled version is trained again."}
+        )
+    return model_version_retrain(version=version, requested_by=requested_by)
+
+
 def model_version_retrain(*, version: ModelVersion, requested_by: AbstractBaseUser) -> ModelVersion:
-    """A new version with the same settings, on the dataset as it is now (its classes may differ)."""
-    options = {name: version.hyperparameters.get(name) for name in USER_OPTIONS if name in version.hyperparameters}
+    """A new version with the same settings, on the dataset as it is now (its classes may differ).
+
+    The options the user gave are kept and the plan is made again for the data as it is now; a
+    version from before plans existed repeats every setting it was trained with."""
+    if version.plan.get("options") is not None:
+        options = dict(version.plan["options"])
+    else:
+        options = {name: version.hyperparameters[name] for name in USER_OPTIONS if name in version.hyperparameters}
+        options.pop("budget_minutes", None)
+    if options.get("weights") is None and "weights" in options:
+        options["weights"] = "none"
     return model_version_create(dataset=version.dataset, requested_by=requested_by, options=options, parent=version)
 
 

@@ -11,6 +11,7 @@ that marks its job succeeded; every other ending is the job engine's (see ``vers
 import json
 import math
 import tempfile
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -47,13 +48,49 @@ def _finite(value: float | None) -> float | None:
 
 
 class _JobObserver:
-    """Keras-side hooks: an EpochMetric row per epoch, throttled progress and heartbeat per batch."""
+    """Keras-side hooks: an EpochMetric row per epoch, throttled progress and heartbeat per batch, and
+    the plan's live part (epochs planned, seconds per epoch, expected end) on the version."""
 
-    def __init__(self, job: Job, progress: ProgressReporter, total_epochs: int) -> None:
+    def __init__(self, job: Job, progress: ProgressReporter, total_epochs: int, version: ModelVersion) -> None:
         self.job = job
         self.progress = progress
         self.total_epochs = max(1, total_epochs)
         self.epochs_done = 0
+        self.version = version
+        self.plan = dict(version.plan or {})
+        self.started = timezone.now()
+        self.epoch_seconds: float | None = None
+
+    def on_plan(self, total_epochs: int, epoch_seconds: float | None) -> None:
+        self.total_epochs = max(1, total_epochs)
+        if epoch_seconds is not None:
+            self.epoch_seconds = epoch_seconds
+        self._live()
+
+    def on_note(self, text: str) -> None:
+        # A resumed run decides again from the same data: the same note, recorded once.
+        reasons = self.plan.setdefault("reasons", [])
+        if text not in reasons:
+            reasons.append(text)
+        self._live()
+
+    def _live(self) -> None:
+        if not self.plan:
+            return
+        now = timezone.now()
+        if self.epoch_seconds is None:
+            end = self.started + timedelta(seconds=self.plan.get("budget_minutes", 0) * 60)
+        else:
+            left = max(0, self.total_epochs - self.epochs_done) * self.epoch_seconds
+            end = now + timedelta(seconds=left + self.plan.get("reserve_seconds", 0))
+        self.plan["live"] = {
+            "total_epochs": self.total_epochs,
+            "epochs_done": self.epochs_done,
+            "epoch_seconds": round(self.epoch_seconds, 1) if self.epoch_seconds is not None else None,
+            "started_at": self.started.isoformat(),
+            "expected_end": end.isoformat(),
+        }
+        ModelVersion.objects.filter(id=self.version.id).update(plan=self.plan)
 
     def fraction(self) -> float:
         return EPOCHS_SHARE * min(1.0, self.epochs_done / self.total_epochs)
@@ -72,9 +109,14 @@ class _JobObserver:
             },
         )
         self.epochs_done = epoch
+        if phase == "fine_tune" and logs.get("seconds"):
+            # Fine-tuning epochs are the slow ones: they say when the training will end.
+            self.epoch_seconds = logs["seconds"]
+        self._live()
         self.progress(
             self.fraction(),
-            f"Epoch {epoch} ({phase.replace('_', '-')}): val accuracy {logs['val_accuracy']:.3f}",
+            f"Epoch {epoch} of {self.total_epochs} ({phase.replace('_', '-')}): "
+            f"val accuracy {logs['val_accuracy']:.3f}",
             force=True,
         )
 
@@ -147,7 +189,7 @@ def model_version_train_run(*, job: Job, progress: ProgressReporter) -> JobResul
         val_images, val_labels = _split(version, DatasetImage.Split.VAL)
         test_images, test_labels = _split(version, DatasetImage.Split.TEST)
         total_epochs = config.epochs + (config.fine_tune_epochs if config.fine_tuning_enabled else 0)
-        observer = _JobObserver(job, progress, total_epochs)
+        observer = _JobObserver(job, progress, total_epochs, version)
         progress(
             0.0, f"Computing {config.backbone} features for {len(train_images) + len(val_images)} images", force=True
         )
@@ -162,24 +204,20 @@ def model_version_train_run(*, job: Job, progress: ProgressReporter) -> JobResul
             observer,
             feature_cache=cache,
             checkpoints=StoredCheckpoints(folder),
+            time_budget=_time_budget(version, job),
+            scratch_dir=str(settings.SIGHTLINE_SCRATCH_DIR),
         )
 
         progress(EPOCHS_SHARE, "Calibrating on the validation split", force=True)
         temperature = calibration.fit_temperature(result.val_logits, result.val_labels)
-        calibrated_val = calibration.softmax(result.val_logits, temperature)
-        calibration_report = {
-            "temperature": temperature,
-            "ece_before": calibration.expected_calibration_error(result.val_probabilities, result.val_labels),
-            "ece_after": calibration.expected_calibration_error(calibrated_val, result.val_labels),
-            "reliability_before": calibration.reliability_diagram_bins(result.val_probabilities, result.val_labels),
-            "reliability_after": calibration.reliability_diagram_bins(calibrated_val, result.val_labels),
-        }
         model = export.with_temperature(result.model, temperature)
         progress(0.87, "Fitting the unknown-image detector", force=True)
         detector = unknown.fit_unknown_detector(result.train_embeddings, result.train_labels, result.val_embeddings)
 
         progress(0.9, f"Evaluating on {len(test_images)} test images", force=True)
-        metrics, confused = _evaluate(model, result, config, version, test_images, test_labels, cache)
+        metrics, confused, calibration_report = _evaluate(
+            result, config, version, (test_images, test_labels), temperature
+        )
         metrics.update(
             best_epoch=result.best_epoch,
             split_sizes={"train": len(train_images), "val": len(val_images), "test": len(test_images)},
@@ -222,6 +260,15 @@ def model_version_train_run(*, job: Job, progress: ProgressReporter) -> JobResul
     )
 
 
+def _time_budget(version: ModelVersion, job: Job) -> float | None:
+    """Seconds the training steps may take: the plan's, less what this attempt has spent already."""
+    seconds = (version.plan or {}).get("training_seconds")
+    if seconds is None:
+        return None
+    spent = (timezone.now() - job.started_at).total_seconds() if job.attempts <= 1 and job.started_at else 0.0
+    return max(0.0, seconds - spent)
+
+
 def model_version_training_folder(version: ModelVersion) -> str:
     return model_version_folder(dataset_id=version.dataset_id, number=version.number, version_id=version.id)
 
@@ -242,21 +289,27 @@ def _version_ready(*, version: ModelVersion, fields: dict[str, Any]) -> None:
 
 
 def _evaluate(
-    model: Any,
     result: Any,
     config: TrainingConfig,
     version: ModelVersion,
-    test_images: list[DatasetImage],
-    test_labels: np.ndarray,
-    cache: DirectoryFeatureCache,
-) -> tuple[dict, list[dict]]:
+    test_split: tuple[list[DatasetImage], np.ndarray],
+    temperature: float,
+) -> tuple[dict, list[dict], dict]:
+    """Metrics, most confused images and calibration, all measured on the test split (the temperature
+    was fitted on validation; judging it there would flatter it). Without test images, calibration is
+    reported on validation and says so."""
     from classifier.ml import training
 
+    test_images, test_labels = test_split
     if not test_images:
-        return {"accuracy": None, "per_class": {}, "confusion_matrix": []}, []
-    probabilities = training.predict_probabilities(
-        model, _records(test_images), image_size=result.image_size, batch_size=config.batch_size
+        calibrated = calibration.softmax(result.val_logits, temperature)
+        report = _calibration_report(result.val_probabilities, calibrated, result.val_labels, temperature, "val")
+        return {"accuracy": None, "per_class": {}, "confusion_matrix": []}, [], report
+    raw = training.predict_probabilities(
+        result.model, _records(test_images), image_size=result.image_size, batch_size=config.batch_size
     )
+    # Log-probabilities are the logits up to a constant per image: scaling them is temperature scaling.
+    probabilities = calibration.softmax(np.log(np.clip(raw, 1e-12, 1.0)), temperature)
     metrics = evaluation.evaluate(probabilities, test_labels, version.class_names)
     confused = [
         {
@@ -267,7 +320,20 @@ def _evaluate(
         }
         for entry in evaluation.most_confused(probabilities, test_labels, MOST_CONFUSED_COUNT)
     ]
-    return metrics, confused
+    return metrics, confused, _calibration_report(raw, probabilities, test_labels, temperature, "test")
+
+
+def _calibration_report(
+    before: np.ndarray, after: np.ndarray, labels: np.ndarray, temperature: float, split: str
+) -> dict:
+    return {
+        "temperature": temperature,
+        "split": split,
+        "ece_before": calibration.expected_calibration_error(before, labels),
+        "ece_after": calibration.expected_calibration_error(after, labels),
+        "reliability_before": calibration.reliability_diagram_bins(before, labels),
+        "reliability_after": calibration.reliability_diagram_bins(after, labels),
+    }
 
 
 def model_version_artifacts_store(

@@ -136,7 +136,7 @@
             callbacks: {
               afterLabel: (item) => {
                 const bin = (item.datasetIndex === 2 ? bins.before : bins.after)[item.dataIndex];
-                return item.datasetIndex === 0 ? "" : bin.count + " validation images";
+                return item.datasetIndex === 0 ? "" : bin.count + " " + (bins.split || "test") + " images";
               },
             },
           },
@@ -154,12 +154,53 @@
     return;
   }
   const curvesUrl = panel.dataset.curvesUrl;
-  // job_progress.js, loaded before this script, moves the progress bar; the curves follow each poll.
+  const versionUrl = panel.dataset.versionUrl;
+
+  function text(id, value) {
+    const element = document.getElementById(id);
+    if (element) {
+      element.textContent = value;
+    }
+  }
+
+  function duration(seconds) {
+    seconds = Math.max(0, Math.round(seconds));
+    return seconds < 90 ? seconds + " s" : Math.floor(seconds / 60) + " min " + (seconds % 60) + " s";
+  }
+
+  // The version's status and its plan's live part (epochs planned and done, time per epoch, time left),
+  // as the worker re-plans from the epochs it measures.
+  function showVersion(version) {
+    const status = document.getElementById("version-status");
+    if (status) {
+      status.textContent = version.status.charAt(0).toUpperCase() + version.status.slice(1);
+      status.className = "status status-" + version.status;
+    }
+    const live = version.plan && version.plan.live;
+    const facts = document.getElementById("plan-live");
+    if (facts && (live || version.eta_seconds !== null)) {
+      facts.hidden = false;
+    }
+    if (live) {
+      text("plan-epochs", live.epochs_done + " of " + live.total_epochs);
+      text("plan-epoch-seconds", live.epoch_seconds ? Math.round(live.epoch_seconds) + " s" : "—");
+      text("plan-elapsed", duration((Date.now() - Date.parse(live.started_at)) / 1000));
+    }
+    if (version.eta_seconds !== null && version.eta_seconds !== undefined) {
+      text("plan-eta", "about " + duration(version.eta_seconds) + (live ? "" : " once a worker starts it"));
+    }
+  }
+
+  // job_progress.js, loaded before this script, moves the progress bar; the curves and the plan follow
+  // each poll.
   window.SightlineJobs.watch(jobUrl, INTERVAL_MS, async function () {
     try {
       showCurves(await window.SightlineJobs.getJson(curvesUrl));
+      if (versionUrl) {
+        showVersion(await window.SightlineJobs.getJson(versionUrl));
+      }
     } catch (error) {
-      // The curves drawn so far stay; the next poll tries again.
+      // What is drawn so far stays; the next poll tries again.
     }
   });
 })();

@@ -90,7 +90,7 @@ def dataset(user):
 
 def test_starting_a_version_queues_its_training_job(user, user_api, dataset, django_capture_on_commit_callbacks):
     with django_capture_on_commit_callbacks() as callbacks:
-        response = _start(user_api, dataset, {"backbone": "mobilenet_v2", "epochs": 3, "fine_tune_layers": 10})
+        response = _start(user_api, dataset, {"backbone": "efficientnet_lite0", "epochs": 3, "fine_tune_layers": 10})
 
     assert response.status_code == 202
     body = response.json()
@@ -104,10 +104,11 @@ def test_starting_a_version_queues_its_training_job(user, user_api, dataset, dja
         dataset.id,
     )
     version = ModelVersion.objects.get(id=body["id"])
+    # The dataset's 32 px pictures are trained at 96 px by the Standard plan, not at 224.
     assert (version.status, version.backbone, version.image_size, version.created_by) == (
         Status.QUEUED,
-        "mobilenet_v2",
-        224,
+        "efficientnet_lite0",
+        96,
         user,
     )
     assert version.class_names == ["robin", "wren"]
@@ -122,7 +123,7 @@ def test_starting_a_version_queues_its_training_job(user, user_api, dataset, dja
 def test_class_names_are_frozen_in_order_when_the_version_starts(user, user_api):
     dataset = _trainable_dataset(user, classes=("wren", "blackbird", "robin"))
 
-    version_id = _start(user_api, dataset, {"backbone": "mobilenet_v2"}).json()["id"]
+    version_id = _start(user_api, dataset, {"backbone": "efficientnet_lite0"}).json()["id"]
     _add_class(dataset, "sparrow")
 
     detail = user_api.get(f"/api/v1/model-versions/{version_id}/").json()
@@ -132,10 +133,10 @@ def test_class_names_are_frozen_in_order_when_the_version_starts(user, user_api)
 def test_versions_are_numbered_per_dataset(user, user_api, dataset):
     other_dataset = _trainable_dataset(user, name="Pond birds")
 
-    numbers = [_start(user_api, dataset, {"backbone": "mobilenet_v2"}).json()["number"] for _ in range(2)]
+    numbers = [_start(user_api, dataset, {"backbone": "efficientnet_lite0"}).json()["number"] for _ in range(2)]
 
     assert numbers == [1, 2]
-    assert _start(user_api, other_dataset, {"backbone": "mobilenet_v2"}).json()["number"] == 1
+    assert _start(user_api, other_dataset, {"backbone": "efficientnet_lite0"}).json()["number"] == 1
 
 
 def test_a_version_can_start_from_random_weights(user_api, dataset):
@@ -150,7 +151,7 @@ def test_a_version_can_start_from_random_weights(user_api, dataset):
 def test_a_dataset_with_fewer_than_two_classes_is_400(user, user_api):
     dataset = _trainable_dataset(user, classes=("robin",))
 
-    response = _start(user_api, dataset, {"backbone": "mobilenet_v2"})
+    response = _start(user_api, dataset, {"backbone": "efficientnet_lite0"})
 
     assert response.status_code == 400
     assert response.json() == {"dataset": ["Training needs at least 2 classes with images; this dataset has 1."]}
@@ -162,7 +163,7 @@ def test_a_class_without_validation_images_is_400_naming_it(user, user_api):
     dataset = _trainable_dataset(user, classes=("robin",))
     _add_class(dataset, "wren", splits=(Split.TRAIN, Split.TRAIN))
 
-    response = _start(user_api, dataset, {"backbone": "mobilenet_v2"})
+    response = _start(user_api, dataset, {"backbone": "efficientnet_lite0"})
 
     assert response.status_code == 400
     assert response.json() == {
@@ -195,23 +196,60 @@ def test_an_unknown_backbone_is_400_listing_the_valid_ones(user_api, dataset):
     ],
 )
 def test_bad_hyperparameters_are_400_naming_the_field(user_api, dataset, options, errors):
-    response = _start(user_api, dataset, {"backbone": "mobilenet_v2", **options})
+    response = _start(user_api, dataset, {"backbone": "efficientnet_lite0", **options})
 
     assert response.status_code == 400
     assert response.json() == errors
     assert not ModelVersion.objects.exists()
 
 
-def test_the_backbone_is_required(user_api, dataset):
-    response = _start(user_api, dataset, {"epochs": 3})
+def test_an_empty_request_trains_with_the_standard_plan_on_a_backbone_whose_weights_are_here(user_api, dataset):
+    response = _start(user_api, dataset, {})
+
+    assert response.status_code == 202
+    version = ModelVersion.objects.get(id=response.json()["id"])
+    assert (version.backbone, version.hyperparameters["weights"]) == ("efficientnet_lite0", "imagenet")
+    detail = user_api.get(f"/api/v1/model-versions/{version.id}/").json()
+    assert detail["plan"]["budget_minutes"] == 10
+    assert detail["plan"]["chosen"]["image_size"] == 96 and detail["plan"]["reasons"]
+    assert detail["eta_seconds"] == 600
+
+
+def test_a_backbone_without_weights_here_is_refused_naming_the_file_and_the_ones_that_work(
+    user_api, dataset, settings, tmp_path
+):
+    settings.SIGHTLINE_WEIGHTS_DIR = tmp_path / "weights"
+
+    response = _start(user_api, dataset, {"backbone": "resnet50"})
 
     assert response.status_code == 400
-    assert response.json() == {"backbone": ["This field is required."]}
+    message = response.json()["backbone"][0]
+    assert "resnet50_weights_tf_dim_ordering_tf_kernels_notop.h5" in message
+    assert str(tmp_path / "weights") in message
+    assert "efficientnet_lite0, efficientnet_lite1, efficientnet_lite2" in message
+    assert not ModelVersion.objects.exists()
+
+
+@pytest.mark.parametrize("budget", [0, -1, "soon", 100000, True])
+def test_a_budget_out_of_range_is_refused_naming_the_range(user_api, dataset, budget):
+    response = _start(user_api, dataset, {"budget_minutes": budget})
+
+    assert response.status_code == 400
+    assert "budget_minutes must be a number of minutes above 0 and at most 240" in response.json()["budget_minutes"][0]
+    assert not ModelVersion.objects.exists()
+
+
+@pytest.mark.parametrize(("budget", "minutes"), [("quick", 2), ("best", 60), (25, 25), ("7.5", 7.5)])
+def test_a_budget_is_a_preset_or_minutes(user_api, dataset, budget, minutes):
+    response = _start(user_api, dataset, {"budget_minutes": budget})
+
+    assert response.status_code == 202, response.json()
+    assert ModelVersion.objects.get().plan["budget_minutes"] == minutes
 
 
 def test_training_options_are_taken_as_json_only(user_api, dataset):
     # A form would send an unticked "augment" as false; JSON keeps "not given" apart from false.
-    response = user_api.post(f"/api/v1/datasets/{dataset.id}/model-versions/", {"backbone": "mobilenet_v2"})
+    response = user_api.post(f"/api/v1/datasets/{dataset.id}/model-versions/", {"backbone": "efficientnet_lite0"})
 
     assert response.status_code == 415
 
@@ -336,7 +374,7 @@ def test_another_users_dataset_versions_are_404(other_api, dataset):
     _version(dataset)
 
     assert other_api.get(f"/api/v1/datasets/{dataset.id}/model-versions/").status_code == 404
-    assert _start(other_api, dataset, {"backbone": "mobilenet_v2"}).status_code == 404
+    assert _start(other_api, dataset, {"backbone": "efficientnet_lite0"}).status_code == 404
     assert ModelVersion.objects.count() == 1
 
 
@@ -345,7 +383,7 @@ def test_staff_can_read_and_start_anyones_versions(staff_api, dataset):
 
     assert staff_api.get(f"/api/v1/model-versions/{version.id}/").status_code == 200
     assert staff_api.get(f"/api/v1/datasets/{dataset.id}/model-versions/").json()["count"] == 1
-    assert _start(staff_api, dataset, {"backbone": "mobilenet_v2"}).status_code == 202
+    assert _start(staff_api, dataset, {"backbone": "efficientnet_lite0"}).status_code == 202
 
 
 # Curves
@@ -433,7 +471,7 @@ def test_retraining_is_staff_only_even_for_the_owner(user_api, dataset):
 def test_staff_retrain_a_version_with_its_settings_on_the_dataset_as_it_is_now(
     staff_user, staff_api, dataset, django_capture_on_commit_callbacks
 ):
-    settings = TrainingConfig(backbone="resnet50", image_size=200, epochs=7, augment=False)
+    settings = TrainingConfig(backbone="resnet50", image_size=200, epochs=7, augment=False, weights=None)
     version = _version(dataset, backbone="resnet50", image_size=200, hyperparameters=settings.to_dict())
     _add_class(dataset, "sparrow")
 
@@ -451,7 +489,9 @@ def test_staff_retrain_a_version_with_its_settings_on_the_dataset_as_it_is_now(
     retrained = ModelVersion.objects.get(id=body["id"])
     assert (retrained.parent, retrained.backbone, retrained.image_size) == (version, "resnet50", 200)
     assert retrained.created_by == staff_user
-    assert retrained.hyperparameters == version.hyperparameters
+    # A version from before plans: every option it was trained with is repeated.
+    for name in ("backbone", "image_size", "epochs", "augment", "weights", "batch_size", "learning_rate"):
+        assert retrained.hyperparameters[name] == version.hyperparameters[name], name
     assert retrained.class_names == ["robin", "sparrow", "wren"]
     assert len(callbacks) == 1
 

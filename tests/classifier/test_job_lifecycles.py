@@ -36,7 +36,9 @@ from webapp.storage import stored_names
 # Real commits: clean-up, re-sending and foreign keys act as they do on a server.
 pytestmark = pytest.mark.django_db(transaction=True)
 
-TINY = {"backbone": "mobilenet_v3_small", "image_size": 32, "weights": "none", "epochs": 3, "batch_size": 8}
+# Head only (no fine-tuning), so each training takes seconds.
+TINY = {"backbone": "mobilenet_v3_small", "image_size": 32, "weights": "none", "epochs": 3, "batch_size": 8,
+        "fine_tune_layers": 0}
 
 
 def _png(color, seed, size=32) -> bytes:

@@ -37,7 +37,7 @@ def make_version(dataset: Dataset, number: int, **fields) -> ModelVersion:
         "backbone": "mobilenet_v2",
         "image_size": 224,
         "hyperparameters": TrainingConfig(
-            image_size=224, epochs=3, fine_tune_layers=10, fine_tune_epochs=2
+            backbone="mobilenet_v2", image_size=224, epochs=3, fine_tune_layers=10, fine_tune_epochs=2
         ).to_dict(),
         "status": Status.READY,
         "class_names": ["cat", "dog"],
@@ -109,7 +109,9 @@ def _compare(a: ModelVersion, b: ModelVersion) -> str:
 
 def _train_data(**overrides) -> dict:
     data = {
-        "backbone": "mobilenet_v2",
+        "budget": "standard",
+        "horizontal_flip": "",
+        "backbone": "efficientnet_lite0",
         "weights": "imagenet",
         "image_size": "",
         "epochs": "5",
@@ -118,7 +120,7 @@ def _train_data(**overrides) -> dict:
         "fine_tune_layers": "0",
         "fine_tune_epochs": "",
         "early_stopping_patience": "3",
-        "augment": "on",
+        "augment": "yes",
     }
     return {**data, **overrides}
 
@@ -203,7 +205,7 @@ def test_train_form_queues_a_version_and_opens_its_page(
     with django_capture_on_commit_callbacks(execute=False) as callbacks:
         response = user_client.post(
             reverse("classifier:model-version-create", args=[dataset.pk]),
-            _train_data(backbone="efficientnet_lite0", fine_tune_layers="20", augment=""),
+            _train_data(backbone="efficientnet_lite0", fine_tune_layers="20", augment="no", horizontal_flip="no"),
         )
 
     version = ModelVersion.objects.get(dataset=dataset)
@@ -213,7 +215,10 @@ def test_train_form_queues_a_version_and_opens_its_page(
     assert version.class_names == ["cat", "dog"]
     assert version.hyperparameters["fine_tune_epochs"] == 5
     assert version.hyperparameters["augment"] is False
-    assert version.image_size == 224
+    assert version.hyperparameters["horizontal_flip"] is False
+    # The plan's choice for the dataset's 32 px pictures (image size was left empty).
+    assert version.image_size == 96
+    assert version.plan["budget_minutes"] == 10 and version.plan["reasons"]
     assert version.jobs.get().status == Job.Status.QUEUED
     assert len(callbacks) == 1  # the training task, sent once the transaction commits
 
@@ -501,6 +506,10 @@ def test_staff_retrain_queues_a_new_version_with_the_same_settings(
 ):
     client.force_login(staff_user)
     assert 'id="version-retrain"' in client.get(_detail(version)).text
+    # On a backbone whose weights this install has (mobilenet_v2's would be refused).
+    ModelVersion.objects.filter(id=version.id).update(
+        hyperparameters={**version.hyperparameters, "backbone": "efficientnet_lite0"}
+    )
 
     with django_capture_on_commit_callbacks(execute=False):
         response = client.post(reverse("classifier:model-version-retrain", args=[version.pk]))
@@ -552,7 +561,7 @@ def test_compare_shows_both_versions_side_by_side(user_client, dataset, version)
     sections = dict(page.context["sections"])
     rows = {row["label"]: row for rows in sections.values() for row in rows}
     assert (rows["Backbone"]["a"], rows["Backbone"]["b"]) == ("mobilenet_v2", "efficientnet_lite0")
-    assert rows["Epochs"]["differs"] and not rows["Batch size"]["differs"]
+    assert rows["Head epochs"]["differs"] and not rows["Batch size"]["differs"]
     assert (rows["Test accuracy"]["a"], rows["Test accuracy"]["b"], rows["Test accuracy"]["winner"]) == (
         "87.5%", "90.0%", "b"
     )
@@ -573,3 +582,51 @@ def test_compare_needs_two_versions(user_client, version):
     assert user_client.get(url).status_code == 404
     assert user_client.get(f"{url}?a={version.pk}").status_code == 404
     assert user_client.get(f"{url}?a={version.pk}&b=nonsense").status_code == 404
+
+
+# Failed versions: train again, delete
+
+
+def test_a_failed_version_is_trained_again_in_one_click_with_its_options(
+    user_client, dataset, django_capture_on_commit_callbacks
+):
+    failed = make_version(dataset, 1, status=Status.FAILED, is_active=False,
+                          plan={"budget_minutes": 2.0, "options": {"budget_minutes": 2.0, "epochs": 4}})
+    page = user_client.get(_detail(failed))
+    assert 'id="version-train-again"' in page.text and 'id="version-delete"' in page.text
+
+    with django_capture_on_commit_callbacks(execute=False):
+        response = user_client.post(reverse("classifier:model-version-train-again", args=[failed.pk]))
+
+    again = ModelVersion.objects.get(number=2)
+    assert response.url == _detail(again)
+    assert (again.status, again.parent, again.hyperparameters["epochs"]) == (Status.QUEUED, failed, 4)
+    assert again.plan["budget_minutes"] == 2.0
+
+
+def test_only_a_failed_or_cancelled_version_is_trained_again(user_client, version):
+    response = user_client.post(reverse("classifier:model-version-train-again", args=[version.pk]), follow=True)
+
+    assert "only a failed or cancelled version is trained again" in response.text
+    assert ModelVersion.objects.count() == 1
+
+
+def test_a_version_is_deleted_from_its_page_but_not_the_active_one(user_client, version, dataset):
+    failed = make_version(dataset, 2, status=Status.FAILED, is_active=False)
+
+    refused = user_client.post(reverse("classifier:model-version-delete", args=[version.pk]), follow=True)
+    deleted = user_client.post(reverse("classifier:model-version-delete", args=[failed.pk]))
+
+    assert "active version; promote another one before deleting it" in refused.text
+    assert deleted.url == reverse("classifier:dataset-detail", args=[dataset.pk]) + "#versions"
+    assert list(ModelVersion.objects.values_list("number", flat=True)) == [1]
+
+
+def test_the_version_page_shows_the_plan_and_the_time_left(user_client, dataset):
+    queued = make_version(dataset, 1, status=Status.QUEUED, is_active=False,
+                          plan={"budget_minutes": 10, "reasons": ["Images are 32 px (median): trained at 96 px."]})
+
+    page = user_client.get(_detail(queued))
+
+    assert "Images are 32 px (median): trained at 96 px." in page.text
+    assert page.context["eta_seconds"] == 600

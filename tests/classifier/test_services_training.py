@@ -5,6 +5,7 @@ import zipfile
 
 import numpy as np
 import pytest
+from django.core.exceptions import ValidationError
 from django.core.files.storage import default_storage
 from PIL import Image
 
@@ -18,7 +19,9 @@ from tests.factories import DatasetFactory
 from training_jobs.models import EpochMetric, Job
 from training_jobs.services import job_cancel
 
-TINY = {"backbone": "mobilenet_v3_small", "image_size": 32, "weights": "none", "epochs": 3, "batch_size": 8}
+# Head only (no fine-tuning), so each training takes seconds.
+TINY = {"backbone": "mobilenet_v3_small", "image_size": 32, "weights": "none", "epochs": 3, "batch_size": 8,
+        "fine_tune_layers": 0}
 
 
 def _png(color, seed) -> bytes:
@@ -93,13 +96,30 @@ def test_a_later_version_waits_to_be_promoted(dataset, user, django_capture_on_c
     assert first.is_active and not second.is_active
 
 
-def test_missing_pretrained_weights_fail_the_job_and_keep_the_active_version(
+def test_missing_pretrained_weights_are_refused_before_a_job_exists_and_the_active_version_stays(
     dataset, user, django_capture_on_commit_callbacks, settings, tmp_path, monkeypatch
 ):
     active, _ = _train(dataset, user, django_capture_on_commit_callbacks, epochs=1)
     settings.SIGHTLINE_WEIGHTS_DIR = tmp_path / "no-weights"
     monkeypatch.setenv("KERAS_HOME", str(tmp_path / "keras-home"))
-    # Offline: Keras's own download fails, as it does on a machine without internet.
+
+    with pytest.raises(ValidationError) as refused:
+        model_version_create(dataset=dataset, requested_by=user, options={**TINY, "backbone": "resnet50",
+                                                                          "weights": "imagenet"})
+
+    assert "resnet50_weights_tf_dim_ordering_tf_kernels_notop.h5" in refused.value.message_dict["backbone"][0]
+    assert list(ModelVersion.objects.values_list("number", flat=True)) == [1]
+    active.refresh_from_db()
+    assert active.is_active
+
+
+def test_weights_that_went_missing_after_submission_fail_the_job_naming_the_file(
+    dataset, user, django_capture_on_commit_callbacks, settings, tmp_path, monkeypatch
+):
+    # Allowed to download at submission (an online install), offline when the worker runs.
+    settings.SIGHTLINE_ALLOW_WEIGHT_DOWNLOADS = True
+    settings.SIGHTLINE_WEIGHTS_DIR = tmp_path / "no-weights"
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path / "keras-home"))
     monkeypatch.setattr("keras.utils.get_file", lambda *a, **k: (_ for _ in ()).throw(OSError("offline")))
 
     failed, job = _train(dataset, user, django_capture_on_commit_callbacks, backbone="resnet50", weights="imagenet",
@@ -108,8 +128,6 @@ def test_missing_pretrained_weights_fail_the_job_and_keep_the_active_version(
     assert job.status == Job.Status.FAILED
     assert "resnet50_weights_tf_dim_ordering_tf_kernels_notop.h5" in job.error
     assert failed.status == ModelVersion.Status.FAILED
-    active.refresh_from_db()
-    assert active.is_active
 
 
 def test_cancelling_during_training_ends_the_job_and_version_cancelled(
