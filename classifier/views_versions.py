@@ -74,9 +74,20 @@ def _setting_text(value: object) -> str:
     return str(value)
 
 
+# What a null means for the settings where it is not "none".
+NULL_SETTINGS = {"horizontal_flip": "found out from the pictures", "image_size": "the backbone's"}
+
+
 def _settings(version: ModelVersion) -> list[tuple[str, str]]:
-    stored = version.hyperparameters
-    return [(label, _setting_text(stored[name])) for name, label in SETTING_LABELS.items() if name in stored]
+    stored = dict(version.hyperparameters)
+    if not stored.get("fine_tune_layers") and stored.get("fine_tune_fraction"):
+        # Fine-tuning was asked for as a share of the backbone: a layer count of 0 would read as "none".
+        stored.pop("fine_tune_layers")
+    return [
+        (label, NULL_SETTINGS[name] if stored[name] is None and name in NULL_SETTINGS else _setting_text(stored[name]))
+        for name, label in SETTING_LABELS.items()
+        if name in stored
+    ]
 
 
 def _active_version(version: ModelVersion) -> ModelVersion | None:

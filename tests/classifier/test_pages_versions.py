@@ -5,8 +5,11 @@ staff-only retrain, and the comparison of two versions.
 Versions are made directly as rows with stored metrics; nothing is trained here.
 """
 
+from datetime import timedelta
+
 import pytest
 from django.urls import reverse
+from django.utils import timezone
 
 from classifier.ml.config import TrainingConfig
 from classifier.models import Dataset, DatasetImage, ModelVersion
@@ -630,3 +633,20 @@ def test_the_version_page_shows_the_plan_and_the_time_left(user_client, dataset)
 
     assert "Images are 32 px (median): trained at 96 px." in page.text
     assert page.context["eta_seconds"] == 600
+
+
+def test_a_trained_version_says_how_long_it_took_and_what_the_plan_left_to_the_training(user_client, dataset):
+    settings = TrainingConfig(backbone="mobilenet_v2", image_size=96, fine_tune_fraction=0.5, fine_tune_epochs=8)
+    trained = make_version(dataset, 1, hyperparameters=settings.to_dict(),
+                           plan={"budget_minutes": 10, "reasons": ["Mirror images kept: …"]})
+    finished = timezone.now()
+    trained.jobs.update(started_at=finished - timedelta(minutes=6, seconds=20), finished_at=finished)
+
+    page = user_client.get(_detail(trained))
+
+    assert page.context["eta_seconds"] is None
+    assert "6\xa0minutes of 10 min" in page.text
+    shown = dict(page.context["settings"])
+    assert shown["Mirror images"] == "found out from the pictures"
+    # Fine-tuning was a share of the backbone: no "0 layers" that would read as none.
+    assert shown["Fine-tuned share of the backbone"] == "0.5" and "Fine-tune layers" not in shown
