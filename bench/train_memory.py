@@ -4,7 +4,7 @@ Trains `classifier.ml.training.train` with the Standard plan's settings for 28 p
 (EfficientNet-Lite0 at 96 px, two views, the top half fine-tuned) on generated images, decoded one
 batch at a time from their loaders as the platform's are from storage, and samples the process's
 resident memory every 0.2 s. Fine-tuning is cut to one epoch: memory is what is measured here.
-Prints the peak resident memory (and its allocated part, without the mapped feature files' pages)
+Prints the peak resident memory (and its allocated part, without mapped libraries and feature files)
 and the scratch files' size for each image count.
 
     .venv/bin/python bench/train_memory.py [--counts 6000,50000]
@@ -35,8 +35,8 @@ CLASSES = [str(index) for index in range(10)]
 
 def resident_bytes(field: str = "VmRSS") -> int:
     """The process's resident memory: all of it (VmRSS), or its anonymous part (RssAnon: what it
-    allocated). The rest (RssFile) is pages of the memory-mapped feature files, which the kernel
-    drops under pressure and reads again: page cache, not memory the training holds."""
+    allocated). The rest (RssFile) is mapped files: TensorFlow's libraries, and pages of the
+    memory-mapped feature files, which the kernel drops under pressure and reads again."""
     with open("/proc/self/status") as status:
         for line in status:
             if line.startswith(f"{field}:"):
@@ -114,7 +114,7 @@ def main() -> None:
             thread.join()
         print(
             f"{count:>6} training images: peak resident {sampler.peak / 2**30:.2f} GiB, of it allocated "
-            f"{sampler.anonymous_peak / 2**30:.2f} GiB (the rest: mapped feature files), scratch files "
+            f"{sampler.anonymous_peak / 2**30:.2f} GiB (the rest: mapped libraries and feature files), scratch files "
             f"{sampler.scratch_peak / 2**30:.2f} GiB, {time.perf_counter() - started:.0f} s, "
             f"val accuracy {result.history[-1]['val_accuracy']:.3f}"
         )
