@@ -144,6 +144,9 @@ def plan_training(
         )
         choose("fine_tune_learning_rate", FINE_TUNE_PEAK_RATE)
         choose("weight_decay", WEIGHT_DECAY)
+    if given.get("augment") is False:
+        choose("augment_views", 1, "No augmentation, as asked: each training picture is seen as it is.")
+        return plan
     views = 4 if budget_minutes >= 30 else 2
     mirror = given.get("horizontal_flip")
     choose(
@@ -156,7 +159,7 @@ def plan_training(
     )
     if mirror is False:
         plan.reasons.append("No mirror images: you said mirroring changes what a picture shows.")
-    elif mirror is None and given.get("augment", True):
+    elif mirror is None:
         plan.reasons.append(
             "Mirror images are kept only if a first model recognises mirrored pictures as well as new ones: "
             "for text, digits or left and right, mirroring changes what a picture shows."

@@ -85,3 +85,11 @@ def test_fine_tune_layers_zero_means_no_fine_tuning():
 
     config = TrainingConfig.from_dict({**plan.chosen, "fine_tune_layers": 0})
     assert not config.fine_tuning_enabled
+
+
+def test_no_augmentation_means_one_view_and_no_mirror_check():
+    plan = plan_training(given={"augment": False}, spec=LITE0, data=_data(28), budget_minutes=10)
+
+    assert plan.chosen["augment_views"] == 1
+    assert any("No augmentation, as asked" in reason for reason in plan.reasons)
+    assert not any("mirror" in reason.lower() for reason in plan.reasons)
