@@ -88,3 +88,19 @@ def test_training_leaves_mirror_images_out_where_they_change_the_class_unless_to
     if noted:
         # Trained on the originals only: nothing contradicts them.
         assert accuracy == 1.0
+
+
+def test_a_small_drop_that_chance_explains_keeps_the_mirrors_and_a_steady_one_does_not():
+    original, _, labels = _features(2000, swap=False, seed=3)
+    rng = np.random.default_rng(4)
+
+    def mirrored_with(share):
+        """The same features, but for a share of the pictures those of the next class's picture."""
+        moved = rng.random(len(labels)) < share
+        mirrored = original.copy()
+        mirrored[moved] = original[(np.arange(len(labels)) + 1) % len(labels)][moved]
+        return mirrored
+
+    assert mirror_check(original, mirrored_with(0.002), labels, 4).keep
+    steady = mirror_check(original, mirrored_with(0.08), labels, 4)
+    assert not steady.keep and 0.03 < steady.original_accuracy - steady.mirrored_accuracy < 0.15
