@@ -11,6 +11,7 @@ from rest_framework import serializers
 
 from classifier.api.serializers import SplitCountsSerializer
 from classifier.ml.config import TrainingConfig
+from classifier.ml.plan import LABEL_SMOOTHING
 from classifier.models import ModelVersion
 from classifier.selectors import model_version_eta_seconds, model_version_training_job
 from training_jobs.api.serializers import JobSerializer
@@ -80,7 +81,7 @@ class ModelVersionCreateInputSerializer(serializers.Serializer):
         choices=["imagenet", "none"], required=False, help_text="Start from ImageNet weights (default) or random ones."
     )
     dropout = serializers.FloatField(required=False, help_text=f"Before the head; default {TrainingConfig.dropout}.")
-    label_smoothing = serializers.FloatField(required=False, help_text="Default 0.1.")
+    label_smoothing = serializers.FloatField(required=False, help_text=f"Default {LABEL_SMOOTHING}.")
 
 
 class _WithTrainingJobSerializer(serializers.Serializer):

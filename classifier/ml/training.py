@@ -166,6 +166,12 @@ class _Run:
     def resume_for(self, phase: str) -> TrainingCheckpoint | None:
         return self.resume if self.resume is not None and self.resume.phase == phase else None
 
+    def replan(self, fine_tune_epochs: int, epoch_seconds: float | None) -> None:
+        """Fewer fine-tuning epochs than planned, told to the observer as the run's epochs in all."""
+        self.fine_tune_epochs = fine_tune_epochs
+        head_epochs = sum(1 for entry in self.history if entry["phase"] == PHASE_HEAD)
+        _notify(self.observer, "on_plan", head_epochs + fine_tune_epochs, epoch_seconds)
+
 
 def train(
     config: TrainingConfig,
@@ -464,14 +470,10 @@ def _fine_tuning_fits(run: _Run, data: _Data, train_count: int) -> bool:
     if fits < 1:
         _notify(run.observer, "on_note", f"No fine-tuning: an epoch would take about {epoch:.0f} s and the budget "
                 f"had {max(0.0, run.time_left()):.0f} s left; the head on the frozen backbone is the model.")
-        run.fine_tune_epochs = 0
-        head_epochs = sum(1 for entry in run.history if entry["phase"] == PHASE_HEAD)
-        _notify(run.observer, "on_plan", head_epochs, None)
+        run.replan(0, None)
         return False
     if fits < run.fine_tune_epochs:
-        run.fine_tune_epochs = fits
-        head_epochs = sum(1 for entry in run.history if entry["phase"] == PHASE_HEAD)
-        _notify(run.observer, "on_plan", head_epochs + fits, epoch)
+        run.replan(fits, epoch)
     return True
 
 
@@ -507,9 +509,7 @@ class _Schedule:
         left = run.time_left()
         fits = done_in_phase + max(0, int(left // max(seconds, 1e-6))) if math.isfinite(left) else run.fine_tune_epochs
         if fits < run.fine_tune_epochs:
-            run.fine_tune_epochs = max(done_in_phase, fits)
-            head_epochs = sum(1 for entry in run.history if entry["phase"] == PHASE_HEAD)
-            _notify(run.observer, "on_plan", head_epochs + run.fine_tune_epochs, seconds)
+            run.replan(max(done_in_phase, fits), seconds)
         return done_in_phase >= run.fine_tune_epochs
 
 
