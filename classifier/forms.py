@@ -328,40 +328,73 @@ class VersionChoicesField(forms.ModelMultipleChoiceField):
 
 
 class EnsemblePredictForm(PredictForm):
-    """Several versions answering the same image; the ensemble averages their calibrated probabilities.
+    """Several versions answering the same image; the ensemble averages their probabilities.
 
-    How many versions an ensemble may have is the service's rule; its error lands on ``model_versions``.
+    How many versions an ensemble may have, and that they must know the same classes unless
+    ``shared_classes_only`` is ticked, are the service's rules; their errors land on ``model_versions``.
     """
 
     model_versions = VersionChoicesField(
         queryset=ModelVersion.objects.none(),
         label="Versions",
         widget=forms.CheckboxSelectMultiple(attrs={"class": "checkbox-list version-checkboxes"}),
-        help_text=f"{MIN_ENSEMBLE_VERSIONS} to {MAX_ENSEMBLE_VERSIONS}.",
+        help_text=f"{MIN_ENSEMBLE_VERSIONS} to {MAX_ENSEMBLE_VERSIONS}, trained on the same classes.",
     )
-    field_order = ["model_versions", "image", "url", "threshold"]
+    shared_classes_only = forms.BooleanField(
+        required=False,
+        label="Shared classes only",
+        help_text="For versions of different classes: answer over the classes they all know, each version's "
+        "probabilities rescaled over those.",
+    )
+    field_order = ["model_versions", "shared_classes_only", "image", "url", "threshold"]
 
     def __init__(self, *args, versions: QuerySet[ModelVersion], **kwargs):
         super().__init__(*args, **kwargs)
         self.fields["model_versions"].queryset = versions
+        # Blank is the chosen versions' own thresholds, averaged: the ready ImageNet models' are lower.
+        threshold = self.fields["threshold"]
+        threshold.required, threshold.initial = False, None
+        threshold.help_text = "One answer when the top probability reaches it; blank: the versions' own, averaged."
 
 
 class PredictionFeedbackForm(forms.Form):
-    """Feedback on an answer: right, or wrong and what it is. The page sends each verdict from its own
-    form, so Enter in the class field can only ever mean "wrong"."""
+    """Feedback on an answer: right, or wrong and which class it is. The page sends each verdict from its
+    own form, so Enter in the wrong-answer form can only ever mean "wrong".
+
+    The class is picked from the ones the version and its dataset know, so a typo cannot name a class; a
+    new class is a separate, explicit field.
+    """
 
     verdict = forms.ChoiceField(choices=[("right", "Right"), ("wrong", "Wrong")])
     # Named as prediction_feedback takes it, so the service's errors land on this field.
-    correct_label = forms.CharField(
+    correct_label = forms.ChoiceField(required=False, label="Wrong — it is")
+    new_class_name = forms.CharField(
         max_length=200,
         required=False,
-        label="It is",
-        # Suggests the version's classes (a <datalist> on the page) while allowing any name.
-        widget=forms.TextInput(attrs={"list": "version-classes", "autocomplete": "off", "placeholder": "class"}),
+        label="or a new class",
+        widget=forms.TextInput(attrs={"autocomplete": "off", "placeholder": "new class name"}),
     )
 
+    def __init__(self, *args, class_names: list[str], **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["correct_label"].choices = [("", "choose a class…"), *((name, name) for name in class_names)]
+
     def clean(self):
+        """Adds what prediction_feedback takes: ``label`` (the class picked or the new name) and
+        ``new_class`` (whether it was given as a new class)."""
         cleaned = super().clean()
-        if cleaned.get("verdict") == "wrong" and not cleaned.get("correct_label", "").strip():
-            self.add_error("correct_label", "Say what it is instead.")
+        chosen, new_name = cleaned.get("correct_label", ""), cleaned.get("new_class_name", "").strip()
+        if cleaned.get("verdict") == "wrong":
+            if chosen and new_name:
+                self.add_error("new_class_name", "Choose a class or name a new one, not both.")
+            elif not chosen and not new_name and "correct_label" not in self.errors:
+                self.add_error("correct_label", "Say what it is instead.")
+        cleaned["label"], cleaned["new_class"] = new_name or chosen, bool(new_name)
         return cleaned
+
+
+class PredictionAddToDatasetForm(forms.Form):
+    """Adding a wrong answer's image to the dataset; ``new_class`` is set only by the button that says it
+    starts a new class."""
+
+    new_class = forms.BooleanField(required=False)

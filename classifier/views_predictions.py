@@ -17,9 +17,11 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from classifier.dataset_page import percent
 from classifier.forms import (
     EnsemblePredictForm,
     PredictForm,
+    PredictionAddToDatasetForm,
     PredictionFeedbackForm,
     ThresholdForm,
     add_service_error,
@@ -35,14 +37,20 @@ from classifier.services.predictions import (
     DEFAULT_THRESHOLD,
     MAX_ENSEMBLE_VERSIONS,
     PredictionNotReady,
+    prediction_add_creates_class,
     prediction_add_to_dataset,
     prediction_answer,
+    prediction_class_names,
     prediction_create,
     prediction_ensemble_create,
     prediction_feedback,
 )
-from classifier.services.serving import VersionNotServable, version_check_servable
-from classifier.views import percent
+from classifier.services.serving import (
+    VersionNotServable,
+    version_answer_threshold,
+    version_check_servable,
+    version_is_recalibrated,
+)
 from webapp.pages import flash_service_error
 
 PREDICTIONS_PER_PAGE = 25
@@ -62,12 +70,13 @@ def _owned_prediction(request: HttpRequest, prediction_id: int) -> Prediction:
 
 
 def _servable_versions(request: HttpRequest) -> QuerySet[ModelVersion]:
-    """Versions the user may predict with, active ones first: those their datasets serve by default."""
+    """Versions the user may predict with: their own datasets' first, then the public ones, each dataset's
+    in version order."""
     return (
         model_versions_usable_by(request.user)
         .filter(status=ModelVersion.Status.READY)
         .exclude(tflite_file="")
-        .order_by("-is_active", "dataset__name", "-number")
+        .order_by("dataset__is_public", "dataset__name", "dataset_id", "number")
     )
 
 
@@ -118,6 +127,8 @@ def _render_quick_test(request: HttpRequest, version: ModelVersion, form: Predic
         "form": form,
         "unservable_reason": _unservable_reason(version),
         "accuracy": percent(version.metrics.get("accuracy")),
+        "recalibrated": version_is_recalibrated(version=version),
+        "answer_threshold_percent": percent(version_answer_threshold(version=version)),
         **_class_list(version),
     }
     return render(request, "classifier/predict.html", context)
@@ -127,7 +138,9 @@ def _render_quick_test(request: HttpRequest, version: ModelVersion, form: Predic
 @require_http_methods(["GET", "POST"])
 def version_predict(request: HttpRequest, pk: int) -> HttpResponse:
     version = _usable_version(request, pk)
-    form = PredictForm(request.POST or None, request.FILES or None)
+    form = PredictForm(
+        request.POST or None, request.FILES or None, initial={"threshold": version_answer_threshold(version=version)}
+    )
     if request.method == "POST" and form.is_valid():
         try:
             prediction = prediction_create(
@@ -171,6 +184,7 @@ def ensemble_predict(request: HttpRequest) -> HttpResponse:
                 owner=request.user,
                 model_versions=list(form.cleaned_data["model_versions"]),
                 threshold=form.cleaned_data["threshold"],
+                shared_classes_only=form.cleaned_data["shared_classes_only"],
                 **_image_input(form),
             )
         except ValidationError as error:
@@ -224,6 +238,15 @@ def _members(request: HttpRequest, prediction: Prediction) -> list[dict]:
     ]
 
 
+def _feedback_form(prediction: Prediction, data: dict | None = None) -> PredictionFeedbackForm:
+    """The wrong-answer form, its class list the prediction's known classes; a stored label that is not
+    one of them (a new class) shows in the new-class field."""
+    class_names = prediction_class_names(prediction=prediction)
+    label = prediction.correct_label
+    initial = {"correct_label": label} if label in class_names else {"new_class_name": label}
+    return PredictionFeedbackForm(data, initial=initial, class_names=class_names, auto_id="feedback_%s")
+
+
 def render_prediction(
     request: HttpRequest, prediction: Prediction, feedback_form: PredictionFeedbackForm | None = None
 ) -> HttpResponse:
@@ -231,24 +254,31 @@ def render_prediction(
     threshold_form, threshold = _threshold(request, prediction)
     is_ensemble = bool(prediction.ensemble_version_ids)
     version = None if is_ensemble else prediction.model_version
+    members = _members(request, prediction) if is_ensemble else []
+    answered_by = [member["version"] for member in members] if is_ensemble else [version]
+    can_add_to_dataset = (
+        version is not None
+        and prediction.is_correct is False
+        and bool(prediction.correct_label)
+        and prediction.added_image_id is None
+    )
     context = {
         "prediction": prediction,
         "version": version,
         "is_ensemble": is_ensemble,
-        "members": _members(request, prediction) if is_ensemble else [],
+        "members": members,
+        # The ready ImageNet models answer their published probabilities, not recalibrated ones.
+        "recalibrated": all(version_is_recalibrated(version=answered) for answered in answered_by if answered),
         "bars": _bars(prediction.results),
         "answer": prediction_answer(prediction.results, is_unknown=prediction.is_unknown, threshold=threshold),
         "threshold_percent": percent(threshold),
         "threshold_form": threshold_form,
-        "feedback_form": feedback_form
-        or PredictionFeedbackForm(initial={"correct_label": prediction.correct_label}, auto_id="feedback_%s"),
+        "feedback_form": feedback_form or _feedback_form(prediction),
         # A wrong answer whose right class is known can become a training image of the version's dataset.
-        "can_add_to_dataset": (
-            version is not None
-            and prediction.is_correct is False
-            and bool(prediction.correct_label)
-            and prediction.added_image_id is None
-        ),
+        "can_add_to_dataset": can_add_to_dataset,
+        # Then the button says so when that class is new to the dataset, and only that button creates it.
+        "add_creates_class": can_add_to_dataset
+        and prediction_add_creates_class(prediction=prediction, label_name=prediction.correct_label),
         **_class_list(version),
     }
     return render(request, "classifier/prediction_detail.html", context)
@@ -264,12 +294,15 @@ def prediction_detail(request: HttpRequest, pk: int) -> HttpResponse:
 @require_POST
 def prediction_feedback_view(request: HttpRequest, pk: int) -> HttpResponse:
     prediction = _owned_prediction(request, pk)
-    form = PredictionFeedbackForm(request.POST, auto_id="feedback_%s")
+    form = _feedback_form(prediction, request.POST)
     if form.is_valid():
         is_correct = form.cleaned_data["verdict"] == "right"
         try:
             prediction_feedback(
-                prediction=prediction, is_correct=is_correct, correct_label=form.cleaned_data["correct_label"]
+                prediction=prediction,
+                is_correct=is_correct,
+                correct_label=form.cleaned_data["label"],
+                new_class=form.cleaned_data["new_class"],
             )
         except ValidationError as error:
             add_service_error(form, error)
@@ -288,8 +321,12 @@ def prediction_feedback_view(request: HttpRequest, pk: int) -> HttpResponse:
 @require_POST
 def prediction_add_to_dataset_view(request: HttpRequest, pk: int) -> HttpResponse:
     prediction = _owned_prediction(request, pk)
+    form = PredictionAddToDatasetForm(request.POST)
+    new_class = form.is_valid() and form.cleaned_data["new_class"]
     try:
-        image = prediction_add_to_dataset(prediction=prediction, label_name=prediction.correct_label)
+        image = prediction_add_to_dataset(
+            prediction=prediction, label_name=prediction.correct_label, new_class=new_class
+        )
     except (PermissionDenied, PredictionNotReady) as refusal:
         # Refused nicely, on the page: a public dataset (ImageNet-1k) takes images from staff only.
         messages.error(request, str(refusal))

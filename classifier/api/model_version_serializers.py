@@ -14,6 +14,7 @@ from classifier.ml.config import TrainingConfig
 from classifier.ml.plan import LABEL_SMOOTHING
 from classifier.models import ModelVersion
 from classifier.selectors import model_version_eta_seconds, model_version_training_job
+from classifier.services.serving import version_answer_threshold, version_is_recalibrated
 from training_jobs.api.serializers import JobSerializer
 from training_jobs.models import EpochMetric
 
@@ -131,11 +132,23 @@ class ReliabilityBinSerializer(serializers.Serializer):
 
 
 class CalibrationSerializer(serializers.Serializer):
+    """Every figure is null for a version that was not recalibrated (the ready ImageNet models): there was
+    no data here to fit or measure it on."""
+
+    recalibrated = serializers.BooleanField(
+        help_text="False: the published weights' own probabilities, with no temperature fitted here (`note` says why)."
+    )
     temperature = serializers.FloatField(help_text="Logits are divided by it; fitted on the validation split.")
-    ece_before = serializers.FloatField(help_text="Expected calibration error on validation, before scaling.")
-    ece_after = serializers.FloatField()
-    reliability_before = ReliabilityBinSerializer(many=True)
-    reliability_after = ReliabilityBinSerializer(many=True)
+    ece_before = serializers.FloatField(
+        allow_null=True, help_text="Expected calibration error on held-out data, before scaling."
+    )
+    ece_after = serializers.FloatField(allow_null=True)
+    reliability_before = ReliabilityBinSerializer(many=True, allow_null=True)
+    reliability_after = ReliabilityBinSerializer(many=True, allow_null=True)
+    answer_threshold = serializers.FloatField(
+        help_text="The answer rule's threshold when a prediction request gives none: 0.5, or the version's own."
+    )
+    note = serializers.CharField(allow_null=True, help_text="Why the figures are missing, when they are.")
 
 
 class MostConfusedSerializer(serializers.Serializer):
@@ -233,7 +246,13 @@ class ModelVersionDetailSerializer(_WithTrainingJobSerializer, ModelVersionSeria
 
     @extend_schema_field(CalibrationSerializer(allow_null=True))
     def get_calibration(self, version: ModelVersion) -> dict | None:
-        return CalibrationSerializer(version.calibration).data if version.calibration else None
+        if not version.calibration:
+            return None
+        derived = {
+            "recalibrated": version_is_recalibrated(version=version),
+            "answer_threshold": version_answer_threshold(version=version),
+        }
+        return CalibrationSerializer({**version.calibration, **derived}).data
 
 
 class EpochMetricSerializer(serializers.ModelSerializer):

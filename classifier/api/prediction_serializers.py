@@ -46,10 +46,11 @@ class PredictOptionsSerializer(serializers.Serializer):
     )
     threshold = serializers.FloatField(
         required=False,
-        default=DEFAULT_THRESHOLD,
         min_value=0.0,
         max_value=1.0,
-        help_text="The `answer` names one class when its probability reaches this, else the top two.",
+        help_text="The `answer` names one class when its probability reaches this, else the top two. Default: the "
+        "version's own (`calibration.answer_threshold`: 0.5, lower for the ready ImageNet models, whose published "
+        "probabilities run low); an ensemble's is its versions' mean.",
     )
 
 
@@ -59,7 +60,14 @@ class EnsemblePredictInputSerializer(PredictImageInputSerializer):
         min_length=MIN_ENSEMBLE_VERSIONS,
         max_length=MAX_ENSEMBLE_VERSIONS,
         help_text=f"{MIN_ENSEMBLE_VERSIONS} to {MAX_ENSEMBLE_VERSIONS} model version ids (repeat the field "
-        "in multipart).",
+        "in multipart), trained on the same classes: versions whose class sets differ are a 400 naming each "
+        "with its class count, unless `shared_classes_only` is true.",
+    )
+    shared_classes_only = serializers.BooleanField(
+        required=False,
+        default=False,
+        help_text="True to combine versions of different classes over the classes they all know (at least 2, "
+        "else a 400), each version's probabilities rescaled to sum to 1 over those. Default false.",
     )
 
 
@@ -69,7 +77,10 @@ class PredictionQueueInputSerializer(PredictImageInputSerializer, PredictOptions
 
 class LabelProbabilitySerializer(serializers.Serializer):
     label = serializers.CharField()
-    probability = serializers.FloatField(help_text="Calibrated probability, 0 to 1.")
+    probability = serializers.FloatField(
+        help_text="Probability, 0 to 1: calibrated, or as published for a version not recalibrated (see its "
+        "`calibration`)."
+    )
 
 
 class AnswerSerializer(serializers.Serializer):
@@ -112,13 +123,16 @@ class EnsembleMemberSerializer(serializers.Serializer):
 
 class EnsemblePredictionsSerializer(serializers.Serializer):
     predictions = LabelProbabilitySerializer(
-        many=True, help_text="Mean of the members' calibrated probabilities, aligned by class name."
+        many=True, help_text="Mean of the members' probabilities, aligned by class name."
     )
 
 
 class EnsembleResultSerializer(_WithAnswerSerializer):
     members = EnsembleMemberSerializer(many=True, source="details.members")
     ensemble = serializers.SerializerMethodField()
+    shared_classes_only = serializers.SerializerMethodField(
+        help_text="The ensemble answers over the classes its versions share only."
+    )
     is_unknown = serializers.BooleanField(help_text="True only when every member with a detector says unknown.")
     latency_ms = serializers.FloatField()
     prediction_id = serializers.IntegerField(source="id")
@@ -126,6 +140,9 @@ class EnsembleResultSerializer(_WithAnswerSerializer):
     @extend_schema_field(EnsemblePredictionsSerializer)
     def get_ensemble(self, prediction: Prediction) -> dict:
         return {"predictions": prediction.results}
+
+    def get_shared_classes_only(self, prediction: Prediction) -> bool:
+        return bool(prediction.details.get("shared_classes_only", False))
 
 
 class PredictionQueuedSerializer(serializers.ModelSerializer):
@@ -187,12 +204,22 @@ class PredictionFeedbackInputSerializer(serializers.Serializer):
         allow_blank=True,
         default="",
         max_length=200,
-        help_text="What the image really shows, when the answer was wrong.",
+        help_text="What the image really shows, when the answer was wrong: one of the dataset's classes or "
+        "the version's class names (case aside), else a 400 naming them, unless `new_class` is true.",
+    )
+    new_class = serializers.BooleanField(
+        default=False, help_text="True to name a class that neither the dataset nor the version has."
     )
 
 
 class AddToDatasetInputSerializer(serializers.Serializer):
-    label = serializers.CharField(max_length=200, help_text="The class to add the image to; created if new.")
+    label = serializers.CharField(
+        max_length=200,
+        help_text="One of the dataset's classes (case aside), else a 400 naming them, unless `new_class` is true.",
+    )
+    new_class = serializers.BooleanField(
+        default=False, help_text="True to create `label` as a new class of the dataset when it has none by that name."
+    )
 
 
 class BatchPredictionInputSerializer(serializers.Serializer):

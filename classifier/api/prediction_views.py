@@ -90,7 +90,7 @@ def _prediction_arguments(options: dict, image: dict) -> dict:
         image_arguments = {"source_url": image["url"]}
     else:
         image_arguments = {"image_bytes": uploaded_image_read(upload=upload), "filename": upload.name or ""}
-    return {"top_k": options.get("top_k"), "threshold": options["threshold"], **image_arguments}
+    return {"top_k": options.get("top_k"), "threshold": options.get("threshold"), **image_arguments}
 
 
 def _image_request(serializer: type[serializers.Serializer]) -> dict:
@@ -98,9 +98,10 @@ def _image_request(serializer: type[serializers.Serializer]) -> dict:
     return {"multipart/form-data": serializer, "application/json": serializer}
 
 
-# Predicting needs a version's class names and artifacts, not its evaluation: leaving the large JSON
-# fields and the creator out keeps the lookup cheap on the latency-critical path.
-_NOT_NEEDED_TO_PREDICT = ("metrics", "most_confused", "calibration", "hyperparameters", "created_by")
+# Predicting needs a version's class names, artifacts, resize mode (hyperparameters) and answer threshold
+# (calibration), not its evaluation: leaving the large JSON fields and the creator out keeps the lookup
+# cheap on the latency-critical path.
+_NOT_NEEDED_TO_PREDICT = ("metrics", "most_confused", "created_by")
 
 
 def _usable_version_or_404(request: Request, version_id: int) -> ModelVersion:
@@ -164,9 +165,18 @@ class EnsemblePredictView(APIView):
     @extend_schema(
         request=_image_request(EnsemblePredictInputSerializer),
         parameters=[PredictOptionsSerializer],
-        responses={200: EnsembleResultSerializer, 400: _BAD_IMAGE, 404: _UNUSABLE_VERSION, 409: _NOT_READY},
-        description="Classifies one image with 2 to 5 versions: each one's top 3, and the mean of their "
-        "calibrated probabilities aligned by class name (`top_k` applies to the ensemble).",
+        responses={
+            200: EnsembleResultSerializer,
+            400: OpenApiResponse(
+                description="As for one version, or versions whose class sets differ (the body names each with its "
+                "class count) without `shared_classes_only`, or fewer than 2 shared classes with it."
+            ),
+            404: _UNUSABLE_VERSION,
+            409: _NOT_READY,
+        },
+        description="Classifies one image with 2 to 5 versions of the same classes: each one's top 3, and the mean "
+        "of their probabilities aligned by class name (`top_k` applies to the ensemble). With "
+        "`shared_classes_only`, versions of different classes are combined over the classes they all know.",
     )
     def post(self, request: Request) -> Response:
         options = _valid(PredictOptionsSerializer, request.query_params)
@@ -179,6 +189,7 @@ class EnsemblePredictView(APIView):
             prediction = prediction_ensemble_create(
                 owner=request.user,
                 model_versions=[found[version_id] for version_id in params["model_versions"]],
+                shared_classes_only=params["shared_classes_only"],
                 **_prediction_arguments(options, params),
             )
         return Response(EnsembleResultSerializer(prediction).data)
@@ -237,9 +248,14 @@ class PredictionFeedbackView(APIView):
         request=PredictionFeedbackInputSerializer,
         responses={
             200: PredictionSerializer,
+            400: OpenApiResponse(
+                description="`correct_label` is not a class of the dataset or the version (the body names "
+                "them) and `new_class` is not true."
+            ),
             409: OpenApiResponse(ErrorSerializer, description="The prediction has no answer yet."),
         },
-        description="Says whether the answer was right and, if not, what the image really shows.",
+        description="Says whether the answer was right and, if not, what the image really shows: one of the "
+        "known classes, or a new class with `new_class: true`.",
     )
     def post(self, request: Request, prediction_id: int) -> Response:
         prediction = _prediction_or_404(request, prediction_id)
@@ -254,17 +270,23 @@ class PredictionAddToDatasetView(APIView):
         request=AddToDatasetInputSerializer,
         responses={
             201: ImageSerializer,
-            400: OpenApiResponse(description="A bad class name, or the dataset already holds the picture."),
+            400: OpenApiResponse(
+                description="A class the dataset does not have without `new_class: true` (the body names its "
+                "classes), a bad class name, or the dataset already holds the picture."
+            ),
             403: OpenApiResponse(ErrorSerializer, description="Only staff can add images to a public dataset."),
             409: OpenApiResponse(ErrorSerializer, description="The prediction has no stored image yet."),
         },
-        description="Adds the prediction's image to its version's dataset under `label` (created if new).",
+        description="Adds the prediction's image to its version's dataset under `label`, one of its classes; "
+        "a new class is created only with `new_class: true`.",
     )
     def post(self, request: Request, prediction_id: int) -> Response:
         prediction = _prediction_or_404(request, prediction_id)
         params = _valid(AddToDatasetInputSerializer, request.data)
         with _state_conflicts():
-            image = prediction_add_to_dataset(prediction=prediction, label_name=params["label"])
+            image = prediction_add_to_dataset(
+                prediction=prediction, label_name=params["label"], new_class=params["new_class"]
+            )
         return Response(ImageSerializer(image, context={"request": request}).data, status=status.HTTP_201_CREATED)
 
 

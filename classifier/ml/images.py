@@ -1,8 +1,10 @@
 """Decode any image a user may upload into the RGB uint8 array the models expect.
 
-Training, batch inference and the web tier's TFLite predictions all go through `load_rgb` and
-`resize_square`, so a model sees the same pixels at serving time as it saw in training. Pillow and
-numpy only: the web tier imports this module.
+Training, batch inference and the web tier's TFLite predictions all go through `load_rgb` and then
+`resize_for_model` in the version's resize mode, so a model sees the same pixels at serving time as it
+saw in training: `STRETCH` for every version trained here, `CENTER_CROP` for the ready ImageNet models,
+whose published weights were trained and evaluated on centre crops. Pillow and numpy only: the web
+tier imports this module.
 """
 
 from __future__ import annotations
@@ -20,6 +22,14 @@ ImageSource = bytes | str | os.PathLike[str] | BinaryIO
 # RGBA -> RGB conversion would keep whatever colour the invisible pixels happen to hold.
 _BACKGROUND = (255, 255, 255)
 _SIXTEEN_BIT_MODES = {"I", "I;16", "I;16B", "I;16L", "I;16N"}
+
+# How an image becomes a model's square input (a version records its mode; STRETCH when it does not).
+STRETCH = "bilinear-stretch"
+CENTER_CROP = "bicubic-center-crop"
+RESIZE_MODES = (STRETCH, CENTER_CROP)
+# ImageNet evaluation's crop (TensorFlow TPU models' preprocessing.py, which the EfficientNet-Lite
+# weights were evaluated with): the central square of the shorter side less a margin, 224 of 256 px.
+IMAGENET_CROP_FRACTION = 0.875
 
 
 class InvalidImage(ValueError):
@@ -65,11 +75,33 @@ def resize_square(image: Image.Image, size: int) -> Image.Image:
     return image.resize((size, size), Image.Resampling.BILINEAR)
 
 
-def load_array(source: ImageSource, size: int | None = None) -> np.ndarray:
+def center_crop_square(image: Image.Image, size: int) -> Image.Image:
+    """The central square ImageNet evaluation takes, resized to size x size with bicubic filtering.
+
+    Its side is `size / (size + padding)` of the shorter side, the padding being `IMAGENET_CROP_FRACTION`'s
+    margin rounded to whole pixels at `size`, exactly as upstream computes it; edges are lost.
+    """
+    width, height = image.size
+    padding = round(size * (1 / IMAGENET_CROP_FRACTION - 1))
+    side = max(1, int(size / (size + padding) * min(width, height)))
+    left, top = (width - side + 1) // 2, (height - side + 1) // 2
+    return image.resize((size, size), Image.Resampling.BICUBIC, box=(left, top, left + side, top + side))
+
+
+def resize_for_model(image: Image.Image, size: int, resize: str = STRETCH) -> Image.Image:
+    """`image` as a size x size model input, in one of `RESIZE_MODES`."""
+    if resize == STRETCH:
+        return resize_square(image, size)
+    if resize == CENTER_CROP:
+        return center_crop_square(image, size)
+    raise ValueError(f"unknown resize mode {resize!r}; choose one of: {', '.join(RESIZE_MODES)}")
+
+
+def load_array(source: ImageSource, size: int | None = None, resize: str = STRETCH) -> np.ndarray:
     """Decode `source` to an RGB uint8 array (h, w, 3), resized to (size, size, 3) when given."""
     image = load_rgb(source)
     if size is not None:
-        image = resize_square(image, size)
+        image = resize_for_model(image, size, resize)
     return np.asarray(image, dtype=np.uint8)
 
 

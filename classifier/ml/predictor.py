@@ -16,7 +16,7 @@ from collections.abc import Callable, Sequence
 import numpy as np
 from ai_edge_litert.interpreter import Interpreter
 
-from classifier.ml.images import load_array
+from classifier.ml.images import STRETCH, load_array
 
 # The serving model's output names (classifier.ml.export.PROBABILITIES_OUTPUT / EMBEDDINGS_OUTPUT,
 # not imported: that module belongs to the TensorFlow side).
@@ -99,12 +99,13 @@ def _signature_details(interpreter: Interpreter) -> tuple[dict, dict]:
     return runner.get_input_details(), runner.get_output_details()
 
 
-def prepare_image(data: bytes, size: int) -> np.ndarray:
-    """Decode image bytes to RGB uint8 (size, size, 3), exactly as training saw its images.
+def prepare_image(data: bytes, size: int, resize: str = STRETCH) -> np.ndarray:
+    """Decode image bytes to RGB uint8 (size, size, 3) in the version's resize mode (`images.RESIZE_MODES`):
+    the default, `STRETCH`, is exactly how training saw its images.
 
     Raises `classifier.ml.images.InvalidImage` for data that is not a decodable image.
     """
-    return load_array(data, size)
+    return load_array(data, size, resize)
 
 
 class _Slot:

@@ -143,7 +143,10 @@ def _archive_predict(*, archive: ZipFile, serving: ServingModel, progress: Calla
                 raise ImageRejected("unsafe_path", f"{info.filename} has an unsafe path and was skipped.")
             image_size_check(size=info.file_size, filename=info.filename)
             checked = image_check(content=archive_member_read(archive, info), filename=info.filename)
-            waiting.append((row, image_pixels(image_bytes=checked.content, size=serving.predictor.input_size)))
+            pixels = image_pixels(
+                image_bytes=checked.content, size=serving.predictor.input_size, resize=serving.resize
+            )
+            waiting.append((row, pixels))
         except ImageRejected as rejection:
             row["error"] = rejection.detail
         except ValidationError as error:

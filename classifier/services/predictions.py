@@ -7,9 +7,12 @@ Every image is checked (``image_check``) before a model sees it and stored under
 the owner's history. The models run through ``services.serving`` (TFLite, no TensorFlow).
 """
 
+import difflib
 import logging
+import statistics
 import time
 import uuid
+from collections.abc import Iterable
 from datetime import timedelta
 
 import numpy as np
@@ -25,11 +28,14 @@ from django.utils import timezone
 
 from classifier.ml.predictor import top_k as top_classes
 from classifier.models import DatasetImage, ModelVersion, Prediction
+from classifier.services.ensembles import ensemble_classes, ensemble_member_add
 from classifier.services.images import image_add
 from classifier.services.imaging import CheckedImage, ImageRejected, image_check, image_size_check
 from classifier.services.serving import (
+    DEFAULT_THRESHOLD,
     VersionNotServable,
     top_k_resolve,
+    version_answer_threshold,
     version_check_servable,
     version_predict,
     version_scores,
@@ -40,7 +46,6 @@ from webapp.storage import stored_files_delete
 
 logger = logging.getLogger(__name__)
 
-DEFAULT_THRESHOLD = 0.5
 ENSEMBLE_MEMBER_TOP_K = 3
 MIN_ENSEMBLE_VERSIONS, MAX_ENSEMBLE_VERSIONS = 2, 5
 
@@ -119,18 +124,23 @@ def _prediction_store(*, owner: AbstractBaseUser, checked: CheckedImage, **field
         raise
 
 
-def _classes_of(model_versions: list[ModelVersion]) -> list[str]:
-    """Every class the versions know, each once, in the order they first appear."""
-    return list(dict.fromkeys(name for version in model_versions for name in version.class_names))
-
-
-def _request_check(*, model_versions: list[ModelVersion], top_k: int | None, threshold: float) -> int:
+def _request_check(
+    *, model_versions: list[ModelVersion], top_k: int | None, threshold: float | None, class_count: int | None = None
+) -> tuple[int, float]:
     """Refuse a request before any image is read or fetched: a version that cannot serve, a threshold
-    that is no probability, a top_k beyond the classes known. Returns how many classes to answer with."""
+    that is no probability, a top_k beyond the ``class_count`` answered (default: the version's classes).
+
+    Returns how many classes to answer with, and the threshold: the one asked for, else the version's own
+    (``version_answer_threshold``; an ensemble's members' mean).
+    """
     for version in model_versions:
         version_check_servable(version=version)
+    if threshold is None:
+        threshold = round(statistics.fmean(version_answer_threshold(version=version) for version in model_versions), 2)
     threshold_check(threshold=threshold)
-    return top_k_resolve(class_count=len(_classes_of(model_versions)), requested=top_k)
+    if class_count is None:
+        class_count = len(model_versions[0].class_names)
+    return top_k_resolve(class_count=class_count, requested=top_k), threshold
 
 
 def _answer_fields(result: dict) -> dict:
@@ -151,14 +161,15 @@ def prediction_create(
     filename: str = "",
     source_url: str = "",
     top_k: int | None = None,
-    threshold: float = DEFAULT_THRESHOLD,
+    threshold: float | None = None,
 ) -> Prediction:
-    """Predict one image now and keep it in the owner's history.
+    """Predict one image now and keep it in the owner's history, with the answer ``threshold`` (default:
+    the version's own).
 
     Raises ``VersionNotServable`` (the version is not ready) before any URL is fetched, and
     ``ValidationError`` naming ``image``, ``url``, ``top_k`` or ``threshold`` for bad input.
     """
-    count = _request_check(model_versions=[model_version], top_k=top_k, threshold=threshold)
+    count, threshold = _request_check(model_versions=[model_version], top_k=top_k, threshold=threshold)
     checked, filename = _image_read(image_bytes=image_bytes, filename=filename, source_url=source_url)
     result = version_predict(version=model_version, image_bytes=checked.content, top_k=count)
     return _prediction_store(
@@ -181,17 +192,18 @@ def prediction_queue(
     filename: str = "",
     source_url: str = "",
     top_k: int | None = None,
-    threshold: float = DEFAULT_THRESHOLD,
+    threshold: float | None = None,
 ) -> Prediction:
     """Keep the request as a queued prediction and run it on a cpu worker (``prediction_run``).
 
     The version, top_k, an uploaded image and the URL's form are checked now; a URL is fetched by
     the worker, so a slow or refusing server never holds a web process.
     """
+    count, threshold = _request_check(model_versions=[model_version], top_k=top_k, threshold=threshold)
     fields = {
         "model_version": model_version,
         "status": Prediction.Status.QUEUED,
-        "top_k": _request_check(model_versions=[model_version], top_k=top_k, threshold=threshold),
+        "top_k": count,
         "details": {"threshold": threshold, "filename": filename},
     }
     with transaction.atomic():
@@ -304,15 +316,17 @@ def prediction_ensemble_create(
     filename: str = "",
     source_url: str = "",
     top_k: int | None = None,
-    threshold: float = DEFAULT_THRESHOLD,
+    threshold: float | None = None,
+    shared_classes_only: bool = False,
 ) -> Prediction:
-    """Predict one image with 2 to 5 versions and combine them: the mean of their calibrated
-    probabilities, aligned by class name over the union of their classes.
+    """Predict one image with 2 to 5 versions and combine them: the mean of their probabilities,
+    aligned by class name.
 
-    A class a member does not know gets probability 0 from it, so the ensemble's probabilities still
-    sum to 1. Each member's top 3 is kept in ``details["members"]``; the ensemble's top ``top_k`` is
-    the prediction's ``results``. It is unknown only when every member with a detector says so: one
-    member knowing the image is enough to answer it.
+    The versions must know the same classes (``ensemble_classes`` refuses others before any image is
+    read), unless ``shared_classes_only``: then the ensemble answers over the classes they all know, each
+    member's probabilities over those scaled to sum to 1. Each member's own top 3 is kept in
+    ``details["members"]``; the ensemble's top ``top_k`` is the prediction's ``results``. It is unknown
+    only when every member with a detector says so: one member knowing the image is enough to answer it.
     """
     ids = [version.id for version in model_versions]
     if not MIN_ENSEMBLE_VERSIONS <= len(ids) <= MAX_ENSEMBLE_VERSIONS:
@@ -324,17 +338,24 @@ def prediction_ensemble_create(
         )
     if len(set(ids)) != len(ids):
         raise ValidationError({"model_versions": "Each model version may appear in an ensemble only once."})
-    count = _request_check(model_versions=model_versions, top_k=top_k, threshold=threshold)
-    classes = _classes_of(model_versions)
+    classes = ensemble_classes(model_versions=model_versions, shared_classes_only=shared_classes_only)
+    count, threshold = _request_check(
+        model_versions=model_versions, top_k=top_k, threshold=threshold, class_count=len(classes)
+    )
     checked, filename = _image_read(image_bytes=image_bytes, filename=filename, source_url=source_url)
 
     started = time.perf_counter()
-    column = {name: index for index, name in enumerate(classes)}
     total = np.zeros(len(classes), dtype=np.float64)
     members, verdicts = [], []
     for version in model_versions:
         scores = version_scores(version=version, image_bytes=checked.content)
-        total[[column[name] for name in version.class_names]] += scores.probabilities
+        ensemble_member_add(
+            total=total,
+            classes=classes,
+            class_names=version.class_names,
+            probabilities=scores.probabilities,
+            renormalise=shared_classes_only,
+        )
         if scores.unknown_score is not None:
             verdicts.append(scores.is_unknown)
         members.append(
@@ -354,25 +375,106 @@ def prediction_ensemble_create(
         results=top_classes(total / len(model_versions), classes, count),
         is_unknown=bool(verdicts) and all(verdicts),
         latency_ms=(time.perf_counter() - started) * 1000,
-        details={"threshold": threshold, "filename": filename, "members": members},
+        details={
+            "threshold": threshold,
+            "filename": filename,
+            "members": members,
+            "shared_classes_only": shared_classes_only,
+        },
     )
 
 
-def prediction_feedback(*, prediction: Prediction, is_correct: bool, correct_label: str = "") -> Prediction:
-    """Record whether the answer was right and, if not, what the image really shows (may be blank)."""
+# A refusal names at most this many classes: ImageNet's thousand would bury the sentence that matters.
+CLASSES_NAMED_IN_ERRORS = 30
+
+
+def prediction_class_names(*, prediction: Prediction) -> list[str]:
+    """The classes feedback on ``prediction`` may name, sorted: its version's dataset's classes and the
+    names its version (each version of an ensemble) was trained on, which may include classes deleted
+    since, plus the labels of its answer (all that is left once its versions are deleted)."""
+    names = {row["label"] for row in prediction.results}
+    if prediction.model_version is not None:
+        names |= set(prediction.model_version.class_names)
+        names |= set(prediction.model_version.dataset.classes.values_list("name", flat=True))
+    elif prediction.ensemble_version_ids:
+        for class_names in ModelVersion.objects.filter(id__in=prediction.ensemble_version_ids).values_list(
+            "class_names", flat=True
+        ):
+            names |= set(class_names)
+    return _in_reading_order(names)
+
+
+def _in_reading_order(names: Iterable[str]) -> list[str]:
+    return sorted(names, key=lambda name: (name.casefold(), name))
+
+
+def _class_match(name: str, names: list[str]) -> str | None:
+    """``name`` as spelled in ``names``; a difference in case alone is a slip, not another class."""
+    if name in names:
+        return name
+    return next((known for known in names if known.casefold() == name.casefold()), None)
+
+
+def _not_a_class(*, field: str, name: str, names: list[str], where: str) -> ValidationError:
+    """The refusal of a class name that is not one of ``names``: what was probably meant, what the classes
+    are, and that a new class has to be asked for."""
+    text = f'"{name}" is not a class of {where}.'
+    close = difflib.get_close_matches(name.casefold(), [known.casefold() for known in names], n=3)
+    suggestions = [next(known for known in names if known.casefold() == folded) for folded in close]
+    if suggestions:
+        text += " Did you mean " + " or ".join(f'"{known}"' for known in suggestions) + "?"
+    if not names:
+        text += " It has no classes yet."
+    else:
+        shown = ", ".join(names[:CLASSES_NAMED_IN_ERRORS])
+        more = len(names) - CLASSES_NAMED_IN_ERRORS
+        text += f" Its classes: {shown}" + (f" and {more} more." if more > 0 else ".")
+    text += " To start a new class by that name, ask for a new class (new_class)."
+    return ValidationError({field: text}, code="unknown_class")
+
+
+def prediction_feedback(
+    *, prediction: Prediction, is_correct: bool, correct_label: str = "", new_class: bool = False
+) -> Prediction:
+    """Record whether the answer was right and, if not, what the image really shows (may be blank).
+
+    The label must be one of ``prediction_class_names`` (in any case; it is stored as that class is
+    spelled), so a typo is refused rather than becoming a class later; another name is taken only with
+    ``new_class``, the owner's explicit choice.
+    """
     if prediction.status != Prediction.Status.SUCCEEDED:
         raise PredictionNotReady(f"Prediction #{prediction.id} is {prediction.status}; it has no answer to judge.")
     label = "" if is_correct else correct_label.strip()
     if len(label) > 200:
         raise ValidationError({"correct_label": "A class name is at most 200 characters."})
+    if label:
+        names = prediction_class_names(prediction=prediction)
+        known = _class_match(label, names)
+        if known is None and not new_class:
+            version = prediction.model_version
+            where = f'"{version.dataset.name}" v{version.number}' if version is not None else "these versions"
+            raise _not_a_class(field="correct_label", name=label, names=names, where=where)
+        label = known or label
     prediction.is_correct = is_correct
     prediction.correct_label = label
     prediction.save(update_fields=["is_correct", "correct_label"])
     return prediction
 
 
-def prediction_add_to_dataset(*, prediction: Prediction, label_name: str) -> DatasetImage:
-    """Add the prediction's image to its version's dataset under ``label_name`` (created if new).
+def prediction_add_creates_class(*, prediction: Prediction, label_name: str) -> bool:
+    """Whether adding the prediction's image under ``label_name`` would start a new class in its
+    version's dataset (so the owner must ask for one)."""
+    version = prediction.model_version
+    if version is None:
+        return False
+    names = list(version.dataset.classes.values_list("name", flat=True))
+    return _class_match(label_name.strip(), names) is None
+
+
+def prediction_add_to_dataset(*, prediction: Prediction, label_name: str, new_class: bool = False) -> DatasetImage:
+    """Add the prediction's image to its version's dataset under ``label_name``, one of the dataset's
+    classes (in any case); a class it does not have is created only with ``new_class``, the owner's
+    explicit choice: a one-image class made from a typo would stop the next training.
 
     The image goes through ``image_add`` like any upload, so a picture already in the dataset is
     refused as a duplicate. A public dataset takes images from staff only.
@@ -391,6 +493,10 @@ def prediction_add_to_dataset(*, prediction: Prediction, label_name: str) -> Dat
     name = label_name.strip()
     if not name:
         raise ValidationError({"label": "Name the class to add the image to."})
+    names = _in_reading_order(dataset.classes.values_list("name", flat=True))
+    known = _class_match(name, names)
+    if known is None and not new_class:
+        raise _not_a_class(field="label", name=name, names=names, where=f'"{dataset.name}"')
     with default_storage.open(prediction.image.name, "rb") as stored:
         content = stored.read()
     try:
@@ -398,7 +504,7 @@ def prediction_add_to_dataset(*, prediction: Prediction, label_name: str) -> Dat
             dataset=dataset,
             content=content,
             filename=prediction.details.get("filename") or prediction.image.name.rsplit("/", 1)[-1],
-            label_name=name,
+            label_name=known or name,
             origin=DatasetImage.Origin.UPLOAD,
         )
     except ImageRejected as rejection:

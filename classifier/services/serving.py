@@ -3,7 +3,8 @@
 The web tier and the workers load each version's interpreter once per process and keep it. Its cache
 key holds the version id and the stored TFLite file's name, so a version whose artifact changes is
 loaded afresh and its old interpreter dropped. The unknown-image detector (``classifier.ml.unknown``)
-is cached the same way beside it.
+is cached the same way beside it. Each version also says how an image is resized for it and, through
+its calibration, the threshold its answers use when a request names none.
 """
 
 import logging
@@ -16,6 +17,7 @@ import numpy as np
 from django.core.exceptions import ValidationError
 from django.core.files.storage import default_storage
 
+from classifier.ml.images import STRETCH
 from classifier.ml.predictor import PredictorCache, TFLitePredictor, prepare_image
 from classifier.ml.predictor import top_k as top_classes
 from classifier.ml.unknown import UnknownDetector
@@ -24,6 +26,8 @@ from classifier.models import ModelVersion
 logger = logging.getLogger(__name__)
 
 DEFAULT_TOP_K = 5
+# The answer rule's threshold for a calibrated version: one class when it is more likely right than not.
+DEFAULT_THRESHOLD = 0.5
 
 _predictors = PredictorCache()
 # Version id → the key its interpreter is cached under now, to drop the old one when the file changes.
@@ -43,6 +47,7 @@ class ServingModel:
     class_names: list[str]
     predictor: TFLitePredictor
     detector: UnknownDetector | None
+    resize: str = STRETCH  # classifier.ml.images.RESIZE_MODES
 
     def answer(self, pixels: np.ndarray) -> tuple[np.ndarray, np.ndarray | None, np.ndarray]:
         """``(probabilities (n, C), unknown scores (n,) or None, is_unknown (n,))`` for a batch.
@@ -97,7 +102,30 @@ def version_serving(*, version: ModelVersion) -> ServingModel:
         class_names=list(version.class_names),
         predictor=predictor,
         detector=_detector(version),
+        resize=version_input_resize(version=version),
     )
+
+
+def version_input_resize(*, version: ModelVersion) -> str:
+    """How images are resized for the version: as its hyperparameters' "input" says (the ready ImageNet
+    models, centre-cropped as their weights were evaluated), else stretched, as every trained version was
+    trained."""
+    return (version.hyperparameters.get("input") or {}).get("resize", STRETCH)
+
+
+def version_is_recalibrated(*, version: ModelVersion) -> bool:
+    """Whether the version's probabilities were calibrated on its own data (temperature scaling after
+    training); the ready ImageNet models answer their published weights' probabilities as they are.
+    Rows that do not say (older ones): a calibration without measured errors was not recalibrated; none
+    at all is a version not trained yet, which will be."""
+    calibration = version.calibration
+    return bool(calibration.get("recalibrated", "ece_after" in calibration or not calibration))
+
+
+def version_answer_threshold(*, version: ModelVersion) -> float:
+    """The answer rule's threshold when a request names none: the one stored in the version's calibration
+    (the ready ImageNet models', measured by bench/imagenet_models.py), else ``DEFAULT_THRESHOLD``."""
+    return float(version.calibration.get("answer_threshold", DEFAULT_THRESHOLD))
 
 
 def _read(name: str) -> bytes:
@@ -137,10 +165,10 @@ def top_k_resolve(*, class_count: int, requested: int | None) -> int:
     return requested
 
 
-def image_pixels(*, image_bytes: bytes, size: int) -> np.ndarray:
+def image_pixels(*, image_bytes: bytes, size: int, resize: str = STRETCH) -> np.ndarray:
     """The image as the model's (size, size, 3) uint8 input; ValidationError({"image"}) if it cannot be decoded."""
     try:
-        return prepare_image(image_bytes, size)
+        return prepare_image(image_bytes, size, resize)
     except ValueError as error:
         raise ValidationError({"image": f"The image cannot be decoded: {error}."}) from None
 
@@ -149,7 +177,7 @@ def version_scores(*, version: ModelVersion, image_bytes: bytes) -> VersionScore
     """Every class's calibrated probability for one image, with the unknown verdict and the latency."""
     started = time.perf_counter()
     serving = version_serving(version=version)
-    pixels = image_pixels(image_bytes=image_bytes, size=serving.predictor.input_size)
+    pixels = image_pixels(image_bytes=image_bytes, size=serving.predictor.input_size, resize=serving.resize)
     probabilities, scores, unknown = serving.answer(pixels[np.newaxis])
     return VersionScores(
         probabilities=probabilities[0],
@@ -162,8 +190,9 @@ def version_scores(*, version: ModelVersion, image_bytes: bytes) -> VersionScore
 def version_predict(*, version: ModelVersion, image_bytes: bytes, top_k: int | None = None) -> dict:
     """``{"predictions": [{"label", "probability"}], "is_unknown", "unknown_score", "latency_ms"}``.
 
-    Probabilities are calibrated (the temperature is folded into the TFLite model) and sorted, highest
-    first; ``top_k`` defaults to 5, or fewer when the version knows fewer classes.
+    Probabilities are calibrated (the temperature is folded into the TFLite model; the ready ImageNet
+    models answer their published ones, see ``version_is_recalibrated``) and sorted, highest first;
+    ``top_k`` defaults to 5, or fewer when the version knows fewer classes.
     """
     version_check_servable(version=version)
     count = top_k_resolve(class_count=len(version.class_names), requested=top_k)

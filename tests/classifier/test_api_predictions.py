@@ -12,9 +12,9 @@ import zipfile
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 
-from classifier.models import DatasetImage, ModelVersion, Prediction
+from classifier.models import DatasetImage, LabelClass, ModelVersion, Prediction
 from tests.classifier.conftest import Route
-from tests.factories import DatasetFactory, UserFactory, image_bytes
+from tests.factories import DatasetFactory, LabelClassFactory, UserFactory, image_bytes
 from tests.models import OTHER_CLASSES
 
 pytestmark = pytest.mark.django_db
@@ -203,11 +203,26 @@ def test_a_public_datasets_image_can_be_added_by_staff_only(other_api, staff_api
     staffs = _predict(staff_api, public_version, {"image": _upload(BLUE)}).json()["prediction_id"]
 
     refused = other_api.post(f"/api/v1/predictions/{mine}/add-to-dataset/", {"label": "red"}, format="json")
-    added = staff_api.post(f"/api/v1/predictions/{staffs}/add-to-dataset/", {"label": "blue"}, format="json")
+    # ImageNet-1k's dataset holds no classes, only its versions' names: the first image of one starts it.
+    added = staff_api.post(
+        f"/api/v1/predictions/{staffs}/add-to-dataset/", {"label": "blue", "new_class": True}, format="json"
+    )
 
     assert refused.status_code == 403
     assert "only staff" in refused.json()["detail"]
     assert added.status_code == 201
+
+
+def test_without_a_threshold_the_answer_uses_the_versions_own(user_api, dataset, make_ready_version):
+    # The ready ImageNet models store a lower threshold; the colour models give this greyish red about 44%.
+    calibration = {"temperature": 1.0, "recalibrated": False, "answer_threshold": 0.25}
+    version = make_ready_version(dataset, detector=False, calibration=calibration)
+
+    default = _predict(user_api, version, {"image": _upload((120, 110, 100))}).json()
+    asked = _predict(user_api, version, {"image": _upload((120, 110, 100))}, "?threshold=0.5").json()
+
+    assert (default["answer"]["kind"], asked["answer"]["kind"]) == ("confident", "uncertain")
+    assert Prediction.objects.get(id=default["prediction_id"]).details["threshold"] == 0.25
 
 
 # Ensembles
@@ -215,7 +230,7 @@ def test_a_public_datasets_image_can_be_added_by_staff_only(other_api, staff_api
 
 def test_an_ensemble_answers_each_members_top_three_and_their_mean(user_api, dataset, make_ready_version):
     first = make_ready_version(dataset)
-    second = make_ready_version(dataset, number=2, classes=OTHER_CLASSES)
+    second = make_ready_version(dataset, number=2)
 
     response = user_api.post(
         "/api/v1/ensembles/predict/",
@@ -228,12 +243,76 @@ def test_an_ensemble_answers_each_members_top_three_and_their_mean(user_api, dat
     assert [member["model_version"] for member in body["members"]] == [first.id, second.id]
     assert all(len(member["predictions"]) == 3 for member in body["members"])
     ensemble = {row["label"]: row["probability"] for row in body["ensemble"]["predictions"]}
-    assert set(ensemble) == {"red", "green", "blue", "yellow"}
+    assert set(ensemble) == {"red", "green", "blue"}
     members = [{row["label"]: row["probability"] for row in member["predictions"]} for member in body["members"]]
     assert ensemble["red"] == pytest.approx((members[0]["red"] + members[1]["red"]) / 2, abs=1e-6)
-    assert ensemble["yellow"] == pytest.approx(members[1]["yellow"] / 2, abs=1e-6)
-    assert body["is_unknown"] is False
+    assert (body["is_unknown"], body["shared_classes_only"]) == (False, False)
     assert Prediction.objects.get(id=body["prediction_id"]).ensemble_version_ids == [first.id, second.id]
+
+
+def _faces_version(user, make_ready_version):
+    """A 2-class version (its model is never run: the class sets are checked first)."""
+    faces = make_ready_version(DatasetFactory(owner=user, name="Faces"))
+    ModelVersion.objects.filter(id=faces.id).update(class_names=["face", "no face"])
+    return faces
+
+
+def test_an_ensemble_of_versions_with_different_classes_is_a_400_naming_them(
+    user, user_api, dataset, make_ready_version, public_version
+):
+    faces = _faces_version(user, make_ready_version)
+
+    response = user_api.post(
+        "/api/v1/ensembles/predict/",
+        {"image": _upload(RED), "model_versions": [faces.id, public_version.id]},
+        format="multipart",
+    )
+
+    assert response.status_code == 400
+    message = " ".join(response.json()["model_versions"])
+    assert '"Faces" v1 (2 classes), "ImageNet-1k" v1 (3 classes)' in message
+    assert "They share 0 classes" in message
+    assert not Prediction.objects.exists()
+
+
+def test_shared_classes_only_combines_what_the_versions_share(user_api, dataset, make_ready_version):
+    first = make_ready_version(dataset)
+    second = make_ready_version(dataset, number=2, classes=OTHER_CLASSES)
+    data = {"image": _upload(RED), "model_versions": [first.id, second.id]}
+
+    refused = user_api.post("/api/v1/ensembles/predict/", data, format="multipart")
+    data["image"] = _upload(RED)
+    response = user_api.post("/api/v1/ensembles/predict/", {**data, "shared_classes_only": "true"}, format="multipart")
+
+    assert refused.status_code == 400
+    assert "shared_classes_only" in " ".join(refused.json()["model_versions"])
+    assert response.status_code == 200
+    body = response.json()
+    assert {row["label"] for row in body["ensemble"]["predictions"]} == {"red", "blue"}
+    assert body["ensemble"]["predictions"][0]["label"] == "red"
+    assert body["shared_classes_only"] is True
+    assert Prediction.objects.count() == 1
+
+
+def test_shared_classes_only_with_fewer_than_two_shared_is_a_400(user, user_api, version, make_ready_version):
+    faces = _faces_version(user, make_ready_version)
+
+    response = user_api.post(
+        "/api/v1/ensembles/predict/",
+        {"url": "http://example.com/a.png", "model_versions": [version.id, faces.id], "shared_classes_only": True},
+        format="json",
+    )
+
+    assert response.status_code == 400
+    assert "share 0 classes" in " ".join(response.json()["model_versions"])
+    assert not Prediction.objects.exists()
+
+
+def test_the_schema_documents_shared_classes_only(user_api):
+    schema = user_api.get("/api/v1/schema/?format=json").json()
+
+    field = schema["components"]["schemas"]["EnsemblePredictInputRequest"]["properties"]["shared_classes_only"]
+    assert field["type"] == "boolean" and "classes they all know" in field["description"]
 
 
 def test_an_ensemble_by_url_in_json(user_api, dataset, make_ready_version, image_server):
@@ -331,6 +410,7 @@ def test_the_history_lists_only_your_own_predictions(user_api, other_api, versio
 
 
 def test_feedback_then_add_the_image_to_the_dataset(user_api, dataset, version):
+    crimson = LabelClassFactory(dataset=dataset, name="crimson")
     prediction_id = _predict(user_api, version, {"image": _upload(RED)}).json()["prediction_id"]
 
     feedback = user_api.post(
@@ -345,9 +425,50 @@ def test_feedback_then_add_the_image_to_the_dataset(user_api, dataset, version):
     assert (feedback.json()["is_correct"], feedback.json()["correct_label"]) == (False, "crimson")
     assert added.status_code == 201
     assert (added.json()["label"], added.json()["dataset"], added.json()["origin"]) == ("crimson", dataset.id, "upload")
-    assert DatasetImage.objects.get(id=added.json()["id"]).from_predictions.get().id == prediction_id
+    image = DatasetImage.objects.get(id=added.json()["id"])
+    assert (image.label, image.from_predictions.get().id) == (crimson, prediction_id)
     assert again.status_code == 400
     assert "same picture" in again.json()["detail"]
+
+
+def test_feedback_with_a_typo_is_a_400_naming_the_classes(user_api, dataset, version):
+    LabelClassFactory(dataset=dataset, name="crimson")
+    prediction_id = _predict(user_api, version, {"image": _upload(RED)}).json()["prediction_id"]
+
+    response = user_api.post(
+        f"/api/v1/predictions/{prediction_id}/feedback/",
+        {"is_correct": False, "correct_label": "crimsen"},
+        format="json",
+    )
+
+    assert response.status_code == 400
+    message = response.json()["correct_label"][0]
+    assert 'Did you mean "crimson"?' in message
+    # The dataset's classes and the version's.
+    assert "Its classes: blue, crimson, green, red." in message
+    prediction = Prediction.objects.get(id=prediction_id)
+    assert (prediction.is_correct, prediction.correct_label) == (None, "")
+
+
+def test_a_new_class_is_made_only_when_asked_for(user_api, dataset, version):
+    prediction_id = _predict(user_api, version, {"image": _upload(RED)}).json()["prediction_id"]
+    feedback = f"/api/v1/predictions/{prediction_id}/feedback/"
+    add = f"/api/v1/predictions/{prediction_id}/add-to-dataset/"
+
+    named = user_api.post(feedback, {"is_correct": False, "correct_label": "crimson", "new_class": True}, format="json")
+    refused = user_api.post(add, {"label": "crimson"}, format="json")
+
+    assert named.status_code == 200
+    assert named.json()["correct_label"] == "crimson"
+    assert refused.status_code == 400
+    assert '"crimson" is not a class of "Colours". It has no classes yet.' in refused.json()["label"][0]
+    assert not LabelClass.objects.exists() and not DatasetImage.objects.exists()
+
+    added = user_api.post(add, {"label": "crimson", "new_class": True}, format="json")
+
+    assert added.status_code == 201
+    assert list(LabelClass.objects.filter(dataset=dataset).values_list("name", flat=True)) == ["crimson"]
+    assert DatasetImage.objects.get().label.name == "crimson"
 
 
 def test_feedback_on_a_prediction_without_an_answer_is_a_409(user_api, user, version):

@@ -1,6 +1,7 @@
 """install_imagenet_models: a public ImageNet-1k dataset with ready EfficientNet-Lite0/1/2 versions, built once."""
 
 import io
+import json
 import time
 
 import numpy as np
@@ -8,10 +9,12 @@ import pytest
 import skimage.data
 from django.core.files.storage import default_storage
 from django.core.management import call_command
+from django.urls import reverse
 from PIL import Image
 
 from classifier.ml.backbones import get_backbone_spec
-from classifier.ml.imagenet import imagenet_class_names
+from classifier.ml.imagenet import ANSWER_THRESHOLDS, imagenet_class_names
+from classifier.ml.images import CENTER_CROP
 from classifier.ml.predictor import TFLitePredictor, prepare_image, top_k
 from classifier.models import Dataset, ModelVersion
 
@@ -65,9 +68,14 @@ def test_installs_three_ready_imagenet_versions_once(db):
     for version in versions:
         assert version.status == ModelVersion.Status.READY
         assert version.class_names == list(imagenet_class_names())
-        assert version.hyperparameters == {"weights": "imagenet", "pretrained": "ImageNet-1k"}
+        variant = version.backbone.removeprefix("efficientnet_")
+        assert version.hyperparameters["pretrained"] == "ImageNet-1k"
+        # Served as the weights were evaluated: centre-cropped, where trained versions stretch.
+        assert version.hyperparameters["input"]["resize"] == CENTER_CROP
         assert version.metrics == {}
         assert version.calibration["temperature"] == 1.0
+        assert version.calibration["recalibrated"] is False
+        assert version.calibration["answer_threshold"] == ANSWER_THRESHOLDS[variant]
         assert version.unknown_stats == {"method": "none"}
         assert not version.unknown_file
         folder = version.tflite_file.name.rsplit("/", 1)[0]
@@ -77,7 +85,8 @@ def test_installs_three_ready_imagenet_versions_once(db):
 
     with default_storage.open(versions[0].tflite_file.name, "rb") as file:
         predictor = TFLitePredictor(file.read())
-    probabilities, embeddings = predictor.predict(prepare_image(_jpeg(skimage.data.chelsea()), predictor.input_size))
+    photo = prepare_image(_jpeg(skimage.data.chelsea()), predictor.input_size, CENTER_CROP)
+    probabilities, embeddings = predictor.predict(photo)
     best = top_k(probabilities[0], list(range(1000)), 3)
     assert {entry["label"] for entry in best} & set(IMAGENET_CATS), best
     assert embeddings.shape == (1, 1280)
@@ -112,6 +121,58 @@ def test_force_rebuilds_the_same_versions_into_new_files(db, monkeypatch):
         assert not default_storage.exists(old.keras_file.name)
         assert not default_storage.exists(old.tflite_file.name.rsplit("/", 1)[0] + "/metadata.json")
     assert [v.number for v in after.values() if v.is_active] == [2], "an administrator's promotion is kept"
+
+
+def test_an_older_install_learns_the_new_preprocessing_and_threshold_without_a_rebuild(db, monkeypatch):
+    monkeypatch.setattr("classifier.ml.backbones.build_efficientnet_lite_classifier", _tiny_lite_classifier)
+    _install()
+    dataset = Dataset.objects.get(name="ImageNet-1k")
+    # What the first installer wrote: a stretched input, 50% answers, a calibration with no figures.
+    dataset.model_versions.update(
+        hyperparameters={"weights": "imagenet", "pretrained": "ImageNet-1k"},
+        calibration={"temperature": 1.0, "note": "published ImageNet weights, not recalibrated"},
+    )
+    before = {v.number: v.tflite_file.name for v in dataset.model_versions.all()}
+
+    started = time.perf_counter()
+    output = _install()
+
+    assert time.perf_counter() - started < 5, "no model is rebuilt"
+    assert "updated how 3 model(s) answer" in output and "installed" not in output
+    for version in dataset.model_versions.all():
+        assert version.tflite_file.name == before[version.number]
+        assert version.hyperparameters["input"]["resize"] == CENTER_CROP
+        variant = version.backbone.removeprefix("efficientnet_")
+        assert (version.calibration["answer_threshold"], version.calibration["recalibrated"]) == (
+            ANSWER_THRESHOLDS[variant],
+            False,
+        )
+        with default_storage.open(version.tflite_file.name.rsplit("/", 1)[0] + "/metadata.json") as file:
+            assert json.load(file)["input"]["resize"] == CENTER_CROP
+    assert "nothing to do" in _install()
+
+
+def test_their_pages_and_api_say_the_probabilities_are_not_recalibrated(db, monkeypatch, user_client, user_api):
+    monkeypatch.setattr("classifier.ml.backbones.build_efficientnet_lite_classifier", _tiny_lite_classifier)
+    _install()
+    lite0 = Dataset.objects.get(name="ImageNet-1k").model_versions.get(number=1)
+
+    detail = user_client.get(reverse("classifier:model-version-detail", args=[lite0.pk]))
+    quick_test = user_client.get(reverse("classifier:model-version-predict", args=[lite0.pk]))
+    api = user_api.get(f"/api/v1/model-versions/{lite0.pk}/")
+
+    assert 'id="calibration-not-recalibrated"' in detail.text and "from 25%" in detail.text
+    assert "fitted on the validation split" not in detail.text
+    assert 'id="calibration-note"' in quick_test.text
+    assert quick_test.context["form"]["threshold"].value() == 0.25
+    assert api.status_code == 200
+    calibration = api.json()["calibration"]
+    assert (calibration["recalibrated"], calibration["ece_before"], calibration["answer_threshold"]) == (
+        False,
+        None,
+        0.25,
+    )
+    assert "not recalibrated" in calibration["note"]
 
 
 def test_a_version_left_unfinished_is_rebuilt_on_the_next_run(db, monkeypatch):

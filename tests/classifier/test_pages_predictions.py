@@ -127,7 +127,7 @@ def test_prediction_writes_are_post_only(user_client, version):
 # Choosing a version
 
 
-def test_predict_page_lists_own_and_public_ready_versions_active_first(
+def test_predict_page_lists_own_then_public_ready_versions_in_version_order(
     user_client, other_user, dataset, version, imagenet, make_ready_version
 ):
     older = make_ready_version(dataset, 2)
@@ -138,7 +138,8 @@ def test_predict_page_lists_own_and_public_ready_versions_active_first(
 
     assert page.status_code == 200
     listed = [row["version"] for row in page.context["rows"]]
-    assert listed == [version, imagenet[0], older, imagenet[2], imagenet[1]]
+    # The user's own first, then the public ones; each dataset's in version order (v1, v2, v3).
+    assert listed == [version, older, *imagenet]
     assert _quick_test(version) in page.text
     assert "Bob's" not in page.text
     assert 'aria-current="page">Predict</a>' in page.text
@@ -312,7 +313,7 @@ def test_ensemble_page_starts_with_the_public_models(user_client, version, image
     page = user_client.get(reverse("classifier:ensemble-predict"))
 
     assert page.status_code == 200
-    assert page.context["form"]["model_versions"].value() == [v.pk for v in (imagenet[0], imagenet[2], imagenet[1])]
+    assert page.context["form"]["model_versions"].value() == [v.pk for v in imagenet]
     assert 'id="ensemble-form"' in page.text
 
 
@@ -321,7 +322,7 @@ def test_ensemble_shows_each_versions_top_three_side_by_side(user, user_client, 
 
     response = user_client.post(
         reverse("classifier:ensemble-predict"),
-        {"model_versions": [version.pk, warm.pk], "image": _png(), "threshold": "0.5"},
+        {"model_versions": [version.pk, warm.pk], "shared_classes_only": "on", "image": _png(), "threshold": "0.5"},
     )
 
     prediction = Prediction.objects.get()
@@ -336,9 +337,54 @@ def test_ensemble_shows_each_versions_top_three_side_by_side(user, user_client, 
     ]
     assert 'id="ensemble-members"' in page.text
     assert "Colours v1" in page.text and "Warm v1" in page.text
-    # Each is sure of its own class; their mean is not sure of either.
-    assert [bar["label"] for bar in page.context["bars"]][:2] == ["red", "yellow"]
-    assert _answer(page) == "It could be red or yellow"
+    # Each answers in its own classes; the ensemble only over the two they share, where both say red.
+    assert [bar["label"] for bar in page.context["bars"]] == ["red", "blue"]
+    assert _answer(page) == "It is red"
+
+
+def test_an_ensemble_of_versions_with_different_classes_is_refused_on_the_form(
+    user, user_client, version, make_ready_version
+):
+    faces = make_ready_version(DatasetFactory(owner=user, name="Faces"), detector=False)
+    ModelVersion.objects.filter(pk=faces.pk).update(class_names=["face", "no face"])
+
+    page = user_client.post(
+        reverse("classifier:ensemble-predict"), {"model_versions": [version.pk, faces.pk], "image": _png()}
+    )
+    shared_only = user_client.post(
+        reverse("classifier:ensemble-predict"),
+        {"model_versions": [version.pk, faces.pk], "shared_classes_only": "on", "image": _png()},
+    )
+
+    assert page.status_code == shared_only.status_code == 200
+    refusal = " ".join(page.context["form"].errors["model_versions"])
+    assert '"Colours" v1 (3 classes), "Faces" v1 (2 classes)' in refusal
+    assert "share 0 classes" in " ".join(shared_only.context["form"].errors["model_versions"])
+    assert "Colours" in page.text and "(2 classes)" in page.text
+    assert not Prediction.objects.exists()
+
+
+def test_the_ensemble_threshold_left_blank_is_its_versions_own(user, user_client, dataset, make_ready_version):
+    versions = [
+        make_ready_version(dataset, number, detector=False, calibration={"answer_threshold": threshold})
+        for number, threshold in ((1, 0.25), (2, 0.45))
+    ]
+
+    user_client.post(
+        reverse("classifier:ensemble-predict"), {"model_versions": [v.pk for v in versions], "image": _png()}
+    )
+
+    assert Prediction.objects.get().details["threshold"] == 0.35
+
+
+def test_a_result_of_a_version_not_recalibrated_says_so(user, user_client, version):
+    prediction = _stored_prediction(user, version)
+    calibrated = user_client.get(_detail(prediction)).text
+    ModelVersion.objects.filter(pk=version.pk).update(calibration={"temperature": 1.0, "recalibrated": False})
+    published = user_client.get(_detail(prediction)).text
+
+    assert "calibrated probabilities" in calibrated and "not recalibrated" not in calibrated
+    assert "published probabilities, not recalibrated" in published
 
 
 def test_an_ensemble_needs_at_least_two_versions(user_client, version, imagenet):
@@ -374,7 +420,7 @@ def test_feedback_marks_an_answer_right(user_client, user, version):
 def test_a_wrong_answer_needs_the_right_class(user_client, user, version):
     prediction = _stored_prediction(user, version)
 
-    page = _feedback(user_client, prediction, verdict="wrong", correct_label="  ")
+    page = _feedback(user_client, prediction, verdict="wrong", correct_label="", new_class_name="  ")
 
     assert page.status_code == 200
     assert page.context["feedback_form"].errors["correct_label"] == ["Say what it is instead."]
@@ -383,44 +429,105 @@ def test_a_wrong_answer_needs_the_right_class(user_client, user, version):
     assert prediction.is_correct is None
 
 
+def _add_to_dataset(client, prediction: Prediction, **data):
+    return client.post(reverse("classifier:prediction-add-to-dataset", args=[prediction.pk]), data)
+
+
 def test_a_wrong_answer_can_join_the_dataset_in_one_click(user_client, user, dataset, version):
     prediction = Prediction.objects.get(pk=_predict(user_client, version, image=_png()).url.split("/")[-2])
 
-    response = _feedback(user_client, prediction, verdict="wrong", correct_label="orange")
+    response = _feedback(user_client, prediction, verdict="wrong", correct_label="green")
     page = user_client.get(response.url)
 
-    assert 'marked as wrong; it is "orange"' in page.text.replace("&quot;", '"')
-    assert "Add to “Colours” as orange" in page.text
+    assert 'marked as wrong; it is "green"' in page.text.replace("&quot;", '"')
+    assert "Add to “Colours” as green" in page.text
+    assert 'id="add-new-class-note"' not in page.text
 
-    added = user_client.post(reverse("classifier:prediction-add-to-dataset", args=[prediction.pk]))
+    added = _add_to_dataset(user_client, prediction)
 
     image = DatasetImage.objects.get(dataset=dataset)
-    assert image.label.name == "orange"
+    assert image.label.name == "green"
+    assert sorted(dataset.classes.values_list("name", flat=True)) == sorted(PRIMARY_CLASSES)
     prediction.refresh_from_db()
     assert prediction.added_image == image
     page = user_client.get(added.url)
-    assert 'Added to "Colours" as "orange".' in page.text.replace("&quot;", '"')
+    assert 'Added to "Colours" as "green".' in page.text.replace("&quot;", '"')
     assert 'id="added-to-dataset"' in page.text
     assert 'id="add-to-dataset"' not in page.text
+
+
+def test_feedback_picks_one_of_the_known_classes(user_client, user, dataset, version):
+    LabelClassFactory(dataset=dataset, name="violet")
+    prediction = _stored_prediction(user, version)
+
+    page = user_client.get(_detail(prediction))
+    choices = [value for value, _ in page.context["feedback_form"].fields["correct_label"].choices]
+    assert choices == ["", "blue", "green", "red", "violet"]
+    assert '<select name="correct_label"' in page.text
+
+    # A typo cannot be sent from the page; sent anyway, it is refused and nothing is stored.
+    page = _feedback(user_client, prediction, verdict="wrong", correct_label="gren")
+
+    assert page.status_code == 200
+    assert "gren is not one of the available choices" in " ".join(page.context["feedback_form"].errors["correct_label"])
+    prediction.refresh_from_db()
+    assert (prediction.is_correct, prediction.correct_label) == (None, "")
+    assert 'id="add-to-dataset"' not in page.text
+
+
+def test_a_class_and_a_new_name_together_are_refused(user_client, user, version):
+    prediction = _stored_prediction(user, version)
+
+    page = _feedback(user_client, prediction, verdict="wrong", correct_label="green", new_class_name="lime")
+
+    assert page.context["feedback_form"].errors["new_class_name"] == ["Choose a class or name a new one, not both."]
+    prediction.refresh_from_db()
+    assert prediction.is_correct is None
+
+
+def test_a_new_class_is_made_only_by_the_button_that_says_so(user_client, user, dataset, version):
+    prediction = Prediction.objects.get(pk=_predict(user_client, version, image=_png()).url.split("/")[-2])
+
+    page = user_client.get(_feedback(user_client, prediction, verdict="wrong", new_class_name=" orange ").url)
+
+    prediction.refresh_from_db()
+    assert (prediction.is_correct, prediction.correct_label) == (False, "orange")
+    assert "Add to “Colours” as a new class “orange”" in page.text
+    assert 'id="add-new-class-note"' in page.text
+    assert page.context["feedback_form"]["new_class_name"].value() == "orange"
+
+    # Without the button's confirmation the service refuses, naming the dataset's classes.
+    refused = _add_to_dataset(user_client, prediction)
+    assert "Its classes: blue, green, red." in user_client.get(refused.url).text
+    assert not dataset.classes.filter(name="orange").exists()
+    assert not DatasetImage.objects.exists()
+
+    _add_to_dataset(user_client, prediction, new_class="on")
+
+    assert DatasetImage.objects.get(dataset=dataset).label.name == "orange"
+    assert dataset.classes.count() == len(PRIMARY_CLASSES) + 1
 
 
 def test_a_public_dataset_takes_images_from_staff_only(client, user, staff_user, imagenet):
     client.force_login(user)
     prediction = Prediction.objects.get(pk=_predict(client, imagenet[0], image=_png()).url.split("/")[-2])
-    _feedback(client, prediction, verdict="wrong", correct_label="cardinal")
+    _feedback(client, prediction, verdict="wrong", new_class_name="cardinal")
 
     page = client.get(_detail(prediction))
     assert 'id="add-refused"' in page.text and 'id="add-to-dataset"' not in page.text
-    refused = client.post(reverse("classifier:prediction-add-to-dataset", args=[prediction.pk]), follow=True)
+    refused = client.post(
+        reverse("classifier:prediction-add-to-dataset", args=[prediction.pk]), {"new_class": "on"}, follow=True
+    )
     assert refused.status_code == 200
     assert "only staff can add images" in refused.text
     assert not DatasetImage.objects.exists()
 
     client.force_login(staff_user)
     staff_prediction = Prediction.objects.get(pk=_predict(client, imagenet[0], image=_png()).url.split("/")[-2])
-    _feedback(client, staff_prediction, verdict="wrong", correct_label="cardinal")
-    assert 'id="add-to-dataset"' in client.get(_detail(staff_prediction)).text
-    client.post(reverse("classifier:prediction-add-to-dataset", args=[staff_prediction.pk]))
+    _feedback(client, staff_prediction, verdict="wrong", correct_label="green")
+    # ImageNet-1k's dataset holds no classes of its own: even a name its versions know starts one.
+    assert "as a new class “green”" in client.get(_detail(staff_prediction)).text
+    _add_to_dataset(client, staff_prediction, new_class="on")
     assert DatasetImage.objects.get().dataset == imagenet[0].dataset
 
 

@@ -13,13 +13,16 @@ import sys
 import zipfile
 from datetime import timedelta
 
+import numpy as np
 import pytest
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.files.storage import default_storage
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.utils import timezone
+from PIL import Image
 
-from classifier.models import DatasetImage, ModelVersion, Prediction
+from classifier.ml.images import CENTER_CROP
+from classifier.models import DatasetImage, LabelClass, ModelVersion, Prediction
 from classifier.services import batch_predictions
 from classifier.services.batch_predictions import batch_prediction_start
 from classifier.services.predictions import (
@@ -35,7 +38,7 @@ from classifier.services.predictions import (
 from classifier.services.serving import VersionNotServable, version_predict, version_serving
 from classifier.tasks import run_prediction
 from tests.classifier.conftest import Route
-from tests.factories import DatasetFactory, UserFactory, image_bytes
+from tests.factories import DatasetFactory, LabelClassFactory, UserFactory, image_bytes
 from tests.models import OTHER_CLASSES, PRIMARY_CLASSES
 from training_jobs.models import Job
 from training_jobs.tasks import reap_jobs
@@ -104,6 +107,52 @@ def test_a_version_without_a_detector_never_says_unknown(dataset, make_ready_ver
     result = version_predict(version=version, image_bytes=_png(GREY))
 
     assert (result["is_unknown"], result["unknown_score"]) == (False, None)
+
+
+def _red_between_blue(width=64, height=32) -> bytes:
+    """Blue sides a quarter wide each, red between: stretched, as much blue as red; centre-cropped, red."""
+    pixels = np.zeros((height, width, 3), dtype=np.uint8)
+    pixels[:, :, 2] = 255
+    pixels[:, width // 4 : width - width // 4] = RED
+    buffer = io.BytesIO()
+    Image.fromarray(pixels).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def test_a_version_that_says_so_is_served_the_centre_of_the_photo(dataset, make_ready_version):
+    # The ready ImageNet models are served as their weights were evaluated; trained versions stretch.
+    cropped = make_ready_version(dataset, detector=False, hyperparameters={"input": {"resize": CENTER_CROP}})
+    stretched = make_ready_version(dataset, 2, detector=False)
+
+    centre = version_predict(version=cropped, image_bytes=_red_between_blue())["predictions"]
+    whole = version_predict(version=stretched, image_bytes=_red_between_blue())["predictions"]
+
+    assert centre[0]["label"] == "red" and centre[0]["probability"] > 0.95
+    assert {row["label"] for row in whole[:2]} == {"red", "blue"} and whole[0]["probability"] < 0.55
+
+
+# Greyish red: the colour models give red about 44%, so a 50% threshold is unsure and 25% is not.
+DULL_RED = (120, 110, 100)
+
+
+def test_a_prediction_without_a_threshold_uses_the_versions_own(user, dataset, make_ready_version):
+    version = make_ready_version(
+        dataset, detector=False, calibration={"temperature": 1.0, "recalibrated": False, "answer_threshold": 0.25}
+    )
+
+    default = prediction_create(owner=user, model_version=version, image_bytes=_png(DULL_RED), filename="a.png")
+    asked = prediction_create(
+        owner=user, model_version=version, image_bytes=_png(DULL_RED), filename="b.png", threshold=0.5
+    )
+
+    assert 0.25 < default.results[0]["probability"] < 0.5
+    assert (default.details["threshold"], asked.details["threshold"]) == (0.25, 0.5)
+    assert prediction_answer(default.results, is_unknown=False, threshold=default.details["threshold"])["kind"] == (
+        "confident"
+    )
+    assert prediction_answer(asked.results, is_unknown=False, threshold=asked.details["threshold"])["kind"] == (
+        "uncertain"
+    )
 
 
 @pytest.mark.parametrize(
@@ -368,35 +417,101 @@ def test_a_prediction_whose_worker_was_lost_runs_again_then_fails_after_the_last
 # Ensembles
 
 
-def test_an_ensemble_averages_probabilities_aligned_by_class_name(user, dataset, make_ready_version):
+def test_an_ensemble_averages_the_same_classes_aligned_by_class_name(user, dataset, make_ready_version):
     first = make_ready_version(dataset, classes=PRIMARY_CLASSES)
-    second = make_ready_version(dataset, number=2, classes=OTHER_CLASSES)
+    second = make_ready_version(dataset, number=2, classes=PRIMARY_CLASSES)
+    # The same classes in another order: the columns follow the names, not the positions.
+    ModelVersion.objects.filter(id=second.id).update(class_names=list(reversed(PRIMARY_CLASSES)))
+    second.refresh_from_db()
     members = {
         version.id: version_predict(version=version, image_bytes=_png(RED), top_k=3)["predictions"]
         for version in (first, second)
     }
 
     prediction = prediction_ensemble_create(
-        owner=user, model_versions=[first, second], image_bytes=_png(RED), filename="r.png", top_k=4
+        owner=user, model_versions=[first, second], image_bytes=_png(RED), filename="r.png", top_k=3
     )
 
-    expected = {name: 0.0 for name in ("red", "green", "blue", "yellow")}
+    expected = dict.fromkeys(PRIMARY_CLASSES, 0.0)
     for rows in members.values():
         for row in rows:
             expected[row["label"]] += row["probability"] / 2
     ensemble = {row["label"]: row["probability"] for row in prediction.results}
     assert ensemble == pytest.approx(expected, abs=1e-6)
     assert sum(ensemble.values()) == pytest.approx(1.0, abs=1e-5)
-    assert _labels(prediction.results)[0] == "red"
     assert prediction.ensemble_version_ids == [first.id, second.id]
     assert prediction.model_version is None
     recorded = prediction.details["members"]
     assert [member["model_version"] for member in recorded] == [first.id, second.id]
     assert [member["predictions"] for member in recorded] == [members[first.id], members[second.id]]
+    assert prediction.details["shared_classes_only"] is False
+
+
+def test_versions_of_different_classes_are_refused_naming_each_and_nothing_is_stored(
+    user, dataset, make_ready_version
+):
+    first = make_ready_version(dataset, classes=PRIMARY_CLASSES)
+    second = make_ready_version(dataset, number=2, classes=OTHER_CLASSES)
+
+    with pytest.raises(ValidationError) as caught:
+        prediction_ensemble_create(owner=user, model_versions=[first, second], image_bytes=_png(RED))
+
+    message = caught.value.message_dict["model_versions"][0]
+    assert '"Colours" v1 (3 classes), "Colours" v2 (3 classes)' in message
+    assert "shared_classes_only" in message and "the 2 they all know" in message
+    assert not Prediction.objects.exists()
+
+
+def test_shared_classes_only_averages_each_versions_probabilities_over_the_shared_ones(
+    user, dataset, make_ready_version
+):
+    first = make_ready_version(dataset, classes=PRIMARY_CLASSES)
+    second = make_ready_version(dataset, number=2, classes=OTHER_CLASSES)
+    predicted = [version_predict(version=version, image_bytes=_png(RED))["predictions"] for version in (first, second)]
+    members = [{row["label"]: row["probability"] for row in rows} for rows in predicted]
+
+    prediction = prediction_ensemble_create(
+        owner=user, model_versions=[first, second], image_bytes=_png(RED), shared_classes_only=True
+    )
+
+    # red and blue are all they share; each version's two are rescaled to sum to 1, then averaged.
+    expected = {
+        name: sum(member[name] / (member["red"] + member["blue"]) for member in members) / 2 for name in ("red", "blue")
+    }
+    assert {row["label"]: row["probability"] for row in prediction.results} == pytest.approx(expected, abs=1e-6)
+    assert prediction.top_k == 2
+    assert prediction.details["shared_classes_only"] is True
+
+
+def test_shared_classes_only_needs_two_shared_classes(user, dataset, make_ready_version):
+    first = make_ready_version(dataset, classes=PRIMARY_CLASSES)
+    faces = make_ready_version(DatasetFactory(owner=user, name="Faces"), classes=PRIMARY_CLASSES)
+    ModelVersion.objects.filter(id=faces.id).update(class_names=["face", "red"])
+    faces.refresh_from_db()
+
+    with pytest.raises(ValidationError) as caught:
+        prediction_ensemble_create(
+            owner=user, model_versions=[first, faces], image_bytes=_png(RED), shared_classes_only=True
+        )
+
+    message = caught.value.message_dict["model_versions"][0]
+    assert "share 1 class (red)" in message and '"Faces" v1 (2 classes)' in message and "at least 2" in message
+    assert not Prediction.objects.exists()
+
+
+def test_an_ensemble_without_a_threshold_uses_its_versions_mean(user, dataset, make_ready_version):
+    versions = [
+        make_ready_version(dataset, number, calibration={"answer_threshold": threshold})
+        for number, threshold in ((1, 0.25), (2, 0.45))
+    ]
+
+    prediction = prediction_ensemble_create(owner=user, model_versions=versions, image_bytes=_png(RED))
+
+    assert prediction.details["threshold"] == 0.35
 
 
 def test_an_ensemble_is_unknown_only_when_every_member_says_so(user, dataset, make_ready_version):
-    versions = [make_ready_version(dataset), make_ready_version(dataset, number=2, classes=OTHER_CLASSES)]
+    versions = [make_ready_version(dataset), make_ready_version(dataset, number=2)]
 
     grey = prediction_ensemble_create(owner=user, model_versions=versions, image_bytes=_png(GREY), filename="g.png")
     blue = prediction_ensemble_create(owner=user, model_versions=versions, image_bytes=_png(BLUE), filename="b.png")
@@ -430,13 +545,61 @@ def _prediction(user, version, color=RED) -> Prediction:
 def test_feedback_is_recorded(user, version):
     prediction = _prediction(user, version)
 
-    prediction_feedback(prediction=prediction, is_correct=False, correct_label="  crimson ")
+    prediction_feedback(prediction=prediction, is_correct=False, correct_label="  green ")
     prediction.refresh_from_db()
-    assert (prediction.is_correct, prediction.correct_label) == (False, "crimson")
+    assert (prediction.is_correct, prediction.correct_label) == (False, "green")
 
     prediction_feedback(prediction=prediction, is_correct=True, correct_label="ignored")
     prediction.refresh_from_db()
     assert (prediction.is_correct, prediction.correct_label) == (True, "")
+
+
+def test_feedback_names_a_class_as_it_is_spelled(user, dataset, version):
+    LabelClassFactory(dataset=dataset, name="Violet")
+    prediction = _prediction(user, version)
+
+    prediction_feedback(prediction=prediction, is_correct=False, correct_label="GREEN")
+    assert Prediction.objects.get(id=prediction.id).correct_label == "green"
+    # A class of the dataset that the version was not trained on is a class too.
+    prediction_feedback(prediction=prediction, is_correct=False, correct_label="violet")
+    assert Prediction.objects.get(id=prediction.id).correct_label == "Violet"
+
+
+def test_feedback_refuses_a_typo_and_names_the_classes(user, dataset, version):
+    prediction = _prediction(user, version)
+
+    with pytest.raises(ValidationError) as caught:
+        prediction_feedback(prediction=prediction, is_correct=False, correct_label="gren")
+
+    message = caught.value.message_dict["correct_label"][0]
+    assert '"gren" is not a class of "Colours" v1' in message
+    assert 'Did you mean "green"?' in message
+    assert "Its classes: blue, green, red." in message
+    assert "new_class" in message
+    prediction.refresh_from_db()
+    assert (prediction.is_correct, prediction.correct_label) == (None, "")
+    assert not LabelClass.objects.exists()
+
+
+def test_feedback_names_a_new_class_only_when_asked(user, version):
+    prediction = _prediction(user, version)
+
+    prediction_feedback(prediction=prediction, is_correct=False, correct_label="crimson", new_class=True)
+
+    prediction.refresh_from_db()
+    assert (prediction.is_correct, prediction.correct_label) == (False, "crimson")
+    # Feedback only records the name: the class is made when the image is added, if ever.
+    assert not LabelClass.objects.exists()
+
+
+def test_feedback_on_an_ensemble_names_a_class_of_its_versions(user, dataset, make_ready_version):
+    versions = [make_ready_version(dataset), make_ready_version(dataset, number=2)]
+    prediction = prediction_ensemble_create(owner=user, model_versions=versions, image_bytes=_png(RED))
+
+    prediction_feedback(prediction=prediction, is_correct=False, correct_label="blue")
+    assert Prediction.objects.get(id=prediction.id).correct_label == "blue"
+    with pytest.raises(ValidationError, match='"bleu" is not a class of these versions'):
+        prediction_feedback(prediction=prediction, is_correct=False, correct_label="bleu")
 
 
 def test_feedback_needs_an_answer(user, version):
@@ -447,13 +610,15 @@ def test_feedback_needs_an_answer(user, version):
 
 
 def test_a_wrong_answer_becomes_a_training_image(user, dataset, version):
+    crimson = LabelClassFactory(dataset=dataset, name="crimson")
     prediction = _prediction(user, version)
 
-    image = prediction_add_to_dataset(prediction=prediction, label_name="crimson")
+    image = prediction_add_to_dataset(prediction=prediction, label_name="Crimson")
 
-    assert (image.dataset, image.label.name, image.origin) == (dataset, "crimson", DatasetImage.Origin.UPLOAD)
+    assert (image.dataset, image.label, image.origin) == (dataset, crimson, DatasetImage.Origin.UPLOAD)
     assert image.original_name == "photo.png"
     assert default_storage.open(image.file.name).read() == _png(RED)
+    assert LabelClass.objects.filter(dataset=dataset).count() == 1
     prediction.refresh_from_db()
     assert prediction.added_image == image
     # The dataset already holds this picture now.
@@ -461,15 +626,50 @@ def test_a_wrong_answer_becomes_a_training_image(user, dataset, version):
         prediction_add_to_dataset(prediction=prediction, label_name="crimson")
 
 
+def test_adding_under_a_name_the_dataset_lacks_creates_no_class_unless_asked(user, dataset, version):
+    LabelClassFactory(dataset=dataset, name="green")
+    prediction = _prediction(user, version)
+
+    # "red" is a class the version knows but the dataset no longer has: re-creating it is a new class too.
+    for name in ("gren", "red"):
+        with pytest.raises(ValidationError) as caught:
+            prediction_add_to_dataset(prediction=prediction, label_name=name)
+        message = caught.value.message_dict["label"][0]
+        assert f'"{name}" is not a class of "Colours".' in message
+        assert "Its classes: green." in message
+    assert list(LabelClass.objects.values_list("name", flat=True)) == ["green"]
+    assert not DatasetImage.objects.exists()
+
+    image = prediction_add_to_dataset(prediction=prediction, label_name="crimson", new_class=True)
+
+    assert image.label.name == "crimson"
+    assert sorted(LabelClass.objects.values_list("name", flat=True)) == ["crimson", "green"]
+
+
+def test_a_refusal_names_at_most_thirty_classes(user, dataset, version):
+    for number in range(40):
+        LabelClassFactory(dataset=dataset, name=f"class {number:02d}")
+
+    with pytest.raises(ValidationError) as caught:
+        prediction_add_to_dataset(prediction=_prediction(user, version), label_name="purple")
+
+    classes_named = caught.value.message_dict["label"][0].split("Its classes: ")[1]
+    assert classes_named.startswith("class 00, class 01,")
+    assert "class 29 and 10 more." in classes_named
+    assert "class 30" not in classes_named
+
+
 def test_a_public_dataset_takes_images_from_staff_only(other_user, staff_user, make_ready_version):
     public = DatasetFactory(owner=UserFactory(username="sightline"), name="ImageNet-1k", is_public=True)
     version = make_ready_version(public)
 
     with pytest.raises(PermissionDenied, match="only staff"):
-        prediction_add_to_dataset(prediction=_prediction(other_user, version), label_name="red")
+        prediction_add_to_dataset(prediction=_prediction(other_user, version), label_name="red", new_class=True)
     assert not DatasetImage.objects.filter(dataset=public).exists()
 
-    image = prediction_add_to_dataset(prediction=_prediction(staff_user, version, BLUE), label_name="blue")
+    image = prediction_add_to_dataset(
+        prediction=_prediction(staff_user, version, BLUE), label_name="blue", new_class=True
+    )
     assert image.dataset == public
 
 

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from classifier.ml.images import InvalidImage, load_array, load_rgb, resize_array
+from classifier.ml.images import CENTER_CROP, STRETCH, InvalidImage, load_array, load_rgb, resize_array
 
 EXIF_ORIENTATION = 0x0112
 
@@ -62,6 +62,27 @@ def test_load_resizes_to_a_square_and_reads_paths(tmp_path):
     array = load_array(path, size=32)
     assert array.shape == (32, 32, 3)
     assert tuple(array[16, 16]) == (0, 0, 255)
+
+
+def test_centre_crop_keeps_the_central_square_less_imagenets_margin():
+    # 300 x 200: the centre crop is 224/256 of the 200 px side, 175 px wide, from x = 63 to 238; the
+    # stretch keeps everything, the blue sides included.
+    pixels = np.zeros((200, 300, 3), dtype=np.uint8)
+    pixels[:, :, 2] = 255
+    pixels[:, 62:239] = (255, 0, 0)
+    photo = encoded(Image.fromarray(pixels))
+
+    cropped = load_array(photo, 224, CENTER_CROP)
+    stretched = load_array(photo, 224, STRETCH)
+
+    assert cropped.shape == stretched.shape == (224, 224, 3)
+    assert (cropped[:, :, 0] > 250).all() and (cropped[:, :, 2] < 5).all()
+    assert (stretched[:, :5, 2] > 250).all() and (stretched[:, -5:, 2] > 250).all()
+
+
+def test_an_unknown_resize_mode_is_refused():
+    with pytest.raises(ValueError, match="unknown resize mode"):
+        load_array(encoded(Image.new("RGB", (8, 8))), 4, "squash")
 
 
 def test_resize_array_matches_load_array():
