@@ -4,101 +4,285 @@ server and real Celery workers.
 Workers are separate processes, as in production: one for the ``cpu`` queue (imports,
 augmentation, export; it also runs the periodic reaper) and one for the ``gpu`` queue (training,
 batch inference) that runs each task in a fresh child process: TensorFlow is imported only inside
-the task, after the fork, and the child exits after one task so its memory goes back. Ctrl-C stops all.
+the task, after the fork, and the child exits after one task so its memory goes back.
+
+Quiet by default: the processes write to log files under the var folder and the terminal gets the
+address and how to make an admin, last. Ctrl-C stops everything and exits 0; a process that ends on its
+own stops the rest, shows the end of its log and exits non-zero. ``--verbose`` shows everything.
 """
 
+import os
 import signal
+import socket
 import subprocess
 import sys
 import time
+from collections import deque
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO
 
 from django.conf import settings
 from django.core.management import call_command
 from django.core.management.base import BaseCommand
+from kombu.utils.url import maybe_sanitize_url
+
+# Celery warns on every start as root (a container, a throwaway VM). C_FORCE_ROOT is not the answer: it
+# only lets a root worker accept pickle, and this project accepts JSON only. The quiet run filters this
+# one warning by its text (-W matches the start of the message); --verbose shows it.
+ROOT_WARNING_FILTER = "ignore:You're running the worker with superuser privileges"
+# A worker in the middle of a task finishes it on SIGTERM; past this it is killed, and the job rows'
+# heartbeats let the reaper recover the task, as after any lost worker.
+STOP_GRACE_SECONDS = 10
+# The address is announced once the web server answers; a slower start is announced anyway.
+READY_TIMEOUT_SECONDS = 60
+LOG_TAIL_LINES = 20
+# A server listening on every address is reached, and shown, at the loopback one.
+LOOPBACK_OF_WILDCARD = {"0.0.0.0": "127.0.0.1", "::": "::1", "": "127.0.0.1"}  # noqa: S104 - connects, binds nothing
+
+
+class ProcessEnded(Exception):
+    """A platform process ended without being asked to."""
+
+    def __init__(self, child: "Child"):
+        super().__init__(child.name)
+        self.child = child
+
+
+@dataclass
+class Child:
+    name: str
+    process: subprocess.Popen
+    log: Path | None
+
+    def exit_status(self) -> int:
+        """The command's exit status for this process's end: never 0, since it was not asked to end."""
+        code = self.process.returncode
+        return 128 - code if code < 0 else code or 1
 
 
 class Command(BaseCommand):
     help = (
         "Migrate, install the ImageNet models, then run the web server and the cpu and gpu Celery workers "
-        "until Ctrl-C."
+        "until Ctrl-C. Their output goes to log files under the var folder unless --verbose."
     )
 
     def add_arguments(self, parser):
         parser.add_argument("--host", default="127.0.0.1")
         parser.add_argument("--port", default="8000")
         parser.add_argument("--no-workers", action="store_true", help="Run only the web server.")
-
-    def handle(self, *args, host: str, port: str, no_workers: bool, **options):
-        call_command("migrate", interactive=False, verbosity=0)
-        call_command("collectstatic", interactive=False, verbosity=0)
-        # In a child process: the first install builds models with TensorFlow, whose memory this
-        # supervising process would otherwise hold for as long as the platform runs. Later starts
-        # find them installed and return at once.
-        installed = subprocess.run(  # noqa: S603 - fixed argv, no shell
-            [sys.executable, "manage.py", "install_imagenet_models"], cwd=settings.BASE_DIR, check=False
+        parser.add_argument(
+            "--no-imagenet", action="store_true", help="Do not install the ready-made ImageNet-1k models."
         )
-        if installed.returncode:
-            # The platform is useful without them (users train their own), so it starts anyway.
-            self.stderr.write(
-                "Installing the ImageNet models failed (see above); starting without them. "
-                "Retry with: .venv/bin/python manage.py install_imagenet_models"
-            )
-
-        processes: list[subprocess.Popen] = []
-        if not no_workers:
-            processes += [
-                self._worker("cpu", ["--pool", "threads", "--concurrency", "2", "--beat"]),
-                self._worker("gpu", ["--pool", "prefork", "--concurrency", "1", "--max-tasks-per-child", "1"]),
-            ]
-        processes.append(
-            subprocess.Popen(  # noqa: S603 - fixed argv, no shell
-                [sys.executable, "manage.py", "runserver", "--noreload", f"{host}:{port}"],
-                cwd=settings.BASE_DIR,
-            )
-        )
-        self._announce(host, port)
-        self._wait(processes)
-
-    def _worker(self, queue: str, extra: list[str]) -> subprocess.Popen:
-        argv = [
-            sys.executable, "-m", "celery", "-A", "webapp", "worker",
-            "-Q", queue, "-n", f"{queue}@%h", "--loglevel", "INFO", "--prefetch-multiplier", "1",
-            *extra,
-        ]
-        return subprocess.Popen(argv, cwd=settings.BASE_DIR)  # noqa: S603 - fixed argv, no shell
-
-    def _announce(self, host: str, port: str) -> None:
-        database = settings.DATABASES["default"]
-        self.stdout.write(
-            self.style.SUCCESS(f"\nSightline is starting at http://{host}:{port}/\n")
-            + f"  database: {database['ENGINE'].rsplit('.', 1)[-1]} {database['NAME']}\n"
-            + f"  broker:   {settings.CELERY_BROKER_URL}\n"
-            + "  make an admin account: .venv/bin/python manage.py createsuperuser\n"
-            + "  API docs: /api/v1/docs/   stop: Ctrl-C\n"
+        parser.add_argument(
+            "--verbose",
+            action="store_true",
+            help="Show every process's output here (Celery banners and INFO logs, TensorFlow's) "
+            "instead of in the log files.",
         )
 
-    def _wait(self, processes: list[subprocess.Popen]) -> None:
-        def stop(*_):
-            raise KeyboardInterrupt
-
-        signal.signal(signal.SIGTERM, stop)
+    def handle(self, *args, host: str, port: str, no_workers: bool, no_imagenet: bool, verbose: bool, **options):
+        # Ctrl-C, a closed terminal and SIGTERM all stop the platform the same way, even when this
+        # process was started with SIGINT ignored (as a shell's background job is).
+        for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+            signal.signal(signum, signal.default_int_handler)
+        self.verbose = verbose
+        self.log_dir = Path(settings.VAR_DIR) / "log"
+        self.log_dir.mkdir(parents=True, exist_ok=True)
+        self.environment = child_environment(verbose=verbose)
+        # Every process started and not yet ended, for Ctrl-C to stop whatever step it comes in.
+        self.children: list[Child] = []
         try:
-            # Any process ending (a crash, a port in use) ends the platform: half a platform misleads.
-            while all(p.poll() is None for p in processes):
+            self._port_check(host, port)
+            call_command("migrate", interactive=False, verbosity=0)
+            call_command("collectstatic", interactive=False, verbosity=0)
+            if not no_imagenet:
+                self._install_imagenet_models()
+            if not no_workers:
+                self._worker("cpu", ["--pool", "threads", "--concurrency", "2", "--beat"])
+                self._worker("gpu", ["--pool", "prefork", "--concurrency", "1", "--max-tasks-per-child", "1"])
+            self._start("web", ["manage.py", "runserver", "--noreload", f"{host}:{port}"], log_name="web.log")
+            self._wait_until_serving(host, port)
+            self._announce(host, port)
+            while True:
+                self._raise_if_one_ended()
                 time.sleep(0.5)
         except KeyboardInterrupt:
-            pass
+            self.stdout.write("\nStopping…")
+            self.stdout.flush()
+            stop(self.children)
+            self.stdout.write("Stopped.")
+        except ProcessEnded as ended:
+            stop(self.children)
+            self._report_end(ended.child)
+            raise SystemExit(ended.child.exit_status()) from None
+
+    def _port_check(self, host: str, port: str) -> None:
+        """Refuse a port something already answers on: the web server would fail, but only in its log."""
+        if answers(host, port):
+            self.stderr.write(f"Port {port} is already in use on {host}; choose another: make run PORT={int(port) + 1}")
+            raise SystemExit(1)
+
+    def _start(self, name: str, arguments: list[str], *, log_name: str, stdout_here: bool = False) -> Child:
+        """Start ``python <arguments>`` in its own process group, so Ctrl-C in the terminal reaches only this
+        command, which then stops each process and what it started. Quiet, its output (or only its
+        stderr, with ``stdout_here``) goes to ``log_name`` in the log folder, emptied at each start."""
+        log = None if self.verbose else self.log_dir / log_name
+        output: IO[bytes] | None = None if log is None else log.open("wb")
+        try:
+            process = subprocess.Popen(  # noqa: S603 - fixed argv, no shell
+                [sys.executable, *arguments],
+                cwd=settings.BASE_DIR,
+                env=self.environment,
+                stdin=subprocess.DEVNULL,
+                stdout=None if stdout_here else output,
+                stderr=output if stdout_here else subprocess.STDOUT if output else None,
+                process_group=0,
+            )
         finally:
-            for process in processes:
-                if process.poll() is None:
-                    process.send_signal(signal.SIGTERM)
-            deadline = time.monotonic() + 20
-            for process in processes:
-                try:
-                    process.wait(timeout=max(0.1, deadline - time.monotonic()))
-                except subprocess.TimeoutExpired:
-                    process.kill()
-        code = next((p.returncode for p in processes if p.returncode not in (0, None, -signal.SIGTERM)), 0)
-        if code:
-            self.stderr.write(f"A platform process exited with code {code}.")
-            raise SystemExit(code)
+            if output is not None:
+                output.close()
+        child = Child(name, process, log)
+        self.children.append(child)
+        return child
+
+    def _worker(self, queue: str, extra: list[str]) -> Child:
+        quiet = [] if self.verbose else ["-W", ROOT_WARNING_FILTER]
+        celery = ["-m", "celery", "-A", "webapp", *([] if self.verbose else ["--quiet"]), "worker"]
+        options = ["-Q", queue, "-n", f"{queue}@%h", "--loglevel", "INFO" if self.verbose else "WARNING"]
+        arguments = [*quiet, *celery, *options, "--prefetch-multiplier", "1", *extra]
+        return self._start(f"{queue} worker", arguments, log_name=f"worker-{queue}.log")
+
+    def _install_imagenet_models(self) -> None:
+        """In a child process: the first install builds models with TensorFlow, whose memory this
+        supervising process would otherwise hold for as long as the platform runs. Later starts find
+        them installed and return at once. Its own progress lines stay on the terminal (the first
+        install takes minutes); TensorFlow's chatter goes to the log."""
+        child = self._start(
+            "ImageNet install", ["manage.py", "install_imagenet_models"], log_name="install.log", stdout_here=True
+        )
+        child.process.wait()
+        self.children.remove(child)
+        if child.process.returncode:
+            # The platform is useful without them (users train their own), so it starts anyway.
+            self.stderr.write(
+                "Installing the ImageNet models failed; starting without them. "
+                f"Retry with: {python_command()} manage.py install_imagenet_models"
+            )
+            self._show_log_tail(child)
+
+    def _wait_until_serving(self, host: str, port: str) -> None:
+        deadline = time.monotonic() + READY_TIMEOUT_SECONDS
+        while time.monotonic() < deadline:
+            self._raise_if_one_ended()
+            if answers(host, port):
+                return
+            time.sleep(0.2)
+
+    def _raise_if_one_ended(self) -> None:
+        for child in self.children:
+            if child.process.poll() is not None:
+                raise ProcessEnded(child)
+
+    def _announce(self, host: str, port: str) -> None:
+        shown_host = LOOPBACK_OF_WILDCARD.get(host, host)
+        url = f"http://[{shown_host}]:{port}/" if ":" in shown_host else f"http://{shown_host}:{port}/"
+        database = settings.DATABASES["default"]
+        lines = [
+            "",
+            f"  database  {database['ENGINE'].rsplit('.', 1)[-1]} {database['NAME']}",
+            f"  broker    {maybe_sanitize_url(settings.CELERY_BROKER_URL)}",
+            f"  API docs  {url}api/v1/docs/",
+        ]
+        if not self.verbose:
+            names = ", ".join(child.log.name for child in self.children if child.log)
+            lines.append(f"  logs      {_shown_path(self.log_dir)}/ ({names}); --verbose shows them here instead")
+        everywhere = "  (listening on all addresses)" if host in LOOPBACK_OF_WILDCARD else ""
+        lines += [
+            "",
+            self.style.SUCCESS(f"Sightline is running at {url}") + f"{everywhere}  · Ctrl-C stops it",
+            f"Make an admin account:  {python_command()} manage.py createsuperuser",
+        ]
+        self.stdout.write("\n".join(lines))
+        self.stdout.flush()
+
+    def _report_end(self, child: Child) -> None:
+        code = child.process.returncode
+        how = f"was killed by signal {-code}" if code < 0 else f"exited with code {code}"
+        self.stderr.write(f"The {child.name} {how}, so the platform stopped.")
+        self._show_log_tail(child)
+
+    def _show_log_tail(self, child: Child) -> None:
+        if child.log is None:
+            return
+        with child.log.open(encoding="utf-8", errors="replace") as log:
+            tail = deque(log, maxlen=LOG_TAIL_LINES)
+        shown = _shown_path(child.log)
+        self.stderr.write(f"The end of {shown}:\n" + "".join(tail).rstrip() if tail else f"{shown} is empty.")
+
+
+def answers(host: str, port: str) -> bool:
+    """Whether something accepts connections at ``host:port``."""
+    try:
+        socket.create_connection((LOOPBACK_OF_WILDCARD.get(host, host), int(port)), timeout=0.5).close()
+    except OSError:
+        return False
+    return True
+
+
+def child_environment(*, verbose: bool) -> dict[str, str]:
+    """The environment of the platform's processes. Quiet, a machine with no GPU device also skips
+    TensorFlow's CUDA probe and its error (``cuInit: UNKNOWN ERROR (303)``) in every training. A value
+    set by the caller is kept."""
+    environment = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    if verbose:
+        return environment
+    if gpu_device_present():
+        environment.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    else:
+        environment.setdefault("CUDA_VISIBLE_DEVICES", "")
+        # Level 3 hides TensorFlow's C++ errors too: the probe's is one, and its Python errors still
+        # reach the job.
+        environment.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    return environment
+
+
+def gpu_device_present() -> bool:
+    """Whether an NVIDIA device node exists (Linux, or WSL's /dev/dxg): without one, CUDA cannot work."""
+    return any(Path("/dev").glob("nvidia[0-9]*")) or Path("/dev/dxg").exists()
+
+
+def stop(children: list[Child]) -> None:
+    """SIGTERM each running process, wait up to STOP_GRACE_SECONDS, then kill what is left of each
+    process group (a worker's pool children included). A second Ctrl-C kills at once."""
+    for child in children:
+        if child.process.poll() is None:
+            child.process.terminate()
+    deadline = time.monotonic() + STOP_GRACE_SECONDS
+    try:
+        for child in children:
+            try:
+                child.process.wait(timeout=max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                pass
+    except KeyboardInterrupt:
+        pass
+    finally:
+        for child in children:
+            try:
+                os.killpg(child.process.pid, signal.SIGKILL)
+            except (ProcessLookupError, PermissionError):
+                pass
+            child.process.wait()
+
+
+def python_command() -> str:
+    return _shown_path(Path(sys.executable))
+
+
+def _shown_path(path: Path) -> str:
+    """``path`` relative to the working folder when it is inside it (``.venv/bin/python``, ``var/log``)."""
+    try:
+        return str(path.relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)
