@@ -1,6 +1,12 @@
 """The classifier's job kinds, registered with the job engine when Django starts: what each runs, on
 which queue, what follows its end, and the reaper's repairs of rows that follow a job."""
 
+from classifier.job_summaries import (
+    augmentation_summary,
+    batch_prediction_summary,
+    import_summary,
+    training_summary,
+)
 from classifier.services.augmentation import dataset_augment_run
 from classifier.services.batch_predictions import batch_prediction_cleanup, batch_prediction_run
 from classifier.services.imports import dataset_import_cleanup, dataset_import_run
@@ -16,8 +22,10 @@ from training_jobs.models import Job
 
 
 def register() -> None:
-    job_kind_register(JobKind(Job.Kind.IMPORT, "cpu", dataset_import_run, cleanup=dataset_import_cleanup))
-    job_kind_register(JobKind(Job.Kind.AUGMENT, "cpu", dataset_augment_run))
+    job_kind_register(
+        JobKind(Job.Kind.IMPORT, "cpu", dataset_import_run, cleanup=dataset_import_cleanup, summary=import_summary)
+    )
+    job_kind_register(JobKind(Job.Kind.AUGMENT, "cpu", dataset_augment_run, summary=augmentation_summary))
     job_kind_register(
         JobKind(
             Job.Kind.TRAIN,
@@ -25,8 +33,18 @@ def register() -> None:
             model_version_train_run,
             ended=model_version_follow_job,
             cleanup=model_version_training_cleanup,
+            summary=training_summary,
+            report_counts=False,
         )
     )
-    job_kind_register(JobKind(Job.Kind.BATCH_PREDICT, "gpu", batch_prediction_run, cleanup=batch_prediction_cleanup))
+    job_kind_register(
+        JobKind(
+            Job.Kind.BATCH_PREDICT,
+            "gpu",
+            batch_prediction_run,
+            cleanup=batch_prediction_cleanup,
+            summary=batch_prediction_summary,
+        )
+    )
     reconciler_register(model_versions_reconcile)
     reconciler_register(predictions_reap)

@@ -43,6 +43,11 @@ class JobKind:
     # A job whose worker was lost runs again (from its checkpoint, or from the start without
     # duplicates) instead of failing.
     resumable: bool = True
+    # summary(job) -> [{"label", "text", "url"}]: what the job did, in words and links, for its page.
+    summary: Callable[[Job], list[dict]] | None = None
+    # Whether the report's plain numbers read as counts on the page (files imported, copies made); a
+    # kind whose report holds ids and scores says them through its summary instead.
+    report_counts: bool = True
 
 
 _kinds: dict[str, JobKind] = {}

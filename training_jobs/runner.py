@@ -6,6 +6,7 @@ fails it with the exception's text, its traceback going to the operator's log.
 """
 
 import logging
+import re
 import traceback
 
 from celery.exceptions import SoftTimeLimitExceeded
@@ -32,6 +33,16 @@ logger = logging.getLogger(__name__)
 
 # Errors that say nothing about the job itself: trying again later can succeed.
 TEMPORARY_ERRORS = (OperationalError, InterfaceError, ConnectionError, TimeoutError)
+# An absolute path on the worker ("/var/lib/sightline/media/x/y.keras"): where files live on a server is
+# not the user's business, and it hides the part they can act on. The operator's log keeps it whole.
+SERVER_PATH = re.compile(r"(?<![\w:/])/(?:[\w.\-]+/)+([\w.\-]+)")
+
+
+def error_for_user(exc: BaseException) -> str:
+    """An unexpected exception as the job's error: its kind and message, with server paths cut to the
+    file's name."""
+    message = SERVER_PATH.sub(r"…/\1", str(exc))
+    return f"{type(exc).__name__}: {message}"[:2000]
 
 
 def job_run(*, job_id: int) -> None:
@@ -72,7 +83,7 @@ def _run_and_record(job: Job, kind, attempt: int, progress: ProgressReporter) ->
         return _retry_or_fail(job, attempt, exc)
     except Exception as exc:
         logger.error("Job %s failed:\n%s", job.id, traceback.format_exc())
-        return job_fail(job_id=job.id, error=f"{type(exc).__name__}: {exc}", attempt=attempt)
+        return job_fail(job_id=job.id, error=error_for_user(exc), attempt=attempt)
     try:
         return job_succeed(job_id=job.id, attempt=attempt, result=result)
     except Exception as exc:

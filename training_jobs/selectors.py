@@ -7,7 +7,7 @@ from training_jobs.models import EpochMetric, Job
 
 
 def jobs_for_user(user: AbstractBaseUser) -> QuerySet[Job]:
-    jobs = Job.objects.select_related("dataset", "requested_by")
+    jobs = Job.objects.select_related("dataset", "requested_by", "model_version")
     return jobs if user.is_staff else jobs.filter(requested_by=user)
 
 

@@ -9,6 +9,7 @@ from django.shortcuts import get_object_or_404, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 
+from training_jobs.kinds import UnknownJobKind, job_kind_get
 from training_jobs.models import Job
 from training_jobs.reports import report_sections
 from training_jobs.selectors import jobs_for_user
@@ -30,9 +31,14 @@ def job_list(request: HttpRequest) -> HttpResponse:
 def job_detail(request: HttpRequest, pk: int) -> HttpResponse:
     job = get_object_or_404(jobs_for_user(request.user), pk=pk)
     counts, rejected = report_sections(job.report or {})
+    try:
+        kind = job_kind_get(job.kind)
+    except UnknownJobKind:
+        kind = None
     context = {
         "job": job,
-        "counts": counts,
+        "summary": kind.summary(job) if kind and kind.summary else [],
+        "counts": counts if kind is None or kind.report_counts else [],
         "rejected": rejected,
         "is_active": job.status in (Job.Status.QUEUED, Job.Status.RUNNING),
     }

@@ -142,7 +142,23 @@ def dataset_import_run(*, job: Job, progress: Callable[..., None]) -> JobResult:
                 raise JobInputError(" ".join(error.messages)) from None
     with stored_archive_open(archive_name) as archive:
         report = _archive_import(job=job, archive=archive, labels=labels, progress=progress)
+    if not report["imported"]:
+        # An import that added nothing did not do what was asked: it ends failed, saying why, with the
+        # per-file report kept.
+        raise JobInputError(_nothing_imported(report), report=report)
     return JobResult(report=report, message=f"Imported {report['imported']} of {report['total']} files")
+
+
+def _nothing_imported(report: dict) -> str:
+    """Why an import stored no image, in one sentence."""
+    if not report["total"] and not report.get("missing"):
+        return "Nothing was imported: the archive holds no files."
+    reasons = [
+        f"{count} {reason.replace('_', ' ')}" for reason in _REPORT_REASONS if (count := report.get(reason))
+    ]
+    if reasons == [f"{report.get('duplicate')} duplicate"]:
+        return f"Nothing was imported: all {report['total']} images are already in this dataset."
+    return f"Nothing was imported: every file was refused ({', '.join(reasons)}). The report lists each one."
 
 
 def dataset_import_cleanup(job: Job) -> None:

@@ -381,6 +381,27 @@ def test_archive_with_nothing_to_import_fails_the_job(dataset, run_import):
     )
 
 
+def test_an_import_of_only_bad_files_fails_saying_why_and_keeps_its_report(dataset, run_import, settings):
+    job = run_import(dataset, make_zip({"robin/notes.txt": b"not a picture", "robin/broken.jpg": b"\xff\xd8\xff"}))
+
+    assert job.status == "failed"
+    assert job.error.startswith("Nothing was imported: every file was refused (")
+    assert job.report["imported"] == 0 and job.report["total"] == 2
+    assert {row["filename"] for row in job.report["rejected"]} == {"robin/notes.txt", "robin/broken.jpg"}
+    assert not DatasetImage.objects.filter(dataset=dataset).exists()
+    assert stored_files(settings) == []
+
+
+def test_an_import_of_images_already_stored_fails_saying_so(dataset, run_import):
+    first = run_import(dataset, make_zip({"robin/1.jpg": jpeg(1), "robin/2.jpg": jpeg(2)}))
+    again = run_import(dataset, make_zip({"robin/1.jpg": jpeg(1), "robin/2.jpg": jpeg(2)}))
+
+    assert first.status == "succeeded"
+    assert (again.status, again.error) == ("failed", "Nothing was imported: all 2 images are already in this dataset.")
+    assert again.report["duplicate"] == 2
+    assert DatasetImage.objects.filter(dataset=dataset).count() == 2
+
+
 def test_failed_import_leaves_existing_images_untouched(dataset, run_import, settings):
     existing = [DatasetImageFactory(dataset=dataset) for _ in range(2)]
     before = (

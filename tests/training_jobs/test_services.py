@@ -194,6 +194,21 @@ def test_an_unexpected_error_fails_the_job_naming_the_exception(kind, caplog):
     assert "Traceback" in caplog.text and "Traceback" not in job.error
 
 
+def test_an_unexpected_error_shows_no_server_paths_to_the_user(kind, caplog):
+    job = job_of_test_kind()
+
+    def work(job, progress):
+        raise FileNotFoundError(2, "No such file or directory", "/srv/sightline/var/weights/vgg16_notop.h5")
+
+    kind.work = work
+    job_run(job_id=job.id)
+
+    job.refresh_from_db()
+    assert job.status == "failed"
+    assert job.error == "FileNotFoundError: [Errno 2] No such file or directory: '…/vgg16_notop.h5'"
+    assert "/srv/sightline/var/weights/vgg16_notop.h5" in caplog.text
+
+
 def test_a_temporary_error_resumes_the_job_as_its_next_attempt(kind):
     job = job_of_test_kind()
 

@@ -1,0 +1,43 @@
+"""Template filters the pages share: durations as people say them, and fractions as percentages."""
+
+from datetime import datetime
+
+from django import template
+
+register = template.Library()
+
+
+def duration_text(seconds: float | None) -> str:
+    """42 → "42 s", 185 → "3 min 5 s", 3900 → "1 h 5 min": Django's ``timesince`` says "0 minutes" for
+    anything under one, which is most jobs here."""
+    if seconds is None:
+        return "—"
+    seconds = max(0, round(seconds))
+    if seconds < 60:
+        return f"{seconds} s"
+    minutes, seconds = divmod(seconds, 60)
+    if minutes < 60:
+        return f"{minutes} min {seconds} s" if seconds else f"{minutes} min"
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours} h {minutes} min" if minutes else f"{hours} h"
+
+
+@register.filter
+def duration(seconds: float | None) -> str:
+    return duration_text(seconds)
+
+
+@register.filter
+def took(start: datetime | None, end: datetime | None) -> str:
+    """``{{ job.started_at|took:job.finished_at }}``: the time between two moments, or "—"."""
+    if start is None or end is None:
+        return "—"
+    return duration_text((end - start).total_seconds())
+
+
+@register.filter
+def as_percent(fraction: float | None, digits: int = 1) -> str:
+    """0.7777 → "77.8%"; None → "—"."""
+    if fraction is None:
+        return "—"
+    return f"{fraction * 100:.{int(digits)}f}%"
