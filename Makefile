@@ -8,6 +8,7 @@ STAMP := $(VENV)/.installed-$(REQ_HASH)
 PY := $(VENV)/bin/python
 HOST ?= 127.0.0.1
 PORT ?= 8000
+VERBOSE ?=
 
 .PHONY: venv run test lint bench clean
 
@@ -22,8 +23,10 @@ $(STAMP):
 	@rm -f $(VENV)/.installed-*
 	@touch $(STAMP)
 
+# make run PORT=8080 HOST=0.0.0.0 VERBOSE=1: VERBOSE shows every process's output instead of var/log/.
+# TensorFlow's log level is left to run_platform, which knows whether the machine has a GPU.
 run: venv
-	SIGHTLINE_DEV=$${SIGHTLINE_DEV:-1} TF_CPP_MIN_LOG_LEVEL=$${TF_CPP_MIN_LOG_LEVEL:-2} $(PY) manage.py run_platform --host $(HOST) --port $(PORT)
+	SIGHTLINE_DEV=$${SIGHTLINE_DEV:-1} $(PY) manage.py run_platform --host $(HOST) --port $(PORT) $(if $(VERBOSE),--verbose)
 
 test: venv
 	SIGHTLINE_DEV=1 $(PY) -m ruff check .
@@ -40,6 +43,7 @@ bench: venv
 	TF_CPP_MIN_LOG_LEVEL=2 $(PY) bench/train_quality.py
 	TF_CPP_MIN_LOG_LEVEL=2 $(PY) bench/train_memory.py
 	TF_CPP_MIN_LOG_LEVEL=2 $(PY) bench/worker_recovery.py
+	TF_CPP_MIN_LOG_LEVEL=2 $(PY) bench/imagenet_models.py
 
 clean:
 	rm -rf var .pytest_cache .ruff_cache

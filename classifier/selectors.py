@@ -134,3 +134,61 @@ def backbones_list() -> list[dict]:
         }
         for spec in available_backbones()
     ]
+
+
+def model_versions_test_sets(a: ModelVersion, b: ModelVersion) -> dict:
+    """Whether two versions were scored on the same test images with the same labels.
+
+    ``same`` is True or False when that is known (from the test set's digest, stored since it was
+    added; else from differing counts), None when it cannot be told; ``text`` says it to a person.
+    """
+    sets = [version.metrics.get("test_set") or {} for version in (a, b)]
+    counts = [(version.metrics.get("split_sizes") or {}).get("test") for version in (a, b)]
+    if all(found.get("digest") for found in sets):
+        same = sets[0]["digest"] == sets[1]["digest"]
+    elif None not in counts and counts[0] != counts[1]:
+        same = False
+    else:
+        same = None
+    if same:
+        text = f"Both were scored on the same {counts[0]} test images."
+    elif same is False:
+        text = (
+            f"v{a.number} and v{b.number} were scored on different test sets ({_count_text(counts[0])} and "
+            f"{_count_text(counts[1])}, or images added, removed or relabelled in between): their scores do "
+            "not compare directly."
+        )
+    else:
+        text = "Whether both were scored on the same test images is not known (trained before this was recorded)."
+    return {"same": same, "text": text}
+
+
+def _count_text(count: int | None) -> str:
+    return "an unknown number" if count is None else f"{count} image{'' if count == 1 else 's'}"
+
+
+def model_version_promote_warnings(*, version: ModelVersion, active: ModelVersion | None) -> list[str]:
+    """What a person should know before making ``version`` the active one in place of ``active``: that it
+    scores lower, and that the two were not tested on the same images."""
+    if active is None or version.pk == active.pk or version.status != ModelVersion.Status.READY:
+        return []
+    warnings = []
+    new, old = version.metrics.get("accuracy"), active.metrics.get("accuracy")
+    if new is not None and old is not None and new < old:
+        warnings.append(
+            f"v{version.number} scores lower than the active v{active.number}: "
+            f"{new * 100:.1f}% against {old * 100:.1f}% test accuracy."
+        )
+    test_sets = model_versions_test_sets(version, active)
+    if test_sets["same"] is False:
+        warnings.append(test_sets["text"])
+    return warnings
+
+
+def public_model_versions() -> QuerySet[ModelVersion]:
+    """The ready versions of public datasets (the ImageNet-1k models), in order: everyone may use them."""
+    return (
+        ModelVersion.objects.filter(dataset__is_public=True, status=ModelVersion.Status.READY)
+        .select_related("dataset")
+        .order_by("dataset__name", "number")
+    )

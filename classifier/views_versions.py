@@ -14,15 +14,19 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
-from django.views.decorators.http import require_GET, require_POST
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from classifier.dataset_page import dataset_page_form, dataset_tab_url, percent
 from classifier.forms import TrainVersionForm, VersionCompareForm
 from classifier.models import Dataset, DatasetImage, ModelVersion
 from classifier.selectors import (
     images_for_user,
     model_version_eta_seconds,
+    model_version_promote_warnings,
     model_version_training_job,
     model_versions_for_user,
+    model_versions_test_sets,
+    model_versions_usable_by,
 )
 from classifier.services.model_versions import (
     ModelVersionInUse,
@@ -32,7 +36,6 @@ from classifier.services.model_versions import (
     model_version_retrain,
     model_version_train_again,
 )
-from classifier.views import dataset_page_form, percent
 from training_jobs.selectors import epoch_metrics_for_job
 from webapp.pages import flash_service_error, redirect_back
 
@@ -98,7 +101,7 @@ def _active_version(version: ModelVersion) -> ModelVersion | None:
 
 
 @login_required
-@require_POST
+@require_http_methods(["GET", "POST"])
 @dataset_page_form(TrainVersionForm, name="train_form", auto_id="train_%s")
 def model_version_create_view(request: HttpRequest, dataset: Dataset, data: dict) -> HttpResponse:
     version = model_version_create(dataset=dataset, requested_by=request.user, options=data)
@@ -161,7 +164,7 @@ def model_version_delete_view(request: HttpRequest, pk: int) -> HttpResponse:
         messages.error(request, str(error))
         return redirect("classifier:model-version-detail", pk=version.pk)
     messages.success(request, f"Version {number} and its files were deleted.")
-    return redirect(reverse("classifier:dataset-detail", args=[dataset_id]) + "#versions")
+    return redirect(dataset_tab_url(dataset_id, "versions"))
 
 
 # Pages
@@ -217,7 +220,10 @@ def _finite_or_none(value: object) -> object:
 @login_required
 @require_GET
 def model_version_detail(request: HttpRequest, pk: int) -> HttpResponse:
-    version = _owned_version(request, pk)
+    # Public versions (the ImageNet models) are readable by everyone, as in the API; only their owner
+    # and staff see the buttons that change them.
+    version = get_object_or_404(model_versions_usable_by(request.user), pk=pk)
+    can_change = model_versions_for_user(request.user).filter(pk=version.pk).exists()
     job = model_version_training_job(version=version)
     curves = [
         {name: _finite_or_none(value) for name, value in row.items()}
@@ -252,6 +258,8 @@ def model_version_detail(request: HttpRequest, pk: int) -> HttpResponse:
         "dataset_classes": list(version.dataset.classes.values_list("name", flat=True)),
         "active_version": active,
         "is_rollback": active is not None and not version.is_active and version.number < active.number,
+        "promote_warnings": model_version_promote_warnings(version=version, active=active),
+        "can_change": can_change,
     }
     return render(request, "classifier/model_version_detail.html", context)
 
@@ -322,10 +330,16 @@ def _compare_sections(a: ModelVersion, b: ModelVersion) -> list[tuple[str, list[
 @login_required
 @require_GET
 def model_version_compare(request: HttpRequest) -> HttpResponse:
-    form = VersionCompareForm(request.GET, versions=model_versions_for_user(request.user))
+    form = VersionCompareForm(request.GET, versions=model_versions_usable_by(request.user))
     if not form.is_valid():
         # A missing id, or one the user cannot see: both are "no such version" here.
         raise Http404("Choose two versions to compare.")
     a, b = form.cleaned_data["a"], form.cleaned_data["b"]
-    context = {"a": a, "b": b, "sections": _compare_sections(a, b)}
+    context = {
+        "a": a,
+        "b": b,
+        "sections": _compare_sections(a, b),
+        "test_sets": model_versions_test_sets(a, b),
+        "same_dataset": a.dataset_id == b.dataset_id,
+    }
     return render(request, "classifier/model_version_compare.html", context)

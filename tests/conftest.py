@@ -75,3 +75,12 @@ def _tasks_run_eagerly(request):
     celery_app.conf.task_always_eager = True
     yield
     celery_app.conf.task_always_eager = False
+
+
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_runtest_makereport(item, call):
+    """Keep each phase's report on the test item, so a fixture's teardown can tell that the test failed
+    (the browser fixture then saves a screenshot of what the user would have seen)."""
+    report = yield
+    setattr(item, f"report_{report.when}", report)
+    return report

@@ -34,14 +34,26 @@ def dataset_check_trainable(*, dataset: Dataset) -> list[LabelClass]:
         raise ValidationError(
             {"dataset": f"Training needs at least 2 classes with images; this dataset has {len(classes)}."}
         )
-    problems = [f'"{c.name}" has no training images' for c in classes if c.train == 0]
-    problems += [f'"{c.name}" has no validation images' for c in classes if c.val == 0]
+    problems = [_class_problem(c) for c in classes if c.train == 0 or c.val == 0]
     if problems:
-        raise ValidationError(
-            {"dataset": "Every class needs training and validation images: " + "; ".join(problems)
-             + ". Add images or change the split fractions."}
-        )
+        raise ValidationError({"dataset": "Every class needs training and validation images: " + "; ".join(problems)})
     return classes
+
+
+def _class_problem(label: LabelClass) -> str:
+    """What a class lacks for training, and what fixes it: a one-image class (often a typo in a feedback
+    or an upload) needs more pictures or deleting; a larger one only a split that gives it both."""
+    count = label.train + label.val
+    if count < 2:
+        return (
+            f'"{label.name}" has only {count} image (a class needs at least 2: one to learn from, one to check '
+            "on). Add more pictures of it, or delete the class: its picture stays, unlabelled"
+        )
+    missing = "training" if label.train == 0 else "validation"
+    return (
+        f'"{label.name}" has no {missing} images ({label.train} train, {label.val} validation). '
+        "Reassign the splits, or add images"
+    )
 
 
 @transaction.atomic

@@ -8,6 +8,7 @@ stores the Keras, TFLite and detector artifacts. The version becomes ready only 
 that marks its job succeeded; every other ending is the job engine's (see ``version_states``).
 """
 
+import hashlib
 import json
 import math
 import tempfile
@@ -159,6 +160,13 @@ def _split(version: ModelVersion, split: str) -> tuple[list[DatasetImage], np.nd
     return images, np.array([index[image.label.name] for image in images], dtype=np.int64)
 
 
+def _test_set(images: list[DatasetImage]) -> dict:
+    """The test images' size and a digest of their contents and labels: two versions with the same digest
+    were scored on the same pictures with the same answers, so their scores compare."""
+    entries = sorted(f"{image.sha256}:{image.label.name}" for image in images)
+    return {"count": len(images), "digest": hashlib.sha256("\n".join(entries).encode()).hexdigest()}
+
+
 def _config(version: ModelVersion) -> TrainingConfig:
     config = TrainingConfig.from_dict(dict(version.hyperparameters))
     config.weights_dir = str(settings.SIGHTLINE_WEIGHTS_DIR)
@@ -221,6 +229,7 @@ def model_version_train_run(*, job: Job, progress: ProgressReporter) -> JobResul
         metrics.update(
             best_epoch=result.best_epoch,
             split_sizes={"train": len(train_images), "val": len(val_images), "test": len(test_images)},
+            test_set=_test_set(test_images),
         )
 
         progress(0.95, "Exporting Keras and TFLite models", force=True)

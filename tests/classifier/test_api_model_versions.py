@@ -168,10 +168,23 @@ def test_a_class_without_validation_images_is_400_naming_it(user, user_api):
     assert response.status_code == 400
     assert response.json() == {
         "dataset": [
-            'Every class needs training and validation images: "wren" has no validation images. '
-            "Add images or change the split fractions."
+            'Every class needs training and validation images: "wren" has no validation images '
+            "(2 train, 0 validation). Reassign the splits, or add images"
         ]
     }
+    assert not ModelVersion.objects.exists()
+
+
+def test_a_one_image_class_is_400_saying_to_add_pictures_or_delete_it(user, user_api):
+    dataset = _trainable_dataset(user, classes=("robin",))
+    _add_class(dataset, "robbin", splits=(Split.TRAIN,))
+
+    response = _start(user_api, dataset, {})
+
+    assert response.status_code == 400
+    message = response.json()["dataset"][0]
+    assert '"robbin" has only 1 image' in message
+    assert "Add more pictures of it, or delete the class" in message
     assert not ModelVersion.objects.exists()
 
 
@@ -324,7 +337,7 @@ def test_the_detail_has_metrics_calibration_most_confused_and_the_latest_trainin
     assert body["class_names"] == ["robin", "wren"]
     assert body["hyperparameters"]["epochs"] == 7
     assert body["metrics"] == METRICS
-    assert body["calibration"] == CALIBRATION
+    assert body["calibration"] == {**CALIBRATION, "recalibrated": True, "answer_threshold": 0.5, "note": None}
     assert body["most_confused"] == [{"image_id": 7, "true": "robin", "predicted": "wren", "probability": 0.91}]
     assert (body["job"]["id"], body["job"]["status"], body["job"]["progress"], body["job"]["error"]) == (
         latest.id,
@@ -332,6 +345,32 @@ def test_the_detail_has_metrics_calibration_most_confused_and_the_latest_trainin
         0.4,
         "no ImageNet weights for resnet50",
     )
+
+
+@pytest.mark.parametrize(
+    "calibration",
+    [
+        # As the ImageNet installer first wrote it, which answered 500 (KeyError: 'ece_before').
+        {"temperature": 1.0, "note": "published ImageNet weights, not recalibrated"},
+        {"temperature": 1.0, "recalibrated": False, "answer_threshold": 0.25, "note": "not recalibrated"},
+    ],
+)
+def test_a_version_without_calibration_figures_reads_with_nulls_and_its_note(user_api, dataset, calibration):
+    version = _version(dataset, calibration=calibration, metrics={})
+
+    response = user_api.get(f"/api/v1/model-versions/{version.id}/")
+
+    assert response.status_code == 200
+    assert response.json()["calibration"] == {
+        "recalibrated": False,
+        "temperature": 1.0,
+        "ece_before": None,
+        "ece_after": None,
+        "reliability_before": None,
+        "reliability_after": None,
+        "answer_threshold": calibration.get("answer_threshold", 0.5),
+        "note": calibration["note"],
+    }
 
 
 def test_an_untrained_version_has_no_metrics_calibration_or_job_yet(user_api, dataset):

@@ -11,7 +11,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.db.models import Count
 from django.urls import reverse
 
-from classifier import views
+from classifier import dataset_page
 from classifier.models import Dataset, DatasetImage, LabelClass
 from tests.factories import DatasetFactory, DatasetImageFactory, LabelClassFactory, image_bytes
 from training_jobs.models import Job
@@ -92,10 +92,35 @@ def test_staff_can_view_everyones_datasets_and_images(client, staff_user, datase
         assert client.get(url).status_code == 200, url
 
 
+# The forms the dataset page posts, and the tab each one lives on.
+FORM_URL_TABS = {
+    "label-class-create": "add",
+    "image-upload": "add",
+    "dataset-import": "add",
+    "dataset-splits": "train",
+    "dataset-augment": "train",
+    "model-version-create": "train",
+}
+
+
 def test_writes_are_post_only(user_client, dataset, image):
+    form_urls = {reverse(f"classifier:{name}", args=[dataset.pk]) for name in FORM_URL_TABS}
     for url in _write_urls(dataset, image)[1:]:
-        assert user_client.get(url).status_code == 405, url
+        if url not in form_urls:
+            assert user_client.get(url).status_code == 405, url
     assert Dataset.objects.filter(pk=dataset.pk).exists()
+
+
+def test_a_form_address_reloaded_goes_back_to_its_tab(user_client, dataset):
+    """A refused form is shown at the address it posted to; reloading that address (a GET) must show the
+    page, on the form's tab, not the browser's blank 405."""
+    for name, tab in FORM_URL_TABS.items():
+        response = user_client.get(reverse(f"classifier:{name}", args=[dataset.pk]))
+
+        assert response.status_code == 302, name
+        assert response.url == f"{_detail(dataset)}?tab={tab}", name
+    assert not Job.objects.exists()
+    assert list(LabelClass.objects.filter(dataset=dataset)) == []
 
 
 # List and create
@@ -152,7 +177,7 @@ def test_detail_shows_the_class_chart_data_and_the_classes(user_client, dataset)
     DatasetImageFactory(dataset=dataset, label=robin, split=Split.TEST)
     DatasetImageFactory(dataset=dataset, label=None)
 
-    page = user_client.get(_detail(dataset))
+    page = user_client.get(f"{_detail(dataset)}?tab=train")
 
     assert page.status_code == 200
     assert page.context["chart_data"] == {
@@ -171,7 +196,7 @@ def test_detail_shows_the_class_chart_data_and_the_classes(user_client, dataset)
 
 
 def test_detail_without_classes_has_no_chart(user_client, dataset):
-    page = user_client.get(_detail(dataset))
+    page = user_client.get(f"{_detail(dataset)}?tab=train")
 
     assert 'id="class-chart"' not in page.text
     assert "No classes yet." in page.text
@@ -198,17 +223,17 @@ def test_image_grid_filters_by_class_and_split(user_client, dataset):
 
 
 def test_image_grid_is_paginated_and_keeps_its_filters(user_client, dataset, monkeypatch):
-    monkeypatch.setattr(views, "IMAGES_PER_PAGE", 2)
+    monkeypatch.setattr(dataset_page, "IMAGES_PER_PAGE", 2)
     sparrow = LabelClassFactory(dataset=dataset, name="sparrow")
     DatasetImageFactory.create_batch(3, dataset=dataset, label=sparrow)
     DatasetImageFactory(dataset=dataset, label=None)
 
-    first = user_client.get(f"{_detail(dataset)}?label=sparrow")
-    second = user_client.get(f"{_detail(dataset)}?label=sparrow&page=2")
+    first = user_client.get(f"{_detail(dataset)}?tab=images&label=sparrow")
+    second = user_client.get(f"{_detail(dataset)}?tab=images&label=sparrow&page=2")
 
     assert len(first.context["page_obj"]) == 2
     assert len(second.context["page_obj"]) == 1
-    assert "?label=sparrow&amp;page=2" in first.text
+    assert "?tab=images&amp;label=sparrow&amp;page=2" in first.text
     thumbnail_url = reverse("classifier:image-thumbnail", args=[second.context["page_obj"][0].pk])
     assert f'src="{thumbnail_url}"' in second.text
 
@@ -257,7 +282,7 @@ def test_upload_through_the_page_stores_images_and_reports_each_file(user_client
     )
 
     assert response.status_code == 302
-    assert response.url == _detail(dataset)
+    assert response.url == f"{_detail(dataset)}?tab=add#upload-result"
     stored = DatasetImage.objects.filter(dataset=dataset)
     assert sorted(stored.values_list("original_name", flat=True)) == ["blue.jpg", "red.jpg"]
     assert {image.label.name for image in stored} == {"cardinal"}
@@ -409,9 +434,49 @@ def test_relabel_an_image_and_return_to_the_same_grid_page(user_client, dataset,
     )
 
     assert response.status_code == 302
-    assert response.url == back_to
+    # Back on the same page of the grid, at the picture that changed.
+    assert response.url == f"{back_to}#image-{image.pk}"
     image.refresh_from_db()
     assert image.label == robin
+
+
+def test_relabel_in_place_answers_json_to_the_gallery_script(user_client, dataset, image):
+    robin = LabelClassFactory(dataset=dataset, name="robin")
+
+    response = user_client.post(
+        reverse("classifier:image-relabel", args=[image.pk]), {"label": "robin"}, headers={"Accept": "application/json"}
+    )
+
+    assert response.status_code == 200
+    assert response.json() == {"ok": True, "message": f'"{image}" is now class "robin".', "label": "robin"}
+    image.refresh_from_db()
+    assert image.label == robin
+
+
+def test_relabel_in_place_refused_says_why_and_changes_nothing(user_client, dataset, image):
+    response = user_client.post(
+        reverse("classifier:image-relabel", args=[image.pk]),
+        {"label": "x" * 300},
+        headers={"Accept": "application/json"},
+    )
+
+    assert response.status_code == 400
+    assert response.json()["ok"] is False
+    assert response.json()["label"] == "sparrow"
+    image.refresh_from_db()
+    assert image.label.name == "sparrow"
+    assert list(dataset.classes.values_list("name", flat=True)) == ["sparrow"]
+
+
+def test_delete_in_place_answers_json(user_client, dataset, image, django_capture_on_commit_callbacks):
+    with django_capture_on_commit_callbacks(execute=True):
+        response = user_client.post(
+            reverse("classifier:image-delete", args=[image.pk]), headers={"Accept": "application/json"}
+        )
+
+    assert response.status_code == 200
+    assert response.json()["ok"] is True
+    assert not DatasetImage.objects.filter(pk=image.pk).exists()
 
 
 def test_relabel_to_unlabelled(user_client, dataset, image):
@@ -427,7 +492,7 @@ def test_relabel_never_redirects_off_site(user_client, dataset, image):
         {"label": "robin", "next": "https://evil.example/"},
     )
 
-    assert response.url == _detail(dataset)
+    assert response.url == f"{_detail(dataset)}?tab=images#image-{image.pk}"
 
 
 def test_delete_an_image(user_client, dataset, image, django_capture_on_commit_callbacks):
@@ -514,7 +579,7 @@ def test_a_file_missing_from_storage_is_not_found(user_client, image):
 
 
 def test_chart_data_is_valid_json_in_the_page(user_client, dataset, image):
-    page = user_client.get(_detail(dataset)).text
+    page = user_client.get(f"{_detail(dataset)}?tab=train").text
     start = page.index('id="class-chart-data" type="application/json">') + len(
         'id="class-chart-data" type="application/json">'
     )
@@ -522,3 +587,15 @@ def test_chart_data_is_valid_json_in_the_page(user_client, dataset, image):
     data = json.loads(page[start : page.index("</script>", start)])
 
     assert data["labels"] == ["sparrow"]
+
+
+def test_a_long_dataset_name_keeps_to_its_card_with_the_whole_name_in_its_title(user_client, user):
+    name = "Birds-of-the-northern-hemisphere-photographed-at-the-feeder-" * 3
+    dataset = DatasetFactory(owner=user, name=name.strip("-"))
+    LabelClassFactory(dataset=dataset, name="great-spotted-woodpecker-juvenile-plumage")
+
+    page = user_client.get(reverse("classifier:dataset-list"))
+
+    # The stylesheet cuts the card's title to two lines and breaks long words; the title shows it whole.
+    assert f'<h2 class="dataset-card-title" title="{dataset.name}">' in page.text
+    assert 'title="great-spotted-woodpecker-juvenile-plumage"' in page.text

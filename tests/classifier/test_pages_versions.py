@@ -159,9 +159,9 @@ def test_staff_can_view_any_version(client, staff_user, version):
 
 
 def test_version_writes_are_post_only(user_client, dataset, version):
+    # The train form's own address, reloaded, goes back to the dataset page's Train tab.
+    assert user_client.get(reverse("classifier:model-version-create", args=[dataset.pk])).url.endswith("?tab=train")
     for url in (
-        reverse("classifier:model-version-create", args=[dataset.pk]),
-        reverse("classifier:dataset-augment", args=[dataset.pk]),
         reverse("classifier:model-version-promote", args=[version.pk]),
         reverse("classifier:model-version-retrain", args=[version.pk]),
     ):
@@ -193,7 +193,7 @@ def test_dataset_page_lists_versions_with_the_active_one(user_client, dataset, v
 
 
 def test_train_form_lists_backbones_with_their_input_size_and_weights(user_client, dataset):
-    page = user_client.get(reverse("classifier:dataset-detail", args=[dataset.pk]))
+    page = user_client.get(reverse("classifier:dataset-detail", args=[dataset.pk]) + "?tab=train")
 
     choices = dict(page.context["train_form"].fields["backbone"].choices)
     assert choices["xception"].startswith("Xception · 299 px · ")
@@ -389,13 +389,13 @@ def test_delete_from_the_gallery_returns_to_the_version_page_but_never_elsewhere
     first, second = (entry["image_id"] for entry in version.most_confused)
 
     response = user_client.post(reverse("classifier:image-delete", args=[first]), {"next": _detail(version)})
-    assert response.url == _detail(version)
+    assert response.url == _detail(version)  # no picture to come back to: it is gone
     assert not DatasetImage.objects.filter(pk=first).exists()
 
     response = user_client.post(
         reverse("classifier:image-delete", args=[second]), {"next": "https://evil.example/phish"}
     )
-    assert response.url == reverse("classifier:dataset-detail", args=[version.dataset_id])
+    assert response.url == reverse("classifier:dataset-detail", args=[version.dataset_id]) + "?tab=images"
 
 
 def test_training_version_polls_its_job_and_curves_and_can_be_cancelled(user_client, dataset):
@@ -621,7 +621,7 @@ def test_a_version_is_deleted_from_its_page_but_not_the_active_one(user_client, 
     deleted = user_client.post(reverse("classifier:model-version-delete", args=[failed.pk]))
 
     assert "active version; promote another one before deleting it" in refused.text
-    assert deleted.url == reverse("classifier:dataset-detail", args=[dataset.pk]) + "#versions"
+    assert deleted.url == reverse("classifier:dataset-detail", args=[dataset.pk]) + "?tab=versions"
     assert list(ModelVersion.objects.values_list("number", flat=True)) == [1]
 
 
@@ -645,8 +645,27 @@ def test_a_trained_version_says_how_long_it_took_and_what_the_plan_left_to_the_t
     page = user_client.get(_detail(trained))
 
     assert page.context["eta_seconds"] is None
-    assert "6\xa0minutes of 10 min" in page.text
+    assert "6 min 20 s of 10 min" in page.text
     shown = dict(page.context["settings"])
     assert shown["Mirror images"] == "found out from the pictures"
     # Fine-tuning was a share of the backbone: no "0 layers" that would read as none.
     assert shown["Fine-tuned share of the backbone"] == "0.5" and "Fine-tune layers" not in shown
+
+
+def test_a_public_version_page_is_readable_by_everyone_but_changeable_by_its_owner_only(client, other_user, user):
+    public = DatasetFactory(owner=other_user, name="ImageNet-1k", is_public=True)
+    version = make_version(public, 2, is_active=False)
+    client.force_login(user)
+
+    page = client.get(_detail(version))
+
+    assert page.status_code == 200
+    assert page.context["can_change"] is False
+    for button in ('id="version-promote"', 'id="version-delete"', 'id="version-retrain"', 'id="version-live"'):
+        assert button not in page.text, button
+    # Its dataset page is its owner's: the breadcrumb leads to the ready-made models instead.
+    assert reverse("classifier:dataset-detail", args=[public.pk]) not in page.text
+    assert client.post(reverse("classifier:model-version-promote", args=[version.pk])).status_code == 404
+    assert client.post(reverse("classifier:model-version-delete", args=[version.pk])).status_code == 404
+    version.refresh_from_db()
+    assert version.is_active is False
