@@ -89,6 +89,9 @@ def _next_step(dataset: Dataset, stats: list[dict], versions: list[ModelVersion]
     if latest.status in (ModelVersion.Status.QUEUED, ModelVersion.Status.TRAINING):
         return {"tab": "versions", "text": f"v{latest.number} is {latest.get_status_display().lower()}; "
                 "its page shows the curves as they grow.", "version": latest}
+    if not any(version.status == ModelVersion.Status.READY for version in versions):
+        return {"tab": "versions", "text": f"v{latest.number} {latest.get_status_display().lower()}: its page says "
+                "why, and trains it again in one click.", "version": latest}
     if not any(version.is_active for version in versions):
         return {"tab": "versions", "text": "Promote a ready version to make it answer this dataset's predictions."}
     return {"tab": "versions", "text": "Test the active version with a picture of your own (Quick test).",

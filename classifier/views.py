@@ -63,7 +63,7 @@ def _owned_image(request: HttpRequest, image_id: int) -> DatasetImage:
 
 
 def _render_dataset_list(request: HttpRequest, form: DatasetForm) -> HttpResponse:
-    datasets = datasets_for_user(request.user).filter(is_public=False).prefetch_related("classes")
+    datasets = datasets_for_user(request.user).prefetch_related("classes")
     context = {"datasets": datasets, "form": form, "ready_models": public_model_versions()}
     return render(request, "classifier/dataset_list.html", context)
 

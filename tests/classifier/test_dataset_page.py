@@ -148,3 +148,13 @@ def test_the_dataset_list_leads_to_the_ready_made_models_in_order(user_client, o
     text = page.text
     links = [text.index(reverse("classifier:model-version-predict", args=[version.pk])) for version in versions]
     assert links[1] < links[2] < links[0]
+
+
+def test_a_failed_first_version_points_to_its_page(user_client, dataset):
+    _trainable(dataset)
+    failed = make_version(dataset, 1, status=ModelVersion.Status.FAILED, is_active=False, metrics={})
+
+    step = user_client.get(_detail(dataset)).context["next_step"]
+
+    assert step["version"] == failed
+    assert step["text"].startswith("v1 failed: its page says why")
