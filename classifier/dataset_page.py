@@ -34,6 +34,7 @@ from classifier.selectors import (
     dataset_model_versions,
     datasets_for_user,
     model_version_promote_warnings,
+    model_version_scores_lower,
 )
 from training_jobs.reports import report_sections
 from training_jobs.selectors import jobs_for_user
@@ -190,6 +191,7 @@ def _versions_context(request: HttpRequest, dataset: Dataset, stats, versions: l
                 # Promoting a version older than the active one is a rollback; the button says so.
                 "is_rollback": active is not None and version.number < active.number,
                 "promote_warnings": model_version_promote_warnings(version=version, active=active),
+                "scores_lower": model_version_scores_lower(version=version, active=active),
             }
             for version in versions
         ],

@@ -167,14 +167,21 @@ def _count_text(count: int | None) -> str:
     return "an unknown number" if count is None else f"{count} image{'' if count == 1 else 's'}"
 
 
+def model_version_scores_lower(*, version: ModelVersion, active: ModelVersion | None) -> bool:
+    """Whether ``version`` has a lower test accuracy than the active version (both measured)."""
+    new = version.metrics.get("accuracy")
+    old = active.metrics.get("accuracy") if active is not None else None
+    return new is not None and old is not None and new < old
+
+
 def model_version_promote_warnings(*, version: ModelVersion, active: ModelVersion | None) -> list[str]:
     """What a person should know before making ``version`` the active one in place of ``active``: that it
     scores lower, and that the two were not tested on the same images."""
     if active is None or version.pk == active.pk or version.status != ModelVersion.Status.READY:
         return []
     warnings = []
-    new, old = version.metrics.get("accuracy"), active.metrics.get("accuracy")
-    if new is not None and old is not None and new < old:
+    if model_version_scores_lower(version=version, active=active):
+        new, old = version.metrics["accuracy"], active.metrics["accuracy"]
         warnings.append(
             f"v{version.number} scores lower than the active v{active.number}: "
             f"{new * 100:.1f}% against {old * 100:.1f}% test accuracy."

@@ -81,10 +81,10 @@ def browser(tmp_path, request):
     driver.quit()
 
 
-def _wait(driver, condition, message: str):
+def _wait(driver, condition, message: str, seconds: float = WAIT_SECONDS):
     from selenium.webdriver.support.ui import WebDriverWait
 
-    return WebDriverWait(driver, WAIT_SECONDS).until(condition, message)
+    return WebDriverWait(driver, seconds).until(condition, message)
 
 
 def _submit(driver, form_id: str) -> None:
@@ -129,6 +129,18 @@ def _chart_labels(driver, canvas_id: str):
     )
 
 
+def _sign_up(browser, live_server, username: str) -> None:
+    """Sign up through the form, as a new user does; it lands on the dataset list."""
+    from selenium.webdriver.common.by import By
+
+    browser.get(live_server.url + reverse("signup"))
+    browser.find_element(By.ID, "id_username").send_keys(username)
+    browser.find_element(By.ID, "id_password1").send_keys("a-Long-pass-4321")
+    browser.find_element(By.ID, "id_password2").send_keys("a-Long-pass-4321")
+    browser.find_element(By.CSS_SELECTOR, "form button[type=submit]").click()
+    _wait(browser, lambda d: d.current_url.endswith(reverse("classifier:dataset-list")), "sign up failed")
+
+
 def _sign_in(browser, live_server, client, settings, user) -> None:
     """Signed in through the session cookie: the sign-in form is the sign-up test's business."""
     client.force_login(user)
@@ -171,12 +183,7 @@ def _upload(driver, paths: list[str], label: str) -> None:
 def test_sign_up_upload_into_two_classes_and_see_the_chart(browser, live_server, transactional_db, tmp_path):
     from selenium.webdriver.common.by import By
 
-    browser.get(live_server.url + reverse("signup"))
-    browser.find_element(By.ID, "id_username").send_keys("erin")
-    browser.find_element(By.ID, "id_password1").send_keys("a-Long-pass-4321")
-    browser.find_element(By.ID, "id_password2").send_keys("a-Long-pass-4321")
-    browser.find_element(By.CSS_SELECTOR, "form button[type=submit]").click()
-    _wait(browser, lambda d: d.current_url.endswith(reverse("classifier:dataset-list")), "sign up failed")
+    _sign_up(browser, live_server, "erin")
 
     browser.find_element(By.ID, "id_name").send_keys("Garden birds")
     browser.find_element(By.ID, "id_description").send_keys("Seen from the kitchen window")
@@ -385,11 +392,11 @@ def _train_quickly(driver) -> None:
     Select(driver.find_element(By.ID, "train_augment")).select_by_value("no")
     driver.find_element(By.CSS_SELECTOR, "#train-form button[type=submit]").click()
     # Tasks run in the test process here, so the version is trained by the time its page opens.
-    from selenium.webdriver.support.ui import WebDriverWait
-
-    WebDriverWait(driver, TRAIN_SECONDS).until(
+    _wait(
+        driver,
         lambda d: d.find_elements(By.ID, "version-status") and d.find_element(By.ID, "version-status").text == "Ready",
         "the version did not become ready",
+        seconds=TRAIN_SECONDS,
     )
 
 
@@ -398,12 +405,7 @@ def test_a_new_user_goes_from_sign_up_to_a_promoted_second_version(browser, live
     from selenium.webdriver.support.ui import Select
 
     # Sign up, and a dataset.
-    browser.get(live_server.url + reverse("signup"))
-    browser.find_element(By.ID, "id_username").send_keys("gina")
-    browser.find_element(By.ID, "id_password1").send_keys("a-Long-pass-4321")
-    browser.find_element(By.ID, "id_password2").send_keys("a-Long-pass-4321")
-    browser.find_element(By.CSS_SELECTOR, "form button[type=submit]").click()
-    _wait(browser, lambda d: d.current_url.endswith(reverse("classifier:dataset-list")), "sign up failed")
+    _sign_up(browser, live_server, "gina")
     browser.find_element(By.ID, "id_name").send_keys("Colours")
     _submit(browser, "dataset-create-form")
     # An empty dataset opens where images come in, and says so.

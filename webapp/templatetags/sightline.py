@@ -1,4 +1,4 @@
-"""Template filters the pages share: durations as people say them, and fractions as percentages."""
+"""Template filters the pages share: durations as people say them."""
 
 from datetime import datetime
 
@@ -23,21 +23,9 @@ def duration_text(seconds: float | None) -> str:
 
 
 @register.filter
-def duration(seconds: float | None) -> str:
-    return duration_text(seconds)
-
-
-@register.filter
 def took(start: datetime | None, end: datetime | None) -> str:
     """``{{ job.started_at|took:job.finished_at }}``: the time between two moments, or "—"."""
     if start is None or end is None:
         return "—"
     return duration_text((end - start).total_seconds())
 
-
-@register.filter
-def as_percent(fraction: float | None, digits: int = 1) -> str:
-    """0.7777 → "77.8%"; None → "—"."""
-    if fraction is None:
-        return "—"
-    return f"{fraction * 100:.{int(digits)}f}%"
