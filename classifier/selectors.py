@@ -18,14 +18,36 @@ from classifier.models import Dataset, DatasetImage, LabelClass, ModelVersion, P
 from training_jobs.models import Job
 
 
-def datasets_for_user(user: AbstractBaseUser) -> QuerySet[Dataset]:
+def _datasets_counted() -> QuerySet[Dataset]:
     # The annotation drops the model's default ordering, and pagination needs a stable one.
-    datasets = (
+    return (
         Dataset.objects.select_related("owner")
         .annotate(image_count=Count("images", distinct=True))
         .order_by("-created_at", "-id")
     )
+
+
+def datasets_for_user(user: AbstractBaseUser) -> QuerySet[Dataset]:
+    """The datasets the user may change: their own (staff: all), with ``image_count``."""
+    datasets = _datasets_counted()
     return datasets if user.is_staff else datasets.filter(owner=user)
+
+
+def datasets_listed_for(user: AbstractBaseUser, *, include_public: bool = False) -> QuerySet[Dataset]:
+    """The datasets the API lists: the user's own (staff: all), and every public one when asked for.
+
+    Public datasets are listed on request only, so a client counting its own datasets is not surprised
+    by the ready ImageNet models; the model-version list shows their versions by default.
+    """
+    if include_public and not user.is_staff:
+        return _datasets_counted().filter(Q(owner=user) | Q(is_public=True))
+    return datasets_for_user(user)
+
+
+def datasets_readable_by(user: AbstractBaseUser) -> QuerySet[Dataset]:
+    """Datasets the user may read (their own and public ones, staff: all), annotated like
+    ``datasets_for_user``; changing one goes through ``datasets_for_user``."""
+    return datasets_listed_for(user, include_public=True)
 
 
 def images_for_user(user: AbstractBaseUser) -> QuerySet[DatasetImage]:
@@ -81,6 +103,27 @@ def model_versions_usable_by(user: AbstractBaseUser) -> QuerySet[ModelVersion]:
     """
     versions = ModelVersion.objects.select_related("dataset", "created_by")
     return versions if user.is_staff else versions.filter(Q(dataset__owner=user) | Q(dataset__is_public=True))
+
+
+def model_versions_listed_for(
+    user: AbstractBaseUser,
+    *,
+    include_public: bool = True,
+    dataset_id: int | None = None,
+    status: str | None = None,
+    is_active: bool | None = None,
+) -> QuerySet[ModelVersion]:
+    """The versions the API lists, newest first: the user's own and (unless ``include_public`` is
+    False) public datasets' ones, so a token client finds the ready ImageNet models; staff: all.
+    Each filter applies when given."""
+    versions = model_versions_usable_by(user) if include_public else model_versions_for_user(user)
+    if dataset_id is not None:
+        versions = versions.filter(dataset_id=dataset_id)
+    if status is not None:
+        versions = versions.filter(status=status)
+    if is_active is not None:
+        versions = versions.filter(is_active=is_active)
+    return versions.order_by("-created_at", "-id")
 
 
 def dataset_active_version(*, dataset: Dataset) -> ModelVersion | None:

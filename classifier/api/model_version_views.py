@@ -29,7 +29,7 @@ from classifier.api.model_version_serializers import (
     ModelVersionSerializer,
     ModelVersionStartedSerializer,
 )
-from classifier.api.views import dataset_or_404
+from classifier.api.views import dataset_or_404, readable_dataset_or_404
 from classifier.models import ModelVersion
 from classifier.selectors import (
     backbones_list,
@@ -81,7 +81,7 @@ class DatasetModelVersionsView(GenericAPIView):
     parser_classes = [JSONParser]
 
     def get_queryset(self) -> QuerySet[ModelVersion]:
-        return dataset_model_versions(dataset=dataset_or_404(self.request, self.kwargs["dataset_id"]))
+        return dataset_model_versions(dataset=readable_dataset_or_404(self.request, self.kwargs["dataset_id"]))
 
     @extend_schema(responses=ModelVersionSerializer(many=True))
     def get(self, request: Request, dataset_id: int) -> Response:

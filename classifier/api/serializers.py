@@ -46,6 +46,7 @@ class DatasetSerializer(serializers.ModelSerializer):
             "name",
             "description",
             "owner",
+            "is_public",
             "image_count",
             "val_fraction",
             "test_fraction",
@@ -139,6 +140,14 @@ class ImageSerializer(serializers.ModelSerializer):
     @extend_schema_field(OpenApiTypes.URI)
     def get_thumbnail_url(self, image: DatasetImage) -> str:
         return self._absolute(reverse("classifier:image-thumbnail", args=[image.id]))
+
+
+class DatasetFilterSerializer(serializers.Serializer):
+    include_public = serializers.BooleanField(
+        required=False,
+        default=False,
+        help_text="true: also list the public datasets (the ready ImageNet models), marked is_public.",
+    )
 
 
 class ImageFilterSerializer(serializers.Serializer):

@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from classifier.api import model_version_views, prediction_views, views
+from classifier.api import model_version_views, prediction_views, version_list, views
 
 app_name = "classifier_api"
 
@@ -27,6 +27,7 @@ urlpatterns = [
     path("classes/<int:class_id>/", views.LabelClassDetailView.as_view(), name="class-detail"),
     path("images/<int:image_id>/", views.ImageDetailView.as_view(), name="image-detail"),
     path("backbones/", model_version_views.BackboneListView.as_view(), name="backbone-list"),
+    path("model-versions/", version_list.ModelVersionListView.as_view(), name="model-version-list"),
     path(
         "model-versions/<int:version_id>/",
         model_version_views.ModelVersionDetailView.as_view(),

@@ -5,9 +5,11 @@ dataset, class or image answers 404 and staff reach everything.
 """
 
 from django.db.models import QuerySet
+from django.http import Http404
 from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import status
+from rest_framework.exceptions import PermissionDenied
 from rest_framework.generics import GenericAPIView
 from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
 from rest_framework.request import Request
@@ -18,6 +20,7 @@ from classifier.api.serializers import (
     AugmentationInputSerializer,
     DatasetCreateInputSerializer,
     DatasetDetailSerializer,
+    DatasetFilterSerializer,
     DatasetSerializer,
     DatasetUpdateInputSerializer,
     ImageFilterSerializer,
@@ -33,7 +36,14 @@ from classifier.api.serializers import (
     UploadResultSerializer,
 )
 from classifier.models import Dataset, DatasetImage, LabelClass
-from classifier.selectors import dataset_class_stats, dataset_images, datasets_for_user, images_for_user
+from classifier.selectors import (
+    dataset_class_stats,
+    dataset_images,
+    datasets_for_user,
+    datasets_listed_for,
+    datasets_readable_by,
+    images_for_user,
+)
 from classifier.services.augmentation import dataset_augment_start
 from classifier.services.datasets import (
     dataset_create,
@@ -48,8 +58,24 @@ from classifier.services.splits import dataset_splits_reassign
 
 
 def dataset_or_404(request: Request, dataset_id: int) -> Dataset:
-    """The dataset, if the requesting user may see it; shared with the model-version views."""
-    return get_object_or_404(datasets_for_user(request.user), pk=dataset_id)
+    """The dataset, if the requesting user may change it; shared with the model-version views.
+
+    A public dataset of another user's is readable (``readable_dataset_or_404``) but not changeable:
+    that answers 403 saying so, rather than a 404 for a dataset the user can see listed.
+    """
+    dataset = datasets_for_user(request.user).filter(pk=dataset_id).first()
+    if dataset is None:
+        if datasets_readable_by(request.user).filter(pk=dataset_id).exists():
+            raise PermissionDenied(
+                f"Dataset {dataset_id} is public: everyone may read it and use its models; only its owner changes it."
+            )
+        raise Http404
+    return dataset
+
+
+def readable_dataset_or_404(request: Request, dataset_id: int) -> Dataset:
+    """The dataset, if the user may read it: also a public one, which only its owner and staff change."""
+    return get_object_or_404(datasets_readable_by(request.user), pk=dataset_id)
 
 
 def _image_or_404(request: Request, image_id: int) -> DatasetImage:
@@ -70,9 +96,11 @@ class DatasetListView(GenericAPIView):
     serializer_class = DatasetCreateInputSerializer
 
     def get_queryset(self) -> QuerySet[Dataset]:
-        return datasets_for_user(self.request.user)
+        filters = DatasetFilterSerializer(data=self.request.query_params)
+        filters.is_valid(raise_exception=True)
+        return datasets_listed_for(self.request.user, include_public=filters.validated_data["include_public"])
 
-    @extend_schema(responses=DatasetSerializer(many=True))
+    @extend_schema(parameters=[DatasetFilterSerializer], responses=DatasetSerializer(many=True))
     def get(self, request: Request) -> Response:
         page = self.paginate_queryset(self.get_queryset())
         return self.get_paginated_response(DatasetSerializer(page, many=True).data)
@@ -90,7 +118,7 @@ class DatasetListView(GenericAPIView):
 class DatasetDetailView(APIView):
     @extend_schema(responses=DatasetDetailSerializer)
     def get(self, request: Request, dataset_id: int) -> Response:
-        return Response(DatasetDetailSerializer(dataset_or_404(request, dataset_id)).data)
+        return Response(DatasetDetailSerializer(readable_dataset_or_404(request, dataset_id)).data)
 
     @extend_schema(request=DatasetUpdateInputSerializer, responses=DatasetDetailSerializer)
     def patch(self, request: Request, dataset_id: int) -> Response:
@@ -110,7 +138,7 @@ class DatasetClassesView(GenericAPIView):
     serializer_class = LabelClassCreateInputSerializer
 
     def get_queryset(self) -> list[dict]:
-        return dataset_class_stats(dataset=dataset_or_404(self.request, self.kwargs["dataset_id"]))
+        return dataset_class_stats(dataset=readable_dataset_or_404(self.request, self.kwargs["dataset_id"]))
 
     @extend_schema(responses=LabelClassStatsSerializer(many=True))
     def get(self, request: Request, dataset_id: int) -> Response:
