@@ -37,9 +37,9 @@ class Job(models.Model):
     report = models.JSONField(default=dict, blank=True)
     # A file the job produced for the user (a batch prediction's CSV), through the storage API.
     result_file = models.FileField(max_length=300, blank=True)
-    requested_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="jobs"
-    )
+    # Every row of the report's lists when they were longer than the report keeps (report_limits).
+    report_file = models.FileField(max_length=300, blank=True)
+    requested_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="jobs")
     dataset = models.ForeignKey(
         "classifier.Dataset", null=True, blank=True, on_delete=models.CASCADE, related_name="jobs"
     )

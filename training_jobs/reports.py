@@ -19,6 +19,18 @@ def report_sections(report: dict) -> tuple[list[tuple[str, int | float]], list[d
     return counts, [{**row, "reason": _readable(str(row.get("reason", "")))} for row in rows]
 
 
+def report_truncated(report: dict) -> list[dict]:
+    """The report's lists that were cut (``report_limits``), as [{"name", "listed", "total"}] to say so."""
+    truncated = report.get("truncated")
+    if not isinstance(truncated, dict):
+        return []
+    return [
+        {"name": _readable(str(name)).lower(), "listed": entry.get("listed"), "total": entry.get("total")}
+        for name, entry in truncated.items()
+        if isinstance(entry, dict)
+    ]
+
+
 def _readable(code: str) -> str:
     """``not_image`` → ``Not image``: report codes as people read them."""
     return code.replace("_", " ").capitalize()

@@ -14,6 +14,8 @@ from typing import Any
 
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
+from django.core.files.base import ContentFile
+from django.core.files.storage import default_storage
 from django.db import transaction
 from django.db.models import F, Q
 from django.db.models.functions import Coalesce
@@ -22,6 +24,7 @@ from django.utils import timezone
 from training_jobs.heartbeat import Heartbeat
 from training_jobs.kinds import JobKind, JobResult, UnknownJobKind, job_kind_get
 from training_jobs.models import Job
+from training_jobs.report_limits import report_bound, report_csv
 from webapp.storage import stored_files_delete
 
 logger = logging.getLogger(__name__)
@@ -152,13 +155,9 @@ def job_cleanup(*, job: Job) -> None:
 def job_succeed(*, job_id: int, attempt: int, result: JobResult) -> bool:
     """End this attempt of the job succeeded, running ``result.finish`` in the same transaction;
     False if the job is no longer this attempt's (cancelled, reaped or resumed meanwhile)."""
-    return _job_end(
-        job_id=job_id,
-        where=Q(status=Job.Status.RUNNING, attempts=attempt),
-        status=Job.Status.SUCCEEDED,
-        fields={"progress": 1.0, "message": result.message[:500], "report": result.report},
-        result=result,
-    )
+    fields = {"progress": 1.0, "message": result.message[:500], **_report_fields(job_id, result.report)}
+    where = Q(status=Job.Status.RUNNING, attempts=attempt)
+    return _job_end_or_forget(job_id=job_id, where=where, status=Job.Status.SUCCEEDED, fields=fields, result=result)
 
 
 def job_fail(*, job_id: int, error: str, report: dict | None = None, attempt: int | None = None) -> bool:
@@ -167,8 +166,30 @@ def job_fail(*, job_id: int, error: str, report: dict | None = None, attempt: in
         where &= Q(attempts=attempt)
     fields: dict[str, Any] = {"error": error[:10_000], "message": "Failed"}
     if report is not None:
-        fields["report"] = report
-    return _job_end(job_id=job_id, where=where, status=Job.Status.FAILED, fields=fields)
+        fields.update(_report_fields(job_id, report))
+    return _job_end_or_forget(job_id=job_id, where=where, status=Job.Status.FAILED, fields=fields)
+
+
+def _report_fields(job_id: int, report: dict) -> dict[str, Any]:
+    """The report as stored: bounded to ``SIGHTLINE_REPORT_MAX_ROWS`` rows per list, and, when a list was
+    cut, the full lists stored as a CSV (``report_file``) before the job's row names it."""
+    bounded, cut = report_bound(report, max_rows=settings.SIGHTLINE_REPORT_MAX_ROWS)
+    if not cut:
+        return {"report": bounded}
+    name = default_storage.save(f"jobs/{job_id}/report-{uuid.uuid4().hex[:8]}.csv", ContentFile(report_csv(cut)))
+    return {"report": bounded, "report_file": name}
+
+
+def _job_end_or_forget(*, job_id: int, where: Q, status: str, fields: dict[str, Any], **extra: Any) -> bool:
+    """``_job_end``, deleting the report file stored for it when the job was not this call's to end (or
+    ending it failed), so no file is left that no row names."""
+    ended = False
+    try:
+        ended = _job_end(job_id=job_id, where=where, status=status, fields=fields, **extra)
+    finally:
+        if not ended and fields.get("report_file"):
+            stored_files_delete(names=[fields["report_file"]])
+    return ended
 
 
 def job_cancel(*, job: Job) -> Job:
@@ -202,8 +223,8 @@ def job_resume(*, job_id: int, where: Q, message: str) -> bool:
 
 
 def jobs_result_files(*, jobs: Any) -> list[str]:
-    """The stored files these jobs produced, to delete with them."""
-    return [name for name in jobs.exclude(result_file="").values_list("result_file", flat=True) if name]
+    """The stored files these jobs produced (results and full reports), to delete with them."""
+    return [name for pair in jobs.values_list("result_file", "report_file") for name in pair if name]
 
 
 def job_delete(*, job: Job) -> None:

@@ -11,7 +11,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 from training_jobs.kinds import UnknownJobKind, job_kind_get
 from training_jobs.models import Job
-from training_jobs.reports import report_sections
+from training_jobs.reports import report_sections, report_truncated
 from training_jobs.selectors import jobs_for_user
 from training_jobs.services import job_cancel
 from webapp.pages import redirect_back
@@ -40,6 +40,8 @@ def job_detail(request: HttpRequest, pk: int) -> HttpResponse:
         "summary": kind.summary(job) if kind and kind.summary else [],
         "counts": counts if kind is None or kind.report_counts else [],
         "rejected": rejected,
+        "truncated": report_truncated(job.report or {}),
+        "report_url": reverse("training_jobs_api:job-report", args=[job.id]) if job.report_file else "",
         "is_active": job.status in (Job.Status.QUEUED, Job.Status.RUNNING),
     }
     return render(request, "training_jobs/job_detail.html", context)

@@ -137,6 +137,9 @@ SIGHTLINE_MAX_ARCHIVE_UNCOMPRESSED_BYTES = env_int(
     "SIGHTLINE_MAX_ARCHIVE_UNCOMPRESSED_BYTES", 8 * 1024 * 1024 * 1024
 )
 SIGHTLINE_MAX_ARCHIVE_MEMBERS = env_int("SIGHTLINE_MAX_ARCHIVE_MEMBERS", 100_000)
+# A job report lists at most this many rows per list (rejected files, …) and counts the rest; the
+# full lists are a CSV download, so a report never makes a large row or a large response.
+SIGHTLINE_REPORT_MAX_ROWS = env_int("SIGHTLINE_REPORT_MAX_ROWS", 100)
 SIGHTLINE_MAX_COMPRESSION_RATIO = env_float("SIGHTLINE_MAX_COMPRESSION_RATIO", 200.0)
 # Split fractions for new datasets; each dataset keeps its own copy and seed.
 SIGHTLINE_DEFAULT_VAL_FRACTION = env_float("SIGHTLINE_DEFAULT_VAL_FRACTION", 0.1)
@@ -205,6 +208,7 @@ SPECTACULAR_SETTINGS = {
     # Jobs, model versions and predictions each have a "status" with different choices; name each enum after
     # its model.
     "ENUM_NAME_OVERRIDES": {
+        "JobKindEnum": "training_jobs.models.Job.Kind",
         "JobStatusEnum": "training_jobs.models.Job.Status",
         "ModelVersionStatusEnum": "classifier.models.ModelVersion.Status",
         "PredictionStatusEnum": "classifier.models.Prediction.Status",

@@ -70,13 +70,9 @@ def test_filters_narrow_the_list(user_api, catalogue):
         catalogue["public_v1"].id,
     }
     assert _ids(user_api.get("/api/v1/model-versions/?is_active=false")) == {catalogue["mine_v2"].id}
-    assert _ids(user_api.get("/api/v1/model-versions/?include_public=false&status=ready")) == {
-        catalogue["mine_v1"].id
-    }
+    assert _ids(user_api.get("/api/v1/model-versions/?include_public=false&status=ready")) == {catalogue["mine_v1"].id}
     public = catalogue["public"].id
-    assert _ids(user_api.get(f"/api/v1/model-versions/?dataset={public}&is_active=true")) == {
-        catalogue["public_v1"].id
-    }
+    assert _ids(user_api.get(f"/api/v1/model-versions/?dataset={public}&is_active=true")) == {catalogue["public_v1"].id}
 
 
 @pytest.mark.parametrize(
@@ -148,4 +144,6 @@ def test_a_public_dataset_is_readable_but_only_its_owner_changes_it(user_api, ca
     assert ModelVersion.objects.filter(dataset=public).count() == 1
     # Another user's private dataset still answers as if it did not exist.
     assert user_api.get(f"/api/v1/datasets/{catalogue['theirs'].id}/").status_code == 404
-    assert user_api.patch(f"/api/v1/datasets/{catalogue['theirs'].id}/", {"name": "x"}, format="json").status_code == 404
+    assert (
+        user_api.patch(f"/api/v1/datasets/{catalogue['theirs'].id}/", {"name": "x"}, format="json").status_code == 404
+    )

@@ -7,7 +7,10 @@ from rest_framework import serializers
 from training_jobs.models import Job
 
 
-class JobSerializer(serializers.ModelSerializer):
+class JobListItemSerializer(serializers.ModelSerializer):
+    """A job in a list: its state and message, not its report, which the detail carries (a list of 50
+    import jobs with their per-file reports would be a large response)."""
+
     result_url = serializers.SerializerMethodField(
         help_text="Where to download the file the job produced (a batch prediction's CSV); null if none."
     )
@@ -21,7 +24,6 @@ class JobSerializer(serializers.ModelSerializer):
             "progress",
             "message",
             "error",
-            "report",
             "dataset",
             "model_version",
             "created_at",
@@ -32,14 +34,36 @@ class JobSerializer(serializers.ModelSerializer):
         ]
         read_only_fields = fields
 
-    # Served by an owner-checked route, never straight from media storage.
     @extend_schema_field(serializers.URLField(allow_null=True))
     def get_result_url(self, job: Job) -> str | None:
-        if not job.result_file:
+        return self._download_url(job, job.result_file, "training_jobs_api:job-result")
+
+    def _download_url(self, job: Job, file, route: str) -> str | None:
+        # Served by an owner-checked route, never straight from media storage.
+        if not file:
             return None
-        path = reverse("training_jobs_api:job-result", args=[job.id])
+        path = reverse(route, args=[job.id])
         request = self.context.get("request")
         return request.build_absolute_uri(path) if request else path
+
+
+class JobSerializer(JobListItemSerializer):
+    report = serializers.JSONField(
+        read_only=True,
+        help_text="What the job found: counts, and at most SIGHTLINE_REPORT_MAX_ROWS rows per list; "
+        '`truncated` names the lists that were cut, {"listed", "total"}, and `report_url` has every row.',
+    )
+    report_url = serializers.SerializerMethodField(
+        help_text="Where to download every row of the report's lists as CSV, when they were cut; else null."
+    )
+
+    class Meta(JobListItemSerializer.Meta):
+        fields = [*JobListItemSerializer.Meta.fields, "report", "report_url"]
+        read_only_fields = fields
+
+    @extend_schema_field(serializers.URLField(allow_null=True))
+    def get_report_url(self, job: Job) -> str | None:
+        return self._download_url(job, job.report_file, "training_jobs_api:job-report")
 
 
 class JobFilterSerializer(serializers.Serializer):

@@ -11,4 +11,5 @@ urlpatterns = [
     path("jobs/<int:job_id>/", views.JobDetailView.as_view(), name="job-detail"),
     path("jobs/<int:job_id>/cancel/", views.JobCancelView.as_view(), name="job-cancel"),
     path("jobs/<int:job_id>/result/", views.JobResultView.as_view(), name="job-result"),
+    path("jobs/<int:job_id>/report/", views.JobReportView.as_view(), name="job-report"),
 ]

@@ -11,7 +11,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from training_jobs.api.serializers import JobFilterSerializer, JobSerializer
+from training_jobs.api.serializers import JobFilterSerializer, JobListItemSerializer, JobSerializer
 from training_jobs.models import Job
 from training_jobs.selectors import jobs_for_user
 from training_jobs.services import job_cancel
@@ -24,7 +24,7 @@ def _job_or_404(request: Request, job_id: int) -> Job:
 
 
 class JobListView(GenericAPIView):
-    serializer_class = JobSerializer
+    serializer_class = JobListItemSerializer
 
     def get_queryset(self) -> QuerySet[Job]:
         filters = JobFilterSerializer(data=self.request.query_params)
@@ -38,10 +38,14 @@ class JobListView(GenericAPIView):
             jobs = jobs.filter(dataset_id=filters.validated_data["dataset"])
         return jobs
 
-    @extend_schema(parameters=[JobFilterSerializer], responses=JobSerializer(many=True))
+    @extend_schema(
+        parameters=[JobFilterSerializer],
+        responses=JobListItemSerializer(many=True),
+        description="The jobs, newest first, without their reports: each job's detail has its report.",
+    )
     def get(self, request: Request) -> Response:
         page = self.paginate_queryset(self.get_queryset())
-        return self.get_paginated_response(JobSerializer(page, many=True, context={"request": request}).data)
+        return self.get_paginated_response(JobListItemSerializer(page, many=True, context={"request": request}).data)
 
 
 class JobDetailView(APIView):
@@ -79,4 +83,20 @@ class JobResultView(FileDownloadView):
         job = _job_or_404(request, job_id)
         return stored_file_response(
             job.result_file.name, missing=f"{job} has produced no file to download.", as_attachment=True
+        )
+
+
+class JobReportView(FileDownloadView):
+    @extend_schema(
+        responses={
+            (200, "text/csv"): OpenApiTypes.BINARY,
+            404: OpenApiResponse(ErrorSerializer, description="No such job, or its report lists every row already."),
+        },
+        description="Downloads every row of the job's report lists (e.g. an import's rejected files) as CSV, "
+        "when there were more than the report keeps.",
+    )
+    def get(self, request: Request, job_id: int) -> FileResponse:
+        job = _job_or_404(request, job_id)
+        return stored_file_response(
+            job.report_file.name, missing=f"{job} has no longer report than its detail.", as_attachment=True
         )
