@@ -151,6 +151,13 @@ SIGHTLINE_WEIGHTS_DIR = Path(env_str("SIGHTLINE_WEIGHTS_DIR", str(VAR_DIR / "wei
 SIGHTLINE_ALLOW_WEIGHT_DOWNLOADS = env_bool("SIGHTLINE_ALLOW_WEIGHT_DOWNLOADS", False)
 # The longest time budget a training may ask for, in minutes.
 SIGHTLINE_MAX_BUDGET_MINUTES = env_float("SIGHTLINE_MAX_BUDGET_MINUTES", 240.0)
+# The largest training options a user may give (classifier.services.training_limits): epochs (also
+# fine-tuning epochs and patience), batch size, fine-tuned layers, and the input size as a multiple of
+# the backbone's own (EfficientNet-Lite0: 224 px × 2 = 448 px).
+SIGHTLINE_MAX_EPOCHS = env_int("SIGHTLINE_MAX_EPOCHS", 300)
+SIGHTLINE_MAX_BATCH_SIZE = env_int("SIGHTLINE_MAX_BATCH_SIZE", 512)
+SIGHTLINE_MAX_FINE_TUNE_LAYERS = env_int("SIGHTLINE_MAX_FINE_TUNE_LAYERS", 500)
+SIGHTLINE_MAX_IMAGE_SIZE_FACTOR = env_float("SIGHTLINE_MAX_IMAGE_SIZE_FACTOR", 2.0)
 # Backbone features per image, reused across epochs and versions; a worker-local cache.
 SIGHTLINE_FEATURE_CACHE_DIR = Path(env_str("SIGHTLINE_FEATURE_CACHE_DIR", str(VAR_DIR / "feature-cache")))
 # A training's own feature files while it runs (memory-mapped, so memory stays flat); deleted after it.

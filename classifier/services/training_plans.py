@@ -24,6 +24,7 @@ from classifier.ml.backbones import (
 from classifier.ml.config import TrainingConfig
 from classifier.ml.plan import DataSummary, budget_minutes_resolve, plan_training
 from classifier.models import Dataset, DatasetImage
+from classifier.services.training_limits import training_options_check_limits
 
 # What a user may set; the rest of TrainingConfig (weights folder, seed…) comes from the platform.
 USER_OPTIONS = (
@@ -61,6 +62,7 @@ def training_plan_build(
         spec = get_backbone_spec(given.get("backbone", TrainingConfig.backbone))
     except UnknownBackbone as exc:
         raise ValidationError({"backbone": str(exc)}) from exc
+    training_options_check_limits(options=given, spec=spec)
     if given.get("weights", "imagenet") == "imagenet":
         _check_weights(spec.name, given.get("image_size"))
     plan = plan_training(given=given, spec=spec, data=dataset_summary(dataset=dataset, class_names=class_names),
