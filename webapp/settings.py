@@ -187,6 +187,10 @@ SIGHTLINE_URL_FETCH_ALLOWED_HOSTS = env_list("SIGHTLINE_URL_FETCH_ALLOWED_HOSTS"
 # Each connect and each read may take this long; the whole fetch, redirects included, the deadline.
 SIGHTLINE_URL_FETCH_TIMEOUT_SECONDS = env_float("SIGHTLINE_URL_FETCH_TIMEOUT_SECONDS", 5.0)
 SIGHTLINE_URL_FETCH_DEADLINE_SECONDS = env_float("SIGHTLINE_URL_FETCH_DEADLINE_SECONDS", 15.0)
+# Image URLs are fetched from these ports only (hosts in SIGHTLINE_URL_FETCH_ALLOWED_HOSTS: any port),
+# and a host name must resolve within the DNS timeout.
+SIGHTLINE_URL_FETCH_PORTS = [int(port) for port in env_list("SIGHTLINE_URL_FETCH_PORTS", ["80", "443"])]
+SIGHTLINE_URL_FETCH_DNS_TIMEOUT_SECONDS = env_float("SIGHTLINE_URL_FETCH_DNS_TIMEOUT_SECONDS", 3.0)
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [

@@ -13,6 +13,8 @@ import socket
 import ssl
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass
 from urllib.parse import quote, unquote, urljoin, urlsplit
 
@@ -30,6 +32,8 @@ _CHUNK_BYTES = 64 * 1024
 _SAFE_URL_CHARACTERS = "!#$%&'()*+,/:;=?@[]~"
 # NAT64 (RFC 6052) maps every IPv4 address into this prefix; a gateway would forward to the IPv4 one.
 _NAT64_PREFIX = ipaddress.IPv6Network("64:ff9b::/96")
+# Name lookups of this process (see ``_addresses``).
+_resolver = ThreadPoolExecutor(max_workers=8, thread_name_prefix="sightline-dns")
 
 
 @dataclass(frozen=True)
@@ -85,7 +89,14 @@ def _target(url: str) -> _Target:
     path = quote(parts.path or "/", safe=_SAFE_URL_CHARACTERS)
     if parts.query:
         path += "?" + quote(parts.query, safe=_SAFE_URL_CHARACTERS)
-    return _Target(url=url, scheme=scheme, host=host.lower(), port=port, path=path)
+    target = _Target(url=url, scheme=scheme, host=host.lower(), port=port, path=path)
+    ports = settings.SIGHTLINE_URL_FETCH_PORTS
+    # Web servers answer on the web ports; any other port is more likely an internal service behind a
+    # public name (mail, databases, admin consoles) than an image. Hosts allowed by name may use any.
+    if port not in ports and not _is_allowed_host(target):
+        listed = ", ".join(str(allowed) for allowed in ports)
+        raise _refuse(f"Only ports {listed} are fetched; the URL names port {port}.")
+    return target
 
 
 def _is_allowed_host(target: _Target) -> bool:
@@ -125,8 +136,15 @@ def _address_problem(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> 
 def _addresses(target: _Target) -> list[tuple[int, tuple]]:
     """``(family, socket address)`` for each address of the host, all of them checked; refuses if any
     is not public, so a name with one public and one private record cannot be used either."""
+    seconds = settings.SIGHTLINE_URL_FETCH_DNS_TIMEOUT_SECONDS
+    # getaddrinfo takes no timeout and a slow name server can hold it for tens of seconds, so the lookup
+    # runs on a small shared pool and is given up on in time; a stuck lookup holds one pool thread only.
+    lookup = _resolver.submit(socket.getaddrinfo, target.host, target.port, type=socket.SOCK_STREAM)
     try:
-        infos = socket.getaddrinfo(target.host, target.port, type=socket.SOCK_STREAM)
+        infos = lookup.result(timeout=seconds)
+    except FutureTimeout:
+        lookup.cancel()
+        raise _refuse(f"The name {target.host} could not be looked up within {seconds:g} s.") from None
     except (OSError, UnicodeError):
         raise _refuse(f"The host {target.host} could not be found.") from None
     addresses: list[tuple[int, tuple]] = []

@@ -211,7 +211,7 @@ def test_an_image_that_does_not_decode_is_refused_and_nothing_is_stored(user, ve
 
 def test_a_refused_url_names_the_url(user, version):
     with pytest.raises(ValidationError) as caught:
-        prediction_create(owner=user, model_version=version, source_url="http://127.0.0.1:8000/admin/")
+        prediction_create(owner=user, model_version=version, source_url="http://127.0.0.1/admin/")
 
     assert "a loopback address" in caught.value.message_dict["url"][0]
 

@@ -6,6 +6,7 @@ allow-list; everything else is refused before a connection is made.
 """
 
 import socket
+import threading
 import time
 
 import pytest
@@ -41,11 +42,11 @@ def test_an_image_is_fetched_from_an_allowed_host(image_server):
     ("url", "problem"),
     [
         ("http://127.0.0.1/", "127.0.0.1, a loopback address"),
-        ("http://localhost:8000/admin/", "a loopback address"),
+        ("http://localhost/admin/", "a loopback address"),
         ("http://10.1.2.3/image.jpg", "10.1.2.3, a private address"),
         ("http://192.168.0.10/", "a private address"),
         ("http://169.254.169.254/latest/meta-data/", "169.254.169.254, a link-local address"),
-        ("http://[::1]:8080/", "::1, a loopback address"),
+        ("https://[::1]/", "::1, a loopback address"),
         ("http://[::ffff:127.0.0.1]/", "a loopback address"),
         ("http://[::ffff:a9fe:a9fe]/", "a link-local address"),
         ("http://[fe80::1]/", "a link-local address"),
@@ -112,13 +113,48 @@ def test_the_checked_address_is_the_one_connected_to(image_server, settings, mon
 
 def test_the_allow_list_names_a_port_too(image_server, settings):
     settings.SIGHTLINE_URL_FETCH_ALLOWED_HOSTS = [f"127.0.0.1:{image_server.port + 1}"]
+    # Its port is a web port, so it is the address that is refused.
+    settings.SIGHTLINE_URL_FETCH_PORTS = [80, 443, image_server.port]
 
     assert "a loopback address" in _refusal(image_server.url("/a.png"))
 
 
 @pytest.mark.parametrize(
+    "url", ["http://example.com:25/a.png", "https://example.com:6379/", "http://203.0.113.7:8080/cat.jpg"]
+)
+def test_only_web_ports_are_fetched(url):
+    # Refused from its form alone: no name lookup, no connection.
+    assert _refusal(url) == f"Only ports 80, 443 are fetched; the URL names port {url.split(':')[2].split('/')[0]}."
+
+
+def test_a_redirect_to_another_port_is_refused(image_server):
+    image_server.routes["/go"] = Route(status=302, headers={"Location": "http://example.com:22/"})
+
+    assert "the URL names port 22" in _refusal(image_server.url("/go"))
+
+
+def test_a_name_lookup_that_hangs_is_given_up_on_in_time(settings, monkeypatch):
+    settings.SIGHTLINE_URL_FETCH_DNS_TIMEOUT_SECONDS = 0.2
+    released = threading.Event()
+
+    def slow_lookup(*args, **kwargs):
+        released.wait(5)
+        raise OSError("gave up")
+
+    monkeypatch.setattr(socket, "getaddrinfo", slow_lookup)
+    started = time.monotonic()
+    try:
+        message = _refusal("http://slow.example/cat.jpg")
+    finally:
+        released.set()
+
+    assert message == "The name slow.example could not be looked up within 0.2 s."
+    assert time.monotonic() - started < 2
+
+
+@pytest.mark.parametrize(
     "target",
-    ["http://127.0.0.1:9/secret", "http://10.0.0.1/", "http://169.254.169.254/latest/meta-data/", "http://[::1]/"],
+    ["http://127.0.0.1/secret", "http://10.0.0.1/", "http://169.254.169.254/latest/meta-data/", "http://[::1]/"],
 )
 def test_a_redirect_to_an_internal_address_is_refused(image_server, target):
     image_server.routes["/go"] = Route(status=302, headers={"Location": target})
