@@ -52,6 +52,8 @@ MIDDLEWARE = [
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
+    # Before CsrfViewMiddleware, which reads a form's body: an oversized body is refused unread.
+    "webapp.request_limits.RequestSizeLimitMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
@@ -129,7 +131,11 @@ WHITENOISE_USE_FINDERS = DEV or DEBUG
 # Upload limits: a request body, one image, and the pixels Pillow may decode (bombs).
 DATA_UPLOAD_MAX_MEMORY_SIZE = env_int("DATA_UPLOAD_MAX_MEMORY_SIZE", 10 * 1024 * 1024)
 FILE_UPLOAD_MAX_MEMORY_SIZE = env_int("FILE_UPLOAD_MAX_MEMORY_SIZE", 5 * 1024 * 1024)
-DATA_UPLOAD_MAX_NUMBER_FILES = env_int("DATA_UPLOAD_MAX_NUMBER_FILES", 500)
+# Files in one upload request: each is decoded and checked while the request waits.
+DATA_UPLOAD_MAX_NUMBER_FILES = env_int("DATA_UPLOAD_MAX_NUMBER_FILES", 100)
+# The largest body any request but an archive upload may declare (webapp.request_limits): refused by its
+# Content-Length before it is read.
+SIGHTLINE_MAX_REQUEST_BYTES = env_int("SIGHTLINE_MAX_REQUEST_BYTES", 256 * 1024 * 1024)
 SIGHTLINE_MAX_IMAGE_BYTES = env_int("SIGHTLINE_MAX_IMAGE_BYTES", 20 * 1024 * 1024)
 SIGHTLINE_MAX_IMAGE_PIXELS = env_int("SIGHTLINE_MAX_IMAGE_PIXELS", 40_000_000)
 SIGHTLINE_MAX_ARCHIVE_BYTES = env_int("SIGHTLINE_MAX_ARCHIVE_BYTES", 2 * 1024 * 1024 * 1024)
