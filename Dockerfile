@@ -13,4 +13,4 @@ RUN SECRET_KEY=collectstatic-only python manage.py collectstatic --noinput
 RUN useradd --create-home sightline && mkdir -p /data/media && chown -R sightline /data /app
 USER sightline
 EXPOSE 8000
-CMD ["gunicorn", "webapp.wsgi:application", "--bind", "0.0.0.0:8000", "--workers", "3", "--timeout", "60"]
+CMD ["gunicorn", "webapp.wsgi:application", "-c", "webapp/gunicorn.conf.py"]

@@ -27,7 +27,6 @@ except the astronaut, kept as the photo of none of the classes.
 from __future__ import annotations
 
 import argparse
-import importlib.resources
 import math
 import os
 import statistics
@@ -44,19 +43,11 @@ from PIL import Image  # noqa: E402
 
 from classifier.ml import efficientnet_lite, images  # noqa: E402
 from classifier.ml.imagenet import ANSWER_THRESHOLDS, imagenet_class_names  # noqa: E402
+from classifier.ml.sample_photos import labelled_photos  # noqa: E402
 
 OPENCV_DATA = Path("/usr/share/doc/opencv-doc/examples/data")
-# Sample photo → the ImageNet class indices that count as a right top-1 answer (empty: no class fits).
-SKIMAGE = {
-    "chelsea.png": {281, 282, 285},  # tabby, tiger cat, Egyptian cat
-    "coffee.png": {967, 968},  # espresso, cup
-    "rocket.jpg": {657, 744},  # missile, projectile
-    "motorcycle_left.png": {665, 670},  # moped, motor scooter: ImageNet has no motorcycle
-    "camera.png": {759, 872},  # reflex camera, tripod
-    "astronaut.png": set(),  # a space suit: no ImageNet class
-}
-SKLEARN = {"china.jpg": {663, 698, 832}, "flower.jpg": {985}}  # monastery, palace, stupa; daisy
-MATPLOTLIB = {"grace_hopper.jpg": {652}}  # military uniform
+# Sample photo → the ImageNet class indices that count as a right top-1 answer (empty: no class fits);
+# the Python packages' photos are listed in classifier.ml.sample_photos, which the installer uses too.
 OPENCV = {
     "squirrel_cls.jpg": {335},  # fox squirrel
     "baboon.jpg": {372},  # a mandrill: ImageNet's nearest is baboon
@@ -71,16 +62,7 @@ STEP = 0.05
 
 
 def photos(opencv_data: Path) -> list[tuple[str, bytes, set[int]]]:
-    from matplotlib import cbook
-
-    found = []
-    for package, table in (("skimage.data", SKIMAGE), ("sklearn.datasets.images", SKLEARN)):
-        folder = importlib.resources.files(package)
-        found += [(name, (folder / name).read_bytes(), right) for name, right in table.items()]
-    found += [
-        (name, Path(cbook.get_sample_data(name, asfileobj=False)).read_bytes(), right)
-        for name, right in MATPLOTLIB.items()
-    ]
+    found = labelled_photos()
     if (opencv_data / next(iter(OPENCV))).is_file():
         found += [(name, (opencv_data / name).read_bytes(), right) for name, right in OPENCV.items()]
     else:

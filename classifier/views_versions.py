@@ -21,6 +21,7 @@ from classifier.forms import TrainVersionForm, VersionCompareForm
 from classifier.models import Dataset, DatasetImage, ModelVersion
 from classifier.selectors import (
     images_for_user,
+    model_version_changeable_by,
     model_version_eta_seconds,
     model_version_promote_warnings,
     model_version_training_job,
@@ -36,6 +37,8 @@ from classifier.services.model_versions import (
     model_version_retrain,
     model_version_train_again,
 )
+from classifier.services.quantization import version_serving_choice
+from classifier.services.serving import version_export_metadata
 from training_jobs.selectors import epoch_metrics_for_job
 from webapp.pages import flash_service_error, redirect_back
 
@@ -223,7 +226,7 @@ def model_version_detail(request: HttpRequest, pk: int) -> HttpResponse:
     # Public versions (the ImageNet models) are readable by everyone, as in the API; only their owner
     # and staff see the buttons that change them.
     version = get_object_or_404(model_versions_usable_by(request.user), pk=pk)
-    can_change = model_versions_for_user(request.user).filter(pk=version.pk).exists()
+    can_change = model_version_changeable_by(user=request.user, version=version)
     job = model_version_training_job(version=version)
     curves = [
         {name: _finite_or_none(value) for name, value in row.items()}
@@ -240,10 +243,19 @@ def model_version_detail(request: HttpRequest, pk: int) -> HttpResponse:
         "curves_api_url": reverse("classifier_api:model-version-curves", args=[version.pk]),
         "version_api_url": reverse("classifier_api:model-version-detail", args=[version.pk]),
         "export_url": reverse("classifier_api:model-version-export", args=[version.pk]),
+        "export_metadata_url": reverse("classifier_api:model-version-export-metadata", args=[version.pk]),
+        # How to feed the exported files (docs/exports.md), shown beside their links.
+        "export_metadata": version_export_metadata(version=version)
+        if version.status == ModelVersion.Status.READY
+        else None,
         "curves": curves,
         "settings": _settings(version),
         "accuracy": percent(version.metrics.get("accuracy")),
         "macro_f1": version.metrics.get("macro_f1"),
+        "serving": version_serving_choice(version=version),
+        # The ready ImageNet models' record is measured on sample photos, not a test split.
+        "float_accuracy": percent(version.quantization.get("accuracy")),
+        "int8_accuracy": percent(version.quantization.get("accuracy_int8")),
         "per_class": _per_class_rows(version),
         "confusion": _confusion_rows(version),
         "reliability": {
@@ -291,12 +303,19 @@ def _compare_sections(a: ModelVersion, b: ModelVersion) -> list[tuple[str, list[
         if name in a.hyperparameters or name in b.hyperparameters
     ]
     metric_rows = [
-        _compare_row("Test accuracy", a.metrics.get("accuracy"), b.metrics.get("accuracy"),
-                     text=_percent_text, better="higher"),
-        _compare_row("Macro F1", a.metrics.get("macro_f1"), b.metrics.get("macro_f1"),
-                     text=_score_text, better="higher"),
-        _compare_row("ECE after calibration", a.calibration.get("ece_after"), b.calibration.get("ece_after"),
-                     text=_score_text, better="lower"),
+        _compare_row(
+            "Test accuracy", a.metrics.get("accuracy"), b.metrics.get("accuracy"), text=_percent_text, better="higher"
+        ),
+        _compare_row(
+            "Macro F1", a.metrics.get("macro_f1"), b.metrics.get("macro_f1"), text=_score_text, better="higher"
+        ),
+        _compare_row(
+            "ECE after calibration",
+            a.calibration.get("ece_after"),
+            b.calibration.get("ece_after"),
+            text=_score_text,
+            better="lower",
+        ),
         _compare_row("Best epoch", a.metrics.get("best_epoch"), b.metrics.get("best_epoch")),
     ]
     split_rows = [

@@ -20,13 +20,13 @@ def _unit(vector) -> np.ndarray:
     return array / np.linalg.norm(array)
 
 
-def colour_model_tflite(class_names: tuple[str, ...], folder) -> bytes:
+def colour_model_tflite(class_names: tuple[str, ...], folder, *, int8: bool = False) -> bytes:
     """A model in the serving layout (nested feature extractor under a softmax head) whose embedding
     is the image's mean colour in [0, 1] and whose head scores each class's colour by hand-set weights.
-    ``folder`` is where the export is written on the way."""
+    ``folder`` is where the export is written on the way; ``int8`` quantizes it (``export_tflite_int8``)."""
     import keras
 
-    from classifier.ml.export import export_tflite, serving_model
+    from classifier.ml.export import export_tflite, export_tflite_int8, serving_model
 
     image = keras.Input((MODEL_SIZE, MODEL_SIZE, 3), name="image")
     pooled = keras.layers.GlobalAveragePooling2D()(keras.layers.Rescaling(1 / 255)(image))
@@ -37,5 +37,12 @@ def colour_model_tflite(class_names: tuple[str, ...], folder) -> bytes:
     weights = LOGIT_SCALE * np.stack([_unit(COLOURS[name]) for name in class_names], axis=1)
     head.set_weights([weights, np.zeros(len(class_names), dtype="float32")])
     path = folder / "model.tflite"
-    export_tflite(serving_model(keras.Model(outer, probabilities)), path)
+    if int8:
+        # Calibrated on noise around each class's colour: the pictures the model will be shown.
+        rng = np.random.default_rng(0)
+        colours = [255 * np.array(COLOURS[name]) for name in class_names for _ in range(8)]
+        images = np.stack([np.clip(c + rng.normal(0, 30, (MODEL_SIZE, MODEL_SIZE, 3)), 0, 255) for c in colours])
+        export_tflite_int8(serving_model(keras.Model(outer, probabilities)), path, images.astype("float32"))
+    else:
+        export_tflite(serving_model(keras.Model(outer, probabilities)), path)
     return path.read_bytes()

@@ -14,11 +14,12 @@ from classifier.ml.config import TrainingConfig
 from classifier.ml.plan import LABEL_SMOOTHING
 from classifier.models import ModelVersion
 from classifier.selectors import model_version_eta_seconds, model_version_training_job
+from classifier.services.quantization import FLOAT, INT8, version_serving_choice
 from classifier.services.serving import version_answer_threshold, version_is_recalibrated
 from training_jobs.api.serializers import JobSerializer
 from training_jobs.models import EpochMetric
 
-EXPORT_FORMATS = ("keras", "tflite", "savedmodel")
+EXPORT_FORMATS = ("keras", "tflite", "tflite_int8", "savedmodel")
 
 
 class BackboneSerializer(serializers.Serializer):
@@ -86,10 +87,18 @@ class ModelVersionCreateInputSerializer(serializers.Serializer):
 
 
 class _WithTrainingJobSerializer(serializers.Serializer):
-    job = serializers.SerializerMethodField(help_text="The version's latest training job: status, progress, error.")
+    """Adds the training job. Its error, report and parameters are the owner's: a view that may serve
+    other readers (a public dataset's version) passes ``job_visible=False`` in the context for them."""
+
+    job = serializers.SerializerMethodField(
+        help_text="The version's latest training job: status, progress, error. Null for a public dataset's "
+        "version read by anyone but its owner and staff."
+    )
 
     @extend_schema_field(JobSerializer(allow_null=True))
     def get_job(self, version: ModelVersion) -> dict | None:
+        if not self.context.get("job_visible", True):
+            return None
         job = model_version_training_job(version=version)
         return JobSerializer(job).data if job else None
 
@@ -103,6 +112,11 @@ class ModelVersionStartedSerializer(_WithTrainingJobSerializer, serializers.Mode
 
 class MetricsSummarySerializer(serializers.Serializer):
     accuracy = serializers.FloatField(allow_null=True, help_text="On the test split; null without test images.")
+    # Not allow_null: DRF would then add it as null to versions from before int8 models (a stored null shows).
+    accuracy_int8 = serializers.FloatField(
+        required=False,
+        help_text="The int8 model's top-1 accuracy on the same test images; null without them or an int8 model.",
+    )
     macro_f1 = serializers.FloatField(required=False)
     best_epoch = serializers.IntegerField(required=False, help_text="The epoch whose weights were kept.")
 
@@ -209,7 +223,26 @@ class PlanSerializer(serializers.Serializer):
     )
 
 
+class QuantizationSerializer(serializers.Serializer):
+    accuracy = serializers.FloatField(
+        required=False, help_text="The float model's, compared; null without test images."
+    )
+    accuracy_int8 = serializers.FloatField(required=False)
+    test_images = serializers.IntegerField(required=False, help_text="Images both accuracies were measured on.")
+    measured_on = serializers.CharField(required=False, help_text="What they are, when not the test split.")
+    agreement = serializers.FloatField(required=False, help_text="Share of images both models give the same top-1.")
+    calibration_images = serializers.IntegerField(required=False, help_text="Training images it was calibrated on.")
+    size_bytes = serializers.IntegerField(required=False, help_text="The int8 file's size.")
+    error = serializers.CharField(required=False, help_text="Why there is no usable int8 model.")
+
+
 class ModelVersionDetailSerializer(_WithTrainingJobSerializer, ModelVersionSerializer):
+    serving_model = serializers.SerializerMethodField(
+        help_text="The TFLite model predictions use: `int8` when the version has one within "
+        "SIGHTLINE_INT8_MAX_ACCURACY_DROP of the float model's test accuracy, else `float`."
+    )
+    serving_reason = serializers.SerializerMethodField(help_text="Why that model serves.")
+    quantization = QuantizationSerializer(read_only=True, help_text="The int8 model's record; {} before int8.")
     hyperparameters = serializers.DictField(read_only=True, help_text="The full training configuration used.")
     plan = serializers.SerializerMethodField(help_text="How the time budget is spent, and why; null before plans.")
     eta_seconds = serializers.SerializerMethodField(
@@ -229,8 +262,19 @@ class ModelVersionDetailSerializer(_WithTrainingJobSerializer, ModelVersionSeria
             "job",
             "calibration",
             "most_confused",
+            "serving_model",
+            "serving_reason",
+            "quantization",
         ]
         read_only_fields = fields
+
+    @extend_schema_field(serializers.ChoiceField(choices=[FLOAT, INT8]))
+    def get_serving_model(self, version: ModelVersion) -> str:
+        return version_serving_choice(version=version).model
+
+    @extend_schema_field(serializers.CharField())
+    def get_serving_reason(self, version: ModelVersion) -> str:
+        return version_serving_choice(version=version).reason
 
     @extend_schema_field(PlanSerializer(allow_null=True))
     def get_plan(self, version: ModelVersion) -> dict | None:
@@ -265,7 +309,9 @@ class EpochMetricSerializer(serializers.ModelSerializer):
 class ExportFormatSerializer(serializers.Serializer):
     format = serializers.ChoiceField(
         choices=EXPORT_FORMATS,
-        help_text="keras: the .keras archive; tflite: the served model (probabilities and embeddings); "
-        "savedmodel: a zipped TensorFlow SavedModel.",
-        error_messages={"invalid_choice": '"{input}" cannot be exported; choose keras, tflite or savedmodel.'},
+        help_text="keras: the .keras archive; tflite: the float served model (probabilities and embeddings); "
+        "tflite_int8: the same quantized to int8 (same input and outputs); savedmodel: a zipped TensorFlow SavedModel.",
+        error_messages={
+            "invalid_choice": '"{input}" cannot be exported; choose keras, tflite, tflite_int8 or savedmodel.'
+        },
     )

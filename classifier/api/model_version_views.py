@@ -13,8 +13,8 @@ from django.utils.text import slugify
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import status
+from rest_framework.exceptions import ValidationError
 from rest_framework.generics import GenericAPIView
-from rest_framework.parsers import JSONParser
 from rest_framework.permissions import IsAdminUser
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -34,6 +34,7 @@ from classifier.models import ModelVersion
 from classifier.selectors import (
     backbones_list,
     dataset_model_versions,
+    model_version_changeable_by,
     model_version_training_job,
     model_versions_for_user,
     model_versions_usable_by,
@@ -45,14 +46,21 @@ from classifier.services.model_versions import (
     model_version_promote,
     model_version_retrain,
 )
+from classifier.services.serving import version_export_metadata
 from training_jobs.selectors import epoch_metrics_for_job
 from webapp.api import Conflict, ErrorSerializer, FileDownloadView
 from webapp.downloads import stored_file_response
+from webapp.parsers import JSONParser
 
 # The stored file behind each export format.
-EXPORT_FILE_FIELDS = {"keras": "keras_file", "tflite": "tflite_file", "savedmodel": "savedmodel_file"}
+EXPORT_FILE_FIELDS = {
+    "keras": "keras_file",
+    "tflite": "tflite_file",
+    "tflite_int8": "tflite_int8_file",
+    "savedmodel": "savedmodel_file",
+}
 # What each format downloads as.
-EXPORT_EXTENSIONS = {"keras": "keras", "tflite": "tflite", "savedmodel": "savedmodel.zip"}
+EXPORT_EXTENSIONS = {"keras": "keras", "tflite": "tflite", "tflite_int8": "int8.tflite", "savedmodel": "savedmodel.zip"}
 
 
 def _version_or_404(request: Request, version_id: int) -> ModelVersion:
@@ -110,7 +118,9 @@ class DatasetModelVersionsView(GenericAPIView):
 class ModelVersionDetailView(APIView):
     @extend_schema(responses=ModelVersionDetailSerializer)
     def get(self, request: Request, version_id: int) -> Response:
-        return Response(ModelVersionDetailSerializer(_readable_version_or_404(request, version_id)).data)
+        version = _readable_version_or_404(request, version_id)
+        job_visible = model_version_changeable_by(user=request.user, version=version)
+        return Response(ModelVersionDetailSerializer(version, context={"job_visible": job_visible}).data)
 
     @extend_schema(
         responses={
@@ -175,12 +185,13 @@ class ModelVersionExportView(FileDownloadView):
         parameters=[ExportFormatSerializer],
         responses={
             (200, "application/octet-stream"): OpenApiTypes.BINARY,
-            400: OpenApiResponse(description="Not an available format."),
+            400: OpenApiResponse(description="Not an available format, or `tflite_int8` of a version without one."),
             404: OpenApiResponse(ErrorSerializer, description="No such version, or its file is missing."),
             409: OpenApiResponse(ErrorSerializer, description="The version is not ready."),
         },
-        description="Downloads the version's stored model: `keras` (full Keras model), `tflite` (the served "
-        "model: calibrated probabilities and embeddings) or `savedmodel` (a zipped TensorFlow SavedModel).",
+        description="Downloads the version's stored model: `keras` (full Keras model), `tflite` (the float served "
+        "model: calibrated probabilities and embeddings), `tflite_int8` (the same quantized to int8, with the same "
+        "float32 input and outputs) or `savedmodel` (a zipped TensorFlow SavedModel).",
     )
     def get(self, request: Request, version_id: int) -> FileResponse:
         version = _readable_version_or_404(request, version_id)
@@ -189,6 +200,9 @@ class ModelVersionExportView(FileDownloadView):
         file_format = params.validated_data["format"]
         if version.status != ModelVersion.Status.READY:
             raise Conflict(f"Version {version.number} is {version.status}; only a ready version can be exported.")
+        if file_format == "tflite_int8" and not version.tflite_int8_file:
+            reason = (version.quantization or {}).get("error") or "it was made before int8 models were."
+            raise ValidationError({"format": [f"Version {version.number} has no int8 model: {reason}"]})
         download_name = f"{slugify(version.dataset.name) or f'dataset-{version.dataset_id}'}-v{version.number}"
         return stored_file_response(
             getattr(version, EXPORT_FILE_FIELDS[file_format]).name,
@@ -197,3 +211,21 @@ class ModelVersionExportView(FileDownloadView):
             as_attachment=True,
             content_type="application/octet-stream",
         )
+
+
+class ModelVersionExportMetadataView(APIView):
+    @extend_schema(
+        responses={
+            200: OpenApiTypes.OBJECT,
+            409: OpenApiResponse(ErrorSerializer, description="The version is not ready."),
+        },
+        description="How to run the version's exported files (docs/exports.md): `class_names` in output order, "
+        "`image_size`, `input` (shape, dtype float32, RGB in [0, 255], `resize`: `bilinear-stretch` or "
+        "`bicubic-center-crop` with its `crop_fraction`), each format's `outputs`, and whether the probabilities "
+        "are `calibrated` (the `temperature` is already inside every file).",
+    )
+    def get(self, request: Request, version_id: int) -> Response:
+        version = _readable_version_or_404(request, version_id)
+        if version.status != ModelVersion.Status.READY:
+            raise Conflict(f"Version {version.number} is {version.status}; only a ready version can be exported.")
+        return Response(version_export_metadata(version=version))

@@ -54,6 +54,17 @@ class PredictOptionsSerializer(serializers.Serializer):
     )
 
 
+class ModelVersionPredictOptionsSerializer(PredictOptionsSerializer):
+    # default=None: DRF reads a boolean left out of a query string as false, which would force float.
+    quantized = serializers.BooleanField(
+        required=False,
+        default=None,
+        allow_null=True,
+        help_text="true: answer with the version's int8 model (a 400 when it has none); false: with its float "
+        "model. Default: the model it serves (`serving_model` in the version's detail).",
+    )
+
+
 class EnsemblePredictInputSerializer(PredictImageInputSerializer):
     model_versions = serializers.ListField(
         child=serializers.IntegerField(),

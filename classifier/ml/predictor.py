@@ -25,9 +25,16 @@ EMBEDDINGS_OUTPUT = "embeddings"
 # One image through these models gains little from more threads, while a web process runs several
 # interpreters side by side; more would only make them compete for cores.
 MAX_DEFAULT_THREADS = 4
+# Overrides the default, e.g. 1 in the web tier (webapp/gunicorn.conf.py sets it): there one process per
+# core already runs an interpreter each, so a second thread per call only competes with the other
+# workers' calls (docs/serving.md has the figures). Read from the environment: no Django here.
+THREADS_ENVIRONMENT_VARIABLE = "SIGHTLINE_INTERPRETER_THREADS"
 
 
 def default_num_threads() -> int:
+    configured = os.environ.get(THREADS_ENVIRONMENT_VARIABLE, "").strip()
+    if configured:
+        return max(1, int(configured))
     return max(1, min(os.cpu_count() or 1, MAX_DEFAULT_THREADS))
 
 
@@ -39,6 +46,8 @@ class TFLitePredictor:
     """
 
     def __init__(self, model_content: bytes, *, num_threads: int | None = None) -> None:
+        # Kept (the interpreter holds on to this buffer anyway) so `replica` can load the same model again.
+        self._model_content = model_content
         self._interpreter = Interpreter(model_content=model_content, num_threads=num_threads or default_num_threads())
         self._interpreter.allocate_tensors()
         inputs, outputs = _signature_details(self._interpreter)
@@ -52,12 +61,23 @@ class TFLitePredictor:
             probabilities, embeddings = outputs[PROBABILITIES_OUTPUT], outputs.get(EMBEDDINGS_OUTPUT)
         else:
             raise ValueError(f"no {PROBABILITIES_OUTPUT!r} output among {sorted(outputs)}")
+        for output in (probabilities, embeddings):
+            # Sightline's int8 files dequantize their own outputs; integer outputs would need scaling here.
+            if output is not None and np.dtype(output["dtype"]) != np.float32:
+                raise ValueError(f"expected float32 outputs, found {np.dtype(output['dtype'])}")
         self._input_index = image["index"]
+        self._to_input = _input_converter(image)
         self._probabilities_index = probabilities["index"]
         self._embeddings_index = None if embeddings is None else embeddings["index"]
         self.input_size = int(image["shape"][1])
         self.class_count = int(probabilities["shape"][-1])
         self._lock = threading.Lock()
+
+    def replica(self, *, num_threads: int = 1) -> TFLitePredictor:
+        """Another interpreter of the same model. Calls to one predictor take turns, so batch work that
+        runs on several cores at once needs one each; several one-thread interpreters side by side
+        outrun one multi-threaded interpreter on a batch (docs/batch-predictions.md has the figures)."""
+        return TFLitePredictor(self._model_content, num_threads=num_threads)
 
     def predict(self, pixels: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
         """Probabilities (n, classes) and embeddings (n, features), or None when the model has none.
@@ -76,14 +96,37 @@ class TFLitePredictor:
         probabilities, embeddings = [], []
         with self._lock:
             for image in batch:
-                # The models take float32 [0, 255]; their normalisation is inside.
-                self._interpreter.set_tensor(self._input_index, image[None].astype(np.float32))
+                # The models take [0, 255] pixels (float32, or quantized integers); normalisation is inside.
+                self._interpreter.set_tensor(self._input_index, self._to_input(image[None]))
                 self._interpreter.invoke()
                 # get_tensor copies, so the results survive the next image.
                 probabilities.append(self._interpreter.get_tensor(self._probabilities_index)[0])
                 if self._embeddings_index is not None:
                     embeddings.append(self._interpreter.get_tensor(self._embeddings_index)[0])
         return np.stack(probabilities), (np.stack(embeddings) if embeddings else None)
+
+
+def _input_converter(detail: dict) -> Callable[[np.ndarray], np.ndarray]:
+    """How uint8 pixels become the model's input tensor: float32 for the float and int8 files Sightline
+    exports (their int8 model quantizes its own input), else the integer the tensor's scale and zero point
+    give, for a file converted with integer input."""
+    dtype = np.dtype(detail["dtype"])
+    if dtype == np.float32:
+        return lambda pixels: pixels.astype(np.float32)
+    if dtype not in (np.uint8, np.int8):
+        raise ValueError(f"unsupported image input type {dtype}")
+    scale, zero_point = detail["quantization"]
+    if not scale:
+        raise ValueError(f"the {dtype} image input carries no quantization scale")
+    if scale == 1.0 and zero_point == 0 and dtype == np.uint8:
+        return lambda pixels: pixels
+    limits = np.iinfo(dtype)
+
+    def quantize(pixels: np.ndarray) -> np.ndarray:
+        values = np.round(pixels.astype(np.float32) / scale + zero_point)
+        return np.clip(values, limits.min, limits.max).astype(dtype)
+
+    return quantize
 
 
 def _signature_details(interpreter: Interpreter) -> tuple[dict, dict]:

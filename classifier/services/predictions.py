@@ -22,7 +22,7 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 from django.core.files.uploadedfile import UploadedFile
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
@@ -30,13 +30,20 @@ from classifier.ml.predictor import top_k as top_classes
 from classifier.models import DatasetImage, ModelVersion, Prediction
 from classifier.services.ensembles import ensemble_classes, ensemble_member_add
 from classifier.services.images import image_add
-from classifier.services.imaging import CheckedImage, ImageRejected, image_check, image_size_check
+from classifier.services.imaging import (
+    CheckedImage,
+    ImageRejected,
+    image_check,
+    image_check_with_pixels,
+    image_size_check,
+)
 from classifier.services.serving import (
     DEFAULT_THRESHOLD,
     VersionNotServable,
     top_k_resolve,
     version_answer_threshold,
     version_check_servable,
+    version_input,
     version_predict,
     version_scores,
 )
@@ -114,14 +121,40 @@ def _image_save(*, owner_id: int, checked: CheckedImage) -> str:
     )
 
 
-def _prediction_store(*, owner: AbstractBaseUser, checked: CheckedImage, **fields) -> Prediction:
-    """Save the image, then the row; the image is deleted again if the row cannot be written."""
+def _prediction_store(
+    *, owner: AbstractBaseUser, checked: CheckedImage, commit_without_flush: bool = False, **fields
+) -> Prediction:
+    """Save the image, then the row; the image is deleted again if the row cannot be written.
+
+    ``commit_without_flush``: the row alone in its transaction, committed without waiting for the disk
+    (see ``_commit_without_flush``); for the history rows of predictions answered now.
+    """
     name = _image_save(owner_id=owner.pk, checked=checked)
     try:
-        return Prediction.objects.create(owner=owner, image=name, **fields)
+        if not commit_without_flush:
+            return Prediction.objects.create(owner=owner, image=name, **fields)
+        with transaction.atomic():
+            _commit_without_flush()
+            return Prediction.objects.create(owner=owner, image=name, **fields)
     except BaseException:
         stored_files_delete(names=[name])
         raise
+
+
+def _commit_without_flush() -> None:
+    """Let the current transaction commit without PostgreSQL waiting for its WAL to reach the disk.
+
+    A sync prediction writes its history row while the client waits, and a durable commit is an fsync:
+    milliseconds, more than the rest of the request's database work, and under load the commits queue
+    for the disk. Committed asynchronously, the row is visible to every session at once and on disk
+    within PostgreSQL's wal_writer_delay (200 ms) a few times over; only a database crash inside that
+    window loses it (its stored image then becomes an orphan the sweep deletes). Call it only inside a
+    transaction that writes nothing else: everything in it shares that risk. Other databases commit
+    as they always do.
+    """
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SET LOCAL synchronous_commit TO OFF")
 
 
 def _request_check(
@@ -162,19 +195,32 @@ def prediction_create(
     source_url: str = "",
     top_k: int | None = None,
     threshold: float | None = None,
+    quantized: bool | None = None,
 ) -> Prediction:
     """Predict one image now and keep it in the owner's history, with the answer ``threshold`` (default:
-    the version's own).
+    the version's own); ``quantized`` forces its int8 or float model (default: the one it serves).
 
     Raises ``VersionNotServable`` (the version is not ready) before any URL is fetched, and
     ``ValidationError`` naming ``image``, ``url``, ``top_k`` or ``threshold`` for bad input.
     """
     count, threshold = _request_check(model_versions=[model_version], top_k=top_k, threshold=threshold)
-    checked, filename = _image_read(image_bytes=image_bytes, filename=filename, source_url=source_url)
-    result = version_predict(version=model_version, image_bytes=checked.content, top_k=count)
+    if image_bytes is not None and not source_url:
+        # An upload is checked and turned into the model's input in one decode.
+        size, resize = version_input(version=model_version, quantized=quantized)
+        try:
+            checked, pixels = image_check_with_pixels(
+                content=image_bytes, filename=filename or "The image", size=size, resize=resize
+            )
+        except ImageRejected as rejection:
+            raise ValidationError({"image": rejection.detail}) from None
+        result = version_predict(version=model_version, pixels=pixels, top_k=count, quantized=quantized)
+    else:
+        checked, filename = _image_read(image_bytes=image_bytes, filename=filename, source_url=source_url)
+        result = version_predict(version=model_version, image_bytes=checked.content, top_k=count, quantized=quantized)
     return _prediction_store(
         owner=owner,
         checked=checked,
+        commit_without_flush=True,
         model_version=model_version,
         source_url=source_url,
         status=Prediction.Status.SUCCEEDED,
@@ -368,6 +414,7 @@ def prediction_ensemble_create(
     return _prediction_store(
         owner=owner,
         checked=checked,
+        commit_without_flush=True,
         ensemble_version_ids=ids,
         source_url=source_url,
         status=Prediction.Status.SUCCEEDED,

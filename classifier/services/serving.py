@@ -17,11 +17,12 @@ import numpy as np
 from django.core.exceptions import ValidationError
 from django.core.files.storage import default_storage
 
-from classifier.ml.images import STRETCH
-from classifier.ml.predictor import PredictorCache, TFLitePredictor, prepare_image
+from classifier.ml.images import CENTER_CROP, IMAGENET_CROP_FRACTION, STRETCH, load_model_input
+from classifier.ml.predictor import PredictorCache, TFLitePredictor
 from classifier.ml.predictor import top_k as top_classes
 from classifier.ml.unknown import UnknownDetector
 from classifier.models import ModelVersion
+from classifier.services.quantization import FLOAT, version_model_file, version_serving_choice
 
 logger = logging.getLogger(__name__)
 
@@ -30,8 +31,8 @@ DEFAULT_TOP_K = 5
 DEFAULT_THRESHOLD = 0.5
 
 _predictors = PredictorCache()
-# Version id → the key its interpreter is cached under now, to drop the old one when the file changes.
-_current_keys: dict[int, str] = {}
+# Version id → the names of its float and int8 files now, to drop its old interpreters when a file changes.
+_current_keys: dict[int, tuple[str, str]] = {}
 # Detector per "<version id>:<file name>", least recently used first; None remembers a version without
 # a usable detector. Bounded like the interpreters: a detector holds up to thousands of embeddings.
 _detectors: OrderedDict[str, UnknownDetector | None] = OrderedDict()
@@ -48,6 +49,7 @@ class ServingModel:
     predictor: TFLitePredictor
     detector: UnknownDetector | None
     resize: str = STRETCH  # classifier.ml.images.RESIZE_MODES
+    model: str = FLOAT  # which TFLite file answers: services.quantization.FLOAT or INT8
 
     def answer(self, pixels: np.ndarray) -> tuple[np.ndarray, np.ndarray | None, np.ndarray]:
         """``(probabilities (n, C), unknown scores (n,) or None, is_unknown (n,))`` for a batch.
@@ -57,7 +59,9 @@ class ServingModel:
         probabilities, embeddings = self.predictor.predict(pixels)
         if self.detector is None or embeddings is None:
             return probabilities, None, np.zeros(len(probabilities), dtype=bool)
-        return probabilities, self.detector.score(embeddings), self.detector.is_unknown(embeddings)
+        # Scored once: each score compares the image with every reference embedding.
+        scores = self.detector.score(embeddings)
+        return probabilities, scores, scores > self.detector.threshold
 
 
 @dataclass(frozen=True)
@@ -68,6 +72,7 @@ class VersionScores:
     is_unknown: bool
     unknown_score: float | None
     latency_ms: float
+    model: str = FLOAT  # the TFLite file that answered: services.quantization.FLOAT or INT8
 
 
 def version_check_servable(*, version: ModelVersion) -> None:
@@ -80,20 +85,27 @@ def version_check_servable(*, version: ModelVersion) -> None:
         raise VersionNotServable(f"Version {version.number} of {version.dataset.name} has no TFLite model to serve.")
 
 
-def version_serving(*, version: ModelVersion) -> ServingModel:
-    """The version's cached predictor and detector, loaded from storage on first use in this process."""
+def version_serving(*, version: ModelVersion, quantized: bool | None = None) -> ServingModel:
+    """The version's cached predictor and detector, loaded from storage on first use in this process.
+
+    The predictor runs the float or the int8 file as the version's serving choice says
+    (``services.quantization``), or as ``quantized`` asks.
+    """
     version_check_servable(version=version)
-    key = f"{version.id}:{version.tflite_file.name}"
+    model_file, model = version_model_file(version=version, quantized=quantized)
+    key = f"{version.id}:{model_file.name}"
+    names = (version.tflite_file.name, version.tflite_int8_file.name or "")
     with _lock:
-        if _current_keys.get(version.id) != key:
+        # Both files stay cached side by side: a request forcing the other model does not evict the default.
+        if _current_keys.get(version.id) != names:
             # The version's artifact changed (or this is its first use): forget what was loaded for it.
             prefix = f"{version.id}:"
             _predictors.invalidate(prefix)
             for stale in [name for name in _detectors if name.startswith(prefix)]:
                 del _detectors[stale]
-            _current_keys[version.id] = key
+            _current_keys[version.id] = names
     try:
-        predictor = _predictors.get(key, lambda: _read(version.tflite_file.name))
+        predictor = _predictors.get(key, lambda: _read(model_file.name))
     except FileNotFoundError as error:
         raise VersionNotServable(
             f"The TFLite model of version {version.number} of {version.dataset.name} is missing from storage."
@@ -103,6 +115,7 @@ def version_serving(*, version: ModelVersion) -> ServingModel:
         predictor=predictor,
         detector=_detector(version),
         resize=version_input_resize(version=version),
+        model=model,
     )
 
 
@@ -111,6 +124,46 @@ def version_input_resize(*, version: ModelVersion) -> str:
     models, centre-cropped as their weights were evaluated), else stretched, as every trained version was
     trained."""
     return (version.hyperparameters.get("input") or {}).get("resize", STRETCH)
+
+
+def version_export_metadata(*, version: ModelVersion) -> dict:
+    """What a client needs to run the version's exported files outside Sightline (docs/exports.md):
+    the input every format takes, how to resize to it, each format's outputs, and the class names in
+    output order. Built from the row, so versions trained before it existed answer it too."""
+    resize = version_input_resize(version=version)
+    model_input = {
+        "shape": [None, version.image_size, version.image_size, 3],
+        "dtype": "float32",
+        "color": "RGB",
+        "range": [0, 255],
+        "resize": resize,
+        **({"crop_fraction": IMAGENET_CROP_FRACTION} if resize == CENTER_CROP else {}),
+    }
+    return {
+        "model_version": version.id,
+        "backbone": version.backbone,
+        "class_names": list(version.class_names),
+        "image_size": version.image_size,
+        "input": model_input,
+        # Per format downloadable now, its output names: the probabilities (one per class, in class_names'
+        # order) first; the TFLite files also answer the pooled image features as "embeddings".
+        "outputs": {
+            file_format: outputs
+            for file_format, outputs, field in (
+                ("keras", ["probabilities"], version.keras_file),
+                ("savedmodel", ["output_0"], version.savedmodel_file),
+                ("tflite", ["probabilities", "embeddings"], version.tflite_file),
+                ("tflite_int8", ["probabilities", "embeddings"], version.tflite_int8_file),
+            )
+            if field
+        },
+        "serving_model": version_serving_choice(version=version).model,
+        # Every export answers the same probabilities as the served model: the temperature is already
+        # inside each file, so a client never divides by it again.
+        "calibrated": version_is_recalibrated(version=version),
+        "temperature": version.calibration.get("temperature", 1.0),
+        "temperature_applied": True,
+    }
 
 
 def version_is_recalibrated(*, version: ModelVersion) -> bool:
@@ -166,29 +219,57 @@ def top_k_resolve(*, class_count: int, requested: int | None) -> int:
 
 
 def image_pixels(*, image_bytes: bytes, size: int, resize: str = STRETCH) -> np.ndarray:
-    """The image as the model's (size, size, 3) uint8 input; ValidationError({"image"}) if it cannot be decoded."""
+    """The image as the model's (size, size, 3) uint8 input; ValidationError({"image"}) if it cannot be decoded.
+
+    A big JPEG is decoded at a reduced size (``load_model_input``): a phone photo's full decode would
+    take longer than the model itself.
+    """
     try:
-        return prepare_image(image_bytes, size, resize)
+        return load_model_input(image_bytes, size, resize)
     except ValueError as error:
         raise ValidationError({"image": f"The image cannot be decoded: {error}."}) from None
 
 
-def version_scores(*, version: ModelVersion, image_bytes: bytes) -> VersionScores:
-    """Every class's calibrated probability for one image, with the unknown verdict and the latency."""
+def version_scores(
+    *,
+    version: ModelVersion,
+    image_bytes: bytes = b"",
+    quantized: bool | None = None,
+    pixels: np.ndarray | None = None,
+) -> VersionScores:
+    """Every class's calibrated probability for one image, with the unknown verdict and the latency;
+    ``quantized`` forces the int8 (true) or float (false) model, see ``version_serving``. ``pixels``, the
+    model's input already decoded (``version_input``), stand in for ``image_bytes``."""
     started = time.perf_counter()
-    serving = version_serving(version=version)
-    pixels = image_pixels(image_bytes=image_bytes, size=serving.predictor.input_size, resize=serving.resize)
+    serving = version_serving(version=version, quantized=quantized)
+    if pixels is None:
+        pixels = image_pixels(image_bytes=image_bytes, size=serving.predictor.input_size, resize=serving.resize)
     probabilities, scores, unknown = serving.answer(pixels[np.newaxis])
     return VersionScores(
         probabilities=probabilities[0],
         is_unknown=bool(unknown[0]),
         unknown_score=None if scores is None else float(scores[0]),
         latency_ms=(time.perf_counter() - started) * 1000,
+        model=serving.model,
     )
 
 
-def version_predict(*, version: ModelVersion, image_bytes: bytes, top_k: int | None = None) -> dict:
-    """``{"predictions": [{"label", "probability"}], "is_unknown", "unknown_score", "latency_ms"}``.
+def version_input(*, version: ModelVersion, quantized: bool | None = None) -> tuple[int, str]:
+    """The side and resize mode of the model input the version answers from, to decode an image for it."""
+    serving = version_serving(version=version, quantized=quantized)
+    return serving.predictor.input_size, serving.resize
+
+
+def version_predict(
+    *,
+    version: ModelVersion,
+    image_bytes: bytes = b"",
+    top_k: int | None = None,
+    quantized: bool | None = None,
+    pixels: np.ndarray | None = None,
+) -> dict:
+    """``{"predictions": [{"label", "probability"}], "is_unknown", "unknown_score", "latency_ms",
+    "serving_model"}``.
 
     Probabilities are calibrated (the temperature is folded into the TFLite model; the ready ImageNet
     models answer their published ones, see ``version_is_recalibrated``) and sorted, highest first;
@@ -196,10 +277,11 @@ def version_predict(*, version: ModelVersion, image_bytes: bytes, top_k: int | N
     """
     version_check_servable(version=version)
     count = top_k_resolve(class_count=len(version.class_names), requested=top_k)
-    scores = version_scores(version=version, image_bytes=image_bytes)
+    scores = version_scores(version=version, image_bytes=image_bytes, quantized=quantized, pixels=pixels)
     return {
         "predictions": top_classes(scores.probabilities, version.class_names, count),
         "is_unknown": scores.is_unknown,
         "unknown_score": scores.unknown_score,
         "latency_ms": scores.latency_ms,
+        "serving_model": scores.model,
     }

@@ -30,6 +30,7 @@ from classifier.ml.features import DirectoryFeatureCache
 from classifier.ml.images import load_array
 from classifier.ml.training import ImageRecord, TrainingCancelled
 from classifier.models import Dataset, DatasetImage, ModelVersion
+from classifier.services import quantization
 from classifier.services.checkpoints import StoredCheckpoints
 from classifier.services.storage import model_version_folder
 from training_jobs.kinds import JobResult
@@ -233,6 +234,8 @@ def model_version_train_run(*, job: Job, progress: ProgressReporter) -> JobResul
         )
 
         progress(0.95, "Exporting Keras and TFLite models", force=True)
+        # The int8 model is calibrated on the version's own training images, as the model sees them.
+        calibration_images = quantization.calibration_pixels(images=train_images, size=result.image_size)
         artifacts = model_version_artifacts_store(
             version=version,
             model=model,
@@ -247,7 +250,19 @@ def model_version_train_run(*, job: Job, progress: ProgressReporter) -> JobResul
             folder=folder,
             # Conversions take long: a cancel is seen between the files, not after all of them.
             between_files=lambda: progress(0.95, "Exporting Keras and TFLite models", force=True),
+            calibration_images=calibration_images,
         )
+        if artifacts.get("tflite_int8_file"):
+            progress(0.98, f"Scoring the int8 model on {len(test_images)} test images", force=True)
+            artifacts["quantization"] = quantization.int8_accuracy_record(
+                record=artifacts["quantization"],
+                int8_file=artifacts["tflite_int8_file"],
+                images=test_images,
+                labels=test_labels,
+                size=result.image_size,
+                accuracy=metrics.get("accuracy"),
+            )
+        metrics["accuracy_int8"] = artifacts.setdefault("quantization", {}).get("accuracy_int8")
     except TrainingCancelled as exc:
         raise JobCancelled() from exc
     except (UnknownBackbone, WeightsUnavailable, ValueError) as exc:
@@ -262,8 +277,21 @@ def model_version_train_run(*, job: Job, progress: ProgressReporter) -> JobResul
     }
     accuracy = metrics.get("accuracy")
     summary = f"test accuracy {accuracy:.3f}" if accuracy is not None else "no test images"
+    # The choice as the job ends, for its report; serving derives it again on every read (the setting may change).
+    serving = quantization.version_serving_choice(
+        version=ModelVersion(
+            tflite_int8_file=artifacts.get("tflite_int8_file", ""), quantization=artifacts["quantization"]
+        )
+    )
     return JobResult(
-        report={"model_version": version.id, "accuracy": accuracy, "best_epoch": result.best_epoch},
+        report={
+            "model_version": version.id,
+            "accuracy": accuracy,
+            "accuracy_int8": metrics["accuracy_int8"],
+            "serving_model": serving.model,
+            "serving_reason": serving.reason,
+            "best_epoch": result.best_epoch,
+        },
         message=f"Version {version.number} ready: {summary}",
         finish=lambda _job: _version_ready(version=version, fields=fields),
     )
@@ -353,6 +381,7 @@ def model_version_artifacts_store(
     unknown_detector: unknown.UnknownDetector | None = None,
     folder: str | None = None,
     between_files: Any = None,
+    calibration_images: np.ndarray | None = None,
 ) -> dict[str, Any]:
     """Store a version's files via the storage API; returns the fields that name them on its row.
 
@@ -363,6 +392,9 @@ def model_version_artifacts_store(
     `folder` defaults to the version's own; a rebuild passes a fresh one so no file name is reused.
     A file left by an earlier attempt of the same training is replaced, not kept beside the new one.
     `between_files` is called after each file (a progress report, which stops a cancelled export).
+    With `calibration_images` ((n, s, s, 3) pixels at the model's input size) the served model is also
+    quantized to int8 (`tflite_int8_file`, next to the float one); the returned `quantization` record
+    says how, or why there is no int8 file. A failed quantization never fails the store.
     """
     from classifier.ml import export
 
@@ -383,6 +415,20 @@ def model_version_artifacts_store(
             write()
             with path.open("rb") as file:
                 stored[field] = _replace(f"{prefix}/{path.name}", File(file))
+            step()
+        if calibration_images is not None:
+            int8_path = Path(scratch) / "model_int8.tflite"
+            if len(calibration_images):
+                record = quantization.int8_export(
+                    model=export.serving_model(model), calibration_images=calibration_images, path=int8_path
+                )
+            else:
+                record = {"error": "No training images could be read to calibrate an int8 model on."}
+            stored["quantization"] = record
+            stored["tflite_int8_file"] = ""
+            if int8_path.exists():
+                with int8_path.open("rb") as file:
+                    stored["tflite_int8_file"] = _replace(f"{prefix}/{int8_path.name}", File(file))
             step()
     if unknown_detector is not None:
         stored["unknown_file"] = _replace(f"{prefix}/unknown.npz", ContentFile(unknown_detector.to_bytes()))

@@ -32,6 +32,30 @@ def colour_models(tmp_path_factory) -> dict[tuple[str, ...], bytes]:
 
 
 @pytest.fixture(scope="session")
+def colour_int8_model(tmp_path_factory) -> bytes:
+    """The PRIMARY_CLASSES colour model quantized to int8 (``export_tflite_int8``)."""
+    return colour_model_tflite(PRIMARY_CLASSES, tmp_path_factory.mktemp("colour-int8"), int8=True)
+
+
+@pytest.fixture
+def make_quantized_version(make_ready_version, colour_int8_model) -> Callable[..., ModelVersion]:
+    """``make(dataset, quantization=None, **fields)``: a ready PRIMARY_CLASSES version with both TFLite
+    files, whose int8 model lost half a point of test accuracy unless ``quantization`` says otherwise."""
+
+    def make(dataset: Dataset, quantization: dict | None = None, **fields) -> ModelVersion:
+        version = make_ready_version(dataset, **fields)
+        folder = version.tflite_file.name.rsplit("/", 1)[0]
+        version.tflite_int8_file = default_storage.save(f"{folder}/model_int8.tflite", ContentFile(colour_int8_model))
+        version.quantization = (
+            {"accuracy": 0.9, "accuracy_int8": 0.895, "test_images": 200} if quantization is None else quantization
+        )
+        version.save()
+        return version
+
+    return make
+
+
+@pytest.fixture(scope="session")
 def colour_detector() -> bytes:
     """An unknown-image detector fitted on synthetic embeddings scattered around pure red, green and
     blue: images of those colours are known; a grey one (equal parts of each) is far from all of them."""

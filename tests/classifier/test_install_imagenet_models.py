@@ -17,6 +17,7 @@ from classifier.ml.imagenet import ANSWER_THRESHOLDS, imagenet_class_names
 from classifier.ml.images import CENTER_CROP
 from classifier.ml.predictor import TFLitePredictor, prepare_image, top_k
 from classifier.models import Dataset, ModelVersion
+from classifier.services.quantization import version_serving_choice
 
 IMAGENET_CATS = range(281, 286)  # tabby, tiger cat, Persian, Siamese, Egyptian cat
 
@@ -82,6 +83,18 @@ def test_installs_three_ready_imagenet_versions_once(db):
         for name in (version.keras_file.name, version.tflite_file.name, f"{folder}/metadata.json"):
             assert default_storage.exists(name)
     assert "EfficientNet-Lite2: installed as version 3" in output
+    for version in versions:
+        # An int8 file beside the float one, compared with it on the labelled sample photos.
+        assert default_storage.exists(version.tflite_int8_file.name)
+        record = version.quantization
+        assert record["measured_on"] == "sample photos" and record["test_images"] == 8
+        assert record["calibration_images"] > 100
+        assert 0 <= record["accuracy_int8"] <= 1 and record["agreement"] >= 0.5
+        within = record["accuracy"] - record["accuracy_int8"] <= 0.01
+        agrees = record["calibration_agreement"] >= 0.98
+        assert version_serving_choice(version=version).model == ("int8" if within and agrees else "float")
+    # Lite0 gets 7 of the 8 photos of a class right, int8 as well as float (bench/quantization.py).
+    assert versions[0].quantization["accuracy_int8"] >= 0.75
 
     with default_storage.open(versions[0].tflite_file.name, "rb") as file:
         predictor = TFLitePredictor(file.read())
@@ -120,6 +133,8 @@ def test_force_rebuilds_the_same_versions_into_new_files(db, monkeypatch):
         assert not default_storage.exists(old.tflite_file.name)
         assert not default_storage.exists(old.keras_file.name)
         assert not default_storage.exists(old.tflite_file.name.rsplit("/", 1)[0] + "/metadata.json")
+        assert default_storage.exists(version.tflite_int8_file.name)
+        assert not default_storage.exists(old.tflite_int8_file.name)
     assert [v.number for v in after.values() if v.is_active] == [2], "an administrator's promotion is kept"
 
 
@@ -150,6 +165,34 @@ def test_an_older_install_learns_the_new_preprocessing_and_threshold_without_a_r
         with default_storage.open(version.tflite_file.name.rsplit("/", 1)[0] + "/metadata.json") as file:
             assert json.load(file)["input"]["resize"] == CENTER_CROP
     assert "nothing to do" in _install()
+
+
+def test_an_install_from_before_int8_models_is_rebuilt_once_to_add_them(db, monkeypatch):
+    monkeypatch.setattr("classifier.ml.backbones.build_efficientnet_lite_classifier", _tiny_lite_classifier)
+    _install()
+    dataset = Dataset.objects.get(name="ImageNet-1k")
+    dataset.model_versions.update(tflite_int8_file="", quantization={})
+
+    output = _install()
+
+    assert "installed 3 model(s)" in output
+    for version in dataset.model_versions.all():
+        assert default_storage.exists(version.tflite_int8_file.name)
+        assert version.quantization["measured_on"] == "sample photos"
+    assert "nothing to do" in _install()
+
+
+def test_without_sample_photos_the_models_serve_float_saying_why(db, monkeypatch):
+    monkeypatch.setattr("classifier.ml.backbones.build_efficientnet_lite_classifier", _tiny_lite_classifier)
+    monkeypatch.setattr("classifier.ml.sample_photos.labelled_photos", lambda: [])
+    monkeypatch.setattr("classifier.ml.sample_photos._package_folder", lambda package: None)
+
+    _install()
+
+    for version in Dataset.objects.get(name="ImageNet-1k").model_versions.all():
+        assert not version.tflite_int8_file
+        assert "No sample photos" in version.quantization["error"]
+        assert version_serving_choice(version=version).model == "float"
 
 
 def test_their_pages_and_api_say_the_probabilities_are_not_recalibrated(db, monkeypatch, user_client, user_api):

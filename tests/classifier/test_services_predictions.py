@@ -756,7 +756,8 @@ def test_a_batch_predicts_in_batches_and_reports_progress(
 
     job.refresh_from_db()
     assert job.status == "succeeded"
-    assert calls == [2, 2, 1]
+    # Chunks run on several cores at once, so they may finish in any order.
+    assert sorted(calls) == [1, 2, 2]
     assert len(_csv_rows(job)) == 5
 
 

@@ -9,12 +9,15 @@ from django.core.exceptions import ValidationError
 from django.core.files.storage import default_storage
 from PIL import Image
 
+from classifier.ml import quantize
 from classifier.ml.predictor import TFLitePredictor, prepare_image
 from classifier.ml.unknown import UnknownDetector
 from classifier.models import ModelVersion
 from classifier.services import training
 from classifier.services.images import image_add
 from classifier.services.model_versions import model_version_create
+from classifier.services.quantization import version_serving_choice
+from classifier.services.serving import version_predict
 from tests.factories import DatasetFactory
 from training_jobs.models import EpochMetric, Job
 from training_jobs.services import job_cancel
@@ -85,6 +88,40 @@ def test_training_stores_curves_metrics_calibration_artifacts_and_unknown_detect
     assert probabilities.sum() == pytest.approx(1.0, abs=1e-5)
     assert embeddings.shape == (1, detector.reference.shape[1])
     assert detector.score(embeddings).shape == (1,)
+    # The int8 model beside it, calibrated on the training images and scored on the same test images.
+    assert version.quantization["calibration_images"] == 20
+    assert version.quantization["test_images"] == 2
+    assert version.quantization["accuracy"] == version.metrics["accuracy"]
+    assert version.metrics["accuracy_int8"] == version.quantization["accuracy_int8"] is not None
+    assert job.report["serving_model"] == version_serving_choice(version=version).model
+    with default_storage.open(version.tflite_int8_file.name, "rb") as file:
+        int8 = TFLitePredictor(file.read())
+    int8_probabilities, int8_embeddings = int8.predict(prepare_image(_png((220, 20, 20), 999), int8.input_size))
+    assert int8_probabilities.sum() == pytest.approx(1.0, abs=1e-3)
+    assert int8_embeddings.shape == embeddings.shape
+
+
+def test_a_failed_quantization_leaves_a_ready_version_serving_float_with_the_reason(
+    dataset, user, django_capture_on_commit_callbacks, monkeypatch
+):
+    def refuse(*args, **kwargs):
+        raise quantize.QuantizationFailed("the int8 conversion failed: no int8 kernel for HARD_SWISH")
+
+    monkeypatch.setattr(quantize, "export_tflite_int8", refuse)
+    version, job = _train(dataset, user, django_capture_on_commit_callbacks, epochs=1)
+
+    assert job.status == Job.Status.SUCCEEDED, job.error
+    assert version.status == ModelVersion.Status.READY
+    assert not version.tflite_int8_file
+    assert version.quantization == {
+        "error": "The int8 quantization failed, so the float model serves: the int8 conversion failed: no int8 "
+        "kernel for HARD_SWISH"
+    }
+    assert version.metrics["accuracy_int8"] is None and version.metrics["accuracy"] is not None
+    choice = version_serving_choice(version=version)
+    assert (choice.model, job.report["serving_model"]) == ("float", "float")
+    assert "no int8 kernel for HARD_SWISH" in choice.reason == job.report["serving_reason"]
+    assert version_predict(version=version, image_bytes=_png((220, 20, 20), 999))["serving_model"] == "float"
 
 
 def test_a_later_version_waits_to_be_promoted(dataset, user, django_capture_on_commit_callbacks):

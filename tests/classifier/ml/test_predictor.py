@@ -133,8 +133,16 @@ def test_concurrent_predictions_from_eight_threads_match_sequential_ones(models)
             np.testing.assert_array_equal(embeddings, expected[index][1])
 
 
-def test_default_thread_count_is_capped():
+def test_default_thread_count_is_capped(monkeypatch):
+    monkeypatch.delenv("SIGHTLINE_INTERPRETER_THREADS", raising=False)
     assert 1 <= default_num_threads() <= 4
+
+
+def test_thread_count_can_be_set_from_the_environment(monkeypatch):
+    monkeypatch.setenv("SIGHTLINE_INTERPRETER_THREADS", "1")
+    assert default_num_threads() == 1
+    monkeypatch.setenv("SIGHTLINE_INTERPRETER_THREADS", "3")
+    assert default_num_threads() == 3
 
 
 def test_prepare_image_gives_the_pixels_training_sees():
