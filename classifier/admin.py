@@ -9,11 +9,12 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.admin import UserAdmin
 from django.core.exceptions import ValidationError
 
-from classifier.models import Dataset, DatasetImage, LabelClass, ModelVersion
+from classifier.models import AccountQuota, Dataset, DatasetImage, LabelClass, ModelVersion
 from classifier.services.accounts import user_delete
 from classifier.services.datasets import dataset_delete
 from classifier.services.images import images_delete
 from classifier.services.model_versions import model_version_create, model_version_delete, model_version_retrain
+from webapp.services import users_deactivate
 
 
 class ServiceDeleteMixin:
@@ -80,7 +81,7 @@ class DatasetImageAdmin(admin.ModelAdmin):
     list_filter = ("split", "origin")
     search_fields = ("original_name", "sha256", "dataset__name")
     raw_id_fields = ("dataset", "label", "source_image")
-    readonly_fields = ("sha256", "width", "height", "created_at")
+    readonly_fields = ("sha256", "width", "height", "stored_bytes", "created_at")
 
 
 @admin.register(ModelVersion)
@@ -96,13 +97,31 @@ class ModelVersionAdmin(ServiceDeleteMixin, admin.ModelAdmin):
         model_version_delete(version=obj, allow_active=True)
 
 
+class AccountQuotaInline(admin.StackedInline):
+    """The account's own limits; an empty field keeps the site's default (SIGHTLINE_QUOTA_*), 0 is no limit."""
+
+    model = AccountQuota
+    verbose_name = "quota"
+    verbose_name_plural = "quotas (empty: the site's default; 0: no limit; staff have none)"
+
+
 User = get_user_model()
 admin.site.unregister(User)
 
 
 @admin.register(User)
 class SightlineUserAdmin(ServiceDeleteMixin, UserAdmin):
-    """The stock user admin, but deleting a user deletes their datasets' files and jobs too."""
+    """The stock user admin, but deleting a user deletes their datasets' files and jobs too, and an account
+    can be deactivated instead: it keeps its data but can no longer sign in or use its token."""
+
+    list_display = ("username", "email", "is_active", "is_staff", "date_joined", "last_login")
+    actions = ["deactivate_selected"]
+    inlines = [AccountQuotaInline]
 
     def delete_with_service(self, obj) -> None:
         user_delete(user=obj)
+
+    @admin.action(description="Deactivate selected accounts (no sign-in, no API token; data kept)")
+    def deactivate_selected(self, request, queryset) -> None:
+        changed = users_deactivate(users=queryset, by=request.user)
+        self.message_user(request, f"{changed} account(s) deactivated. Your own account is never included.")

@@ -67,6 +67,8 @@ def augmentation_summary(job: Job) -> list[dict]:
         facts.append(_fact("Already at the target", ", ".join(untouched)))
     if report.get("skipped_not_training"):
         facts.append(_fact("Skipped", f"{report['skipped_not_training']} (their pictures left the training split)"))
+    if report.get("stopped_at_quota"):
+        facts.append(_fact("Stopped early", report["stopped_at_quota"]))
     return facts
 
 

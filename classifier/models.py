@@ -79,6 +79,8 @@ class DatasetImage(models.Model):
     job = models.ForeignKey(
         "training_jobs.Job", null=True, blank=True, on_delete=models.SET_NULL, related_name="created_images"
     )
+    # What its files (the original and the thumbnail) take in storage: counted against its owner's quota.
+    stored_bytes = models.PositiveBigIntegerField(default=0)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -119,6 +121,12 @@ class ModelVersion(models.Model):
     class_names = models.JSONField(default=list, blank=True)
     keras_file = models.FileField(max_length=300, blank=True)
     tflite_file = models.FileField(max_length=300, blank=True)
+    # The same served model quantized to int8 (classifier.ml.quantize); empty when quantization failed.
+    tflite_int8_file = models.FileField(max_length=300, blank=True)
+    # The int8 model's record: accuracy (float) and accuracy_int8 on the same test images, test_images,
+    # calibration_images, size_bytes, or error. Apart from `metrics` because serving reads it on every
+    # prediction, where the large metrics are not loaded (see services.quantization).
+    quantization = models.JSONField(default=dict, blank=True)
     # A zipped TensorFlow SavedModel of the Keras model, for TF Serving and other TF tooling.
     savedmodel_file = models.FileField(max_length=300, blank=True)
     # accuracy, per_class, confusion_matrix, best_epoch, split sizes (see services.training).
@@ -196,3 +204,47 @@ class Prediction(models.Model):
 
     def __str__(self) -> str:
         return f"Prediction #{self.pk}"
+
+
+class AccountQuota(models.Model):
+    """One account's own limits (classifier.services.quotas), set by staff in the admin. An empty field
+    means the site's default (``SIGHTLINE_QUOTA_*``); 0 means no limit."""
+
+    user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="account_quota")
+    images = models.PositiveIntegerField(null=True, blank=True, help_text="Images stored, in all datasets.")
+    storage_bytes = models.PositiveBigIntegerField(
+        null=True, blank=True, help_text="Bytes of image files stored (5 GB = 5368709120)."
+    )
+    active_jobs = models.PositiveIntegerField(
+        null=True, blank=True, help_text="Jobs of any kind queued or running at once."
+    )
+    active_gpu_jobs = models.PositiveIntegerField(
+        null=True, blank=True, help_text="Trainings and batch predictions queued or running at once."
+    )
+    training_minutes = models.PositiveIntegerField(
+        null=True, blank=True, help_text="Training minutes in any 24 hours (budgets of the trainings started)."
+    )
+
+    def __str__(self) -> str:
+        return f"Quota of {self.user}"
+
+
+class TrainingUsage(models.Model):
+    """A training's claim on its account's daily training minutes. Kept when its job is deleted with its
+    version or dataset, so deleting a version does not give the minutes back."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="training_usage")
+    job = models.OneToOneField(
+        "training_jobs.Job", null=True, blank=True, on_delete=models.SET_NULL, related_name="training_usage"
+    )
+    budget_minutes = models.FloatField()
+    # The minutes it ran, written when its job is about to be deleted; while the job exists they are read
+    # from it (its budget while it is queued or running).
+    minutes = models.FloatField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.budget_minutes:g} min for {self.user}"

@@ -89,6 +89,12 @@ def model_versions_for_user(user: AbstractBaseUser) -> QuerySet[ModelVersion]:
     return versions if user.is_staff else versions.filter(dataset__owner=user)
 
 
+def model_version_changeable_by(*, user: AbstractBaseUser, version: ModelVersion) -> bool:
+    """Whether the user owns the version's dataset (or is staff): may change it and see its jobs'
+    errors and reports, which a public version's other readers do not."""
+    return model_versions_for_user(user).filter(pk=version.pk).exists()
+
+
 def datasets_usable_by(user: AbstractBaseUser) -> QuerySet[Dataset]:
     """The user's datasets and every public one (staff: all): those whose models the user may use."""
     datasets = Dataset.objects.select_related("owner")

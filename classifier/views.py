@@ -47,6 +47,7 @@ from classifier.services.datasets import (
 )
 from classifier.services.images import image_delete, image_relabel, images_upload
 from classifier.services.imports import dataset_import_start
+from classifier.services.quotas import account_usage
 from classifier.services.splits import dataset_splits_reassign
 from webapp.downloads import stored_file_response
 from webapp.pages import redirect_back
@@ -64,7 +65,12 @@ def _owned_image(request: HttpRequest, image_id: int) -> DatasetImage:
 
 def _render_dataset_list(request: HttpRequest, form: DatasetForm) -> HttpResponse:
     datasets = datasets_for_user(request.user).prefetch_related("classes")
-    context = {"datasets": datasets, "form": form, "ready_models": public_model_versions()}
+    context = {
+        "datasets": datasets,
+        "form": form,
+        "ready_models": public_model_versions(),
+        "usage": account_usage(user=request.user),
+    }
     return render(request, "classifier/dataset_list.html", context)
 
 

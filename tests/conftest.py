@@ -1,6 +1,9 @@
 """Fixtures every test can use: a user/other_user/staff trio, API clients, and media in a temp dir."""
 
+import uuid
+
 import pytest
+from django.test import Client
 from rest_framework.test import APIClient
 
 from tests.factories import UserFactory
@@ -13,6 +16,35 @@ def _media_in_tmp(settings, tmp_path):
     settings.SIGHTLINE_FEATURE_CACHE_DIR = tmp_path / "feature-cache"
     # Real password hashing dominates set-up time and proves nothing here.
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture(autouse=True)
+def _fresh_cache(settings):
+    """Each test counts its rate limits from zero: its own key prefix in the configured cache (memory, or
+    Redis with SIGHTLINE_CACHE_URL), so no count is flushed from under anything else using that cache."""
+    settings.CACHES = {
+        alias: {**config, "KEY_PREFIX": f"test-{uuid.uuid4().hex}"} for alias, config in settings.CACHES.items()
+    }
+
+
+# "Bounded reports": no API answer in the suite may grow past this, whatever a test puts in the database.
+API_RESPONSE_MAX_BYTES = 1024 * 1024
+
+
+@pytest.fixture(autouse=True)
+def _api_responses_stay_small(monkeypatch):
+    """Fail the test whose client gets an /api/ response over 1 MB. File downloads are streamed and
+    not counted: their size is the file's."""
+    real_request = Client.request
+
+    def bounded_request(self, **request):
+        response = real_request(self, **request)
+        path = request.get("PATH_INFO", "")
+        if path.startswith("/api/") and not response.streaming and len(response.content) > API_RESPONSE_MAX_BYTES:
+            pytest.fail(f"{request.get('REQUEST_METHOD')} {path} answered {len(response.content):,} bytes (over 1 MB).")
+        return response
+
+    monkeypatch.setattr(Client, "request", bounded_request)
 
 
 @pytest.fixture

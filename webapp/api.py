@@ -7,7 +7,7 @@ usual 400 shape, so a view never has to catch it and bad input never becomes a 5
 
 from django.core.exceptions import NON_FIELD_ERRORS, RequestDataTooBig, TooManyFieldsSent, TooManyFilesSent
 from django.core.exceptions import ValidationError as DjangoValidationError
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import exceptions, serializers
 from rest_framework.authtoken.models import Token
 from rest_framework.authtoken.serializers import AuthTokenSerializer
@@ -17,9 +17,12 @@ from rest_framework.renderers import JSONRenderer
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.settings import api_settings
-from rest_framework.throttling import AnonRateThrottle
 from rest_framework.views import APIView
 from rest_framework.views import exception_handler as drf_exception_handler
+
+from classifier.services.quotas import QuotaExceeded
+from webapp.lockout import lockout_message, lockout_retry_after
+from webapp.throttling import TokenRateThrottle
 
 
 class Conflict(exceptions.APIException):
@@ -28,6 +31,17 @@ class Conflict(exceptions.APIException):
     status_code = 409
     default_detail = "The request conflicts with the current state of the object."
     default_code = "conflict"
+
+
+class SignInLocked(exceptions.APIException):
+    """Too many failed sign-ins for this username from this address (django-axes): a 429 with Retry-After."""
+
+    status_code = 429
+    default_code = "locked_out"
+
+    def __init__(self) -> None:
+        super().__init__(lockout_message())
+        self.wait = int(lockout_retry_after())
 
 
 class ErrorSerializer(serializers.Serializer):
@@ -64,7 +78,11 @@ def _validation_error_detail(error: DjangoValidationError) -> dict:
 
 
 def exception_handler(exc: Exception, context: dict) -> Response | None:
-    """DRF's handler, plus a 400 for a service's ``ValidationError`` and for over-limit request bodies."""
+    """DRF's handler, plus a 400 for a service's ``ValidationError`` and for over-limit request bodies, and a
+    429 naming the quota, with what is used and allowed, for a request over one of its account's quotas."""
+    if isinstance(exc, QuotaExceeded):
+        body = {"detail": exc.message, "quota": exc.quota, "used": exc.used, "allowed": exc.allowed}
+        return Response(body, status=429)
     if isinstance(exc, DjangoValidationError):
         exc = exceptions.ValidationError(_validation_error_detail(exc))
     elif isinstance(exc, RequestDataTooBig | TooManyFieldsSent | TooManyFilesSent):
@@ -83,17 +101,29 @@ class AuthTokenView(APIView):
     # No session authentication here: a login form must not need a CSRF token or a prior session.
     authentication_classes: list = []
     permission_classes = [AllowAny]
-    # Rate-limited: without it, this endpoint would let anyone guess passwords as fast as they like.
-    throttle_classes = [AnonRateThrottle]
+    # Rate-limited per client address, and django-axes (the first authentication backend) locks a
+    # username out from an address after repeated failures: no guessing passwords as fast as one likes.
+    throttle_classes = [TokenRateThrottle]
 
     @extend_schema(
         operation_id="auth_token_create",
         request=AuthTokenSerializer,
-        responses={200: TokenResponseSerializer},
+        responses={
+            200: TokenResponseSerializer,
+            429: OpenApiResponse(
+                ErrorSerializer,
+                description="Too many attempts from this address, or too many "
+                "failed ones for this username: the body and Retry-After say when to try again.",
+            ),
+        },
         auth=[],
     )
     def post(self, request: Request) -> Response:
         credentials = AuthTokenSerializer(data=request.data, context={"request": request})
-        credentials.is_valid(raise_exception=True)
+        if not credentials.is_valid():
+            # Set by django-axes on this request when this attempt reached, or met, a lockout.
+            if getattr(request, "axes_locked_out", False):
+                raise SignInLocked()
+            raise exceptions.ValidationError(credentials.errors)
         token, _ = Token.objects.get_or_create(user=credentials.validated_data["user"])
         return Response(TokenResponseSerializer({"token": token.key}).data)

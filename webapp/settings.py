@@ -4,6 +4,7 @@ With nothing set, the platform runs on SQLite and a filesystem Celery broker und
 ``DATABASE_URL`` and ``CELERY_BROKER_URL`` for PostgreSQL and Redis. See ``.env.example``.
 """
 
+from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
@@ -42,6 +43,7 @@ INSTALLED_APPS = [
     "rest_framework.authtoken",
     "drf_spectacular",
     "drf_spectacular_sidecar",
+    "axes",
     "webapp",
     "classifier",
     "training_jobs",
@@ -58,6 +60,8 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Last, as django-axes asks: it turns a locked-out sign-in into the lockout page.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "webapp.urls"
@@ -72,6 +76,7 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                "webapp.context_processors.signup",
             ],
         },
     },
@@ -101,6 +106,11 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+# django-axes first: it refuses a locked-out username and address before the password is checked.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
 ]
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "classifier:dataset-list"
@@ -155,6 +165,12 @@ SIGHTLINE_WEIGHTS_DIR = Path(env_str("SIGHTLINE_WEIGHTS_DIR", str(VAR_DIR / "wei
 # Off (an offline install): a backbone whose weights are not on disk is refused when a training is
 # submitted. On: such a training is accepted, and Keras downloads the weights on the worker.
 SIGHTLINE_ALLOW_WEIGHT_DOWNLOADS = env_bool("SIGHTLINE_ALLOW_WEIGHT_DOWNLOADS", False)
+# A version serves its int8 model when that loses at most this much test accuracy (0.01 = 1 point) against
+# its float model on the same test images; otherwise, or with no test images, the float model serves.
+SIGHTLINE_INT8_MAX_ACCURACY_DROP = env_float("SIGHTLINE_INT8_MAX_ACCURACY_DROP", 0.01)
+# ... and when the two models give the same top-1 answer on at least this share of the training images
+# compared while calibrating (a tiny test split alone cannot show a poor int8 model).
+SIGHTLINE_INT8_MIN_AGREEMENT = env_float("SIGHTLINE_INT8_MIN_AGREEMENT", 0.98)
 # The longest time budget a training may ask for, in minutes.
 SIGHTLINE_MAX_BUDGET_MINUTES = env_float("SIGHTLINE_MAX_BUDGET_MINUTES", 240.0)
 # The largest training options a user may give (classifier.services.training_limits): epochs (also
@@ -164,6 +180,17 @@ SIGHTLINE_MAX_EPOCHS = env_int("SIGHTLINE_MAX_EPOCHS", 300)
 SIGHTLINE_MAX_BATCH_SIZE = env_int("SIGHTLINE_MAX_BATCH_SIZE", 512)
 SIGHTLINE_MAX_FINE_TUNE_LAYERS = env_int("SIGHTLINE_MAX_FINE_TUNE_LAYERS", 500)
 SIGHTLINE_MAX_IMAGE_SIZE_FACTOR = env_float("SIGHTLINE_MAX_IMAGE_SIZE_FACTOR", 2.0)
+# Quotas per account (classifier.services.quotas); 0 means no limit. Staff have none, and staff can give
+# one account its own limits in the admin (the user's page). Images and bytes stored, over all its datasets;
+# jobs queued or running at once; of those, gpu-queue jobs (trainings, batch predictions): 1 keeps the
+# training queue fair, since every other account's training then waits behind at most one of this one's;
+# training minutes in any 24 hours, counting each training's time budget while it is queued or running and
+# the minutes it ran once it ended.
+SIGHTLINE_QUOTA_IMAGES = env_int("SIGHTLINE_QUOTA_IMAGES", 20_000)
+SIGHTLINE_QUOTA_BYTES = env_int("SIGHTLINE_QUOTA_BYTES", 5 * 1024**3)
+SIGHTLINE_QUOTA_ACTIVE_JOBS = env_int("SIGHTLINE_QUOTA_ACTIVE_JOBS", 3)
+SIGHTLINE_QUOTA_ACTIVE_GPU_JOBS = env_int("SIGHTLINE_QUOTA_ACTIVE_GPU_JOBS", 1)
+SIGHTLINE_QUOTA_TRAINING_MINUTES_PER_DAY = env_int("SIGHTLINE_QUOTA_TRAINING_MINUTES_PER_DAY", 240)
 # Backbone features per image, reused across epochs and versions; a worker-local cache.
 SIGHTLINE_FEATURE_CACHE_DIR = Path(env_str("SIGHTLINE_FEATURE_CACHE_DIR", str(VAR_DIR / "feature-cache")))
 # A training's own feature files while it runs (memory-mapped, so memory stays flat); deleted after it.
@@ -198,16 +225,78 @@ SIGHTLINE_URL_FETCH_DEADLINE_SECONDS = env_float("SIGHTLINE_URL_FETCH_DEADLINE_S
 SIGHTLINE_URL_FETCH_PORTS = [int(port) for port in env_list("SIGHTLINE_URL_FETCH_PORTS", ["80", "443"])]
 SIGHTLINE_URL_FETCH_DNS_TIMEOUT_SECONDS = env_float("SIGHTLINE_URL_FETCH_DNS_TIMEOUT_SECONDS", 3.0)
 
+# Public service: who may sign up, how the client's address is found, where request counts are kept, how
+# fast each client may go, and when repeated failed sign-ins lock out (docs/public-instance.md).
+# Sign-up: "open" (anyone), "invite" (with an unused invitation code staff created in the admin; it
+# expires after SIGHTLINE_INVITATION_DAYS) or "closed" (staff create accounts in the admin). No email is sent.
+SIGHTLINE_SIGNUP = env_str("SIGHTLINE_SIGNUP", "open").strip().lower()
+if SIGHTLINE_SIGNUP not in {"open", "invite", "closed"}:
+    raise ImproperlyConfigured('SIGHTLINE_SIGNUP must be "open", "invite" or "closed".')
+SIGHTLINE_INVITATION_DAYS = env_int("SIGHTLINE_INVITATION_DAYS", 14)
+# How many reverse proxies in front of Sightline append to X-Forwarded-For (and set X-Forwarded-Proto).
+# 0: the client's address is the connection's (REMOTE_ADDR) and forwarded headers are ignored, since any
+# client can send them; N: the Nth address from the right of X-Forwarded-For, the one the outermost
+# trusted proxy saw.
+SIGHTLINE_TRUSTED_PROXIES = env_int("SIGHTLINE_TRUSTED_PROXIES", 0)
+if SIGHTLINE_TRUSTED_PROXIES < 0:
+    raise ImproperlyConfigured("SIGHTLINE_TRUSTED_PROXIES must be 0 or more.")
+# Rate limits and lockouts count in this cache. Several web processes must share it (Redis, e.g.
+# redis://redis:6379/1), or each counts alone; unset, each process has its own memory (development).
+SIGHTLINE_CACHE_URL = env_str("SIGHTLINE_CACHE_URL", "")
+CACHES = {
+    "default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": SIGHTLINE_CACHE_URL}
+    if SIGHTLINE_CACHE_URL
+    else {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "sightline"}
+}
+CACHES["default"]["KEY_PREFIX"] = "sightline"
+# Rates as "<count>/<second|minute|hour|day>": token exchanges and sign-in form posts per client address
+# (the admin's sign-in counts with the pages'), sign-up form posts per address, and predictions
+# (one image, ensemble, queued or batch) per account.
+SIGHTLINE_THROTTLE_RATES = {
+    "token": env_str("SIGHTLINE_THROTTLE_TOKEN", "10/min"),
+    "login": env_str("SIGHTLINE_THROTTLE_LOGIN", "10/min"),
+    "signup": env_str("SIGHTLINE_THROTTLE_SIGNUP", "10/hour"),
+    "predictions": env_str("SIGHTLINE_THROTTLE_PREDICTIONS", "120/min"),
+}
+for _scope, _rate in SIGHTLINE_THROTTLE_RATES.items():
+    _count, _, _period = _rate.partition("/")
+    if not _count.isdigit() or _period not in {"s", "sec", "second", "m", "min", "minute", "h", "hour", "d", "day"}:
+        raise ImproperlyConfigured(f'SIGHTLINE_THROTTLE_{_scope.upper()} must read like "10/min", not "{_rate}".')
+# Failed sign-ins (pages, admin, token endpoint) for one username from one address: this many lock that
+# pair out for this long (django-axes; staff see and clear lockouts in the admin under "Axes").
+SIGHTLINE_LOGIN_FAILURE_LIMIT = env_int("SIGHTLINE_LOGIN_FAILURE_LIMIT", 10)
+SIGHTLINE_LOGIN_LOCKOUT_MINUTES = env_int("SIGHTLINE_LOGIN_LOCKOUT_MINUTES", 15)
+AXES_ENABLED = True
+AXES_FAILURE_LIMIT = SIGHTLINE_LOGIN_FAILURE_LIMIT
+AXES_COOLOFF_TIME = timedelta(minutes=SIGHTLINE_LOGIN_LOCKOUT_MINUTES)
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_CLIENT_IP_CALLABLE = "webapp.throttling.client_address"
+AXES_LOCKOUT_CALLABLE = "webapp.lockout.lockout_response"
+AXES_RESET_ON_SUCCESS = True
+AXES_COOLOFF_MESSAGE = (
+    f"Too many failed sign-in attempts: this account is locked for {SIGHTLINE_LOGIN_LOCKOUT_MINUTES} minutes "
+    "from your address. Try again later."
+)
+
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
         "rest_framework.authentication.TokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    # DRF's three, with webapp.parsers.JSONParser for its JSON one.
+    "DEFAULT_PARSER_CLASSES": [
+        "webapp.parsers.JSONParser",
+        "rest_framework.parsers.FormParser",
+        "rest_framework.parsers.MultiPartParser",
+    ],
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.PageNumberPagination",
     "PAGE_SIZE": 50,
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
-    "DEFAULT_THROTTLE_RATES": {"anon": "60/min"},
+    "DEFAULT_THROTTLE_RATES": SIGHTLINE_THROTTLE_RATES,
+    # DRF's own client address reads X-Forwarded-For only behind this many trusted proxies; Sightline's
+    # throttles use webapp.throttling.client_address, which follows the same setting.
+    "NUM_PROXIES": SIGHTLINE_TRUSTED_PROXIES,
     "EXCEPTION_HANDLER": "webapp.api.exception_handler",
 }
 SPECTACULAR_SETTINGS = {
@@ -284,16 +373,30 @@ CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", False)
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 
+
+def _without_traceback(record) -> bool:
+    record.exc_info = record.exc_text = None
+    return True
+
+
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "filters": {"without_traceback": {"()": "django.utils.log.CallbackFilter", "callback": _without_traceback}},
+    "handlers": {
+        "console": {"class": "logging.StreamHandler"},
+        # A forged Host header or an over-limit form is the client's doing (Django answers 400): one line
+        # says which, where Django would add a traceback that reads like a server error.
+        "console_without_traceback": {"class": "logging.StreamHandler", "filters": ["without_traceback"]},
+    },
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
+    "loggers": {"django.security": {"handlers": ["console_without_traceback"], "propagate": False}},
 }
 
 # Production is secure by default; a development run (SIGHTLINE_DEV=1) serves plain HTTP on localhost.
 _SECURE_DEFAULT = not DEV and not DEBUG
-SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+# Only a trusted proxy may say a request came over HTTPS; without one, a client could claim it.
+SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if SIGHTLINE_TRUSTED_PROXIES else None
 SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", _SECURE_DEFAULT)
 SESSION_COOKIE_SECURE = env_bool("SESSION_COOKIE_SECURE", _SECURE_DEFAULT)
 CSRF_COOKIE_SECURE = env_bool("CSRF_COOKIE_SECURE", _SECURE_DEFAULT)

@@ -4,6 +4,8 @@ from django.contrib import admin
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
+from webapp.throttling import rate_limited_page
+
 api_v1 = [
     path("", include("webapp.api_urls")),
     path("", include("classifier.api.urls")),
@@ -13,6 +15,8 @@ api_v1 = [
 ]
 
 urlpatterns = [
+    # The admin's sign-in counts against the same rate as the pages' (django-axes locks out both).
+    path("admin/login/", rate_limited_page("login", counted="sign-in attempts")(admin.site.login)),
     path("admin/", admin.site.urls),
     path("api/v1/", include(api_v1)),
     path("", include("webapp.page_urls")),

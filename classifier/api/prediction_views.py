@@ -18,7 +18,7 @@ from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import serializers, status
 from rest_framework.exceptions import NotFound
 from rest_framework.generics import GenericAPIView
-from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
+from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -28,6 +28,7 @@ from classifier.api.prediction_serializers import (
     BatchPredictionInputSerializer,
     EnsemblePredictInputSerializer,
     EnsembleResultSerializer,
+    ModelVersionPredictOptionsSerializer,
     PredictImageInputSerializer,
     PredictionFeedbackInputSerializer,
     PredictionQueuedSerializer,
@@ -54,9 +55,12 @@ from classifier.services.predictions import (
     prediction_queue,
     uploaded_image_read,
 )
-from classifier.services.serving import VersionNotServable
+from classifier.services.quantization import version_model_file
+from classifier.services.serving import VersionNotServable, version_check_servable
 from webapp.api import Conflict, ErrorSerializer, FileDownloadView
 from webapp.downloads import stored_file_response
+from webapp.parsers import JSONParser
+from webapp.throttling import PredictionRateThrottle
 
 # Either an upload (multipart) or a URL (JSON, or a multipart field).
 IMAGE_PARSERS = [MultiPartParser, FormParser, JSONParser]
@@ -113,12 +117,19 @@ def _prediction_or_404(request: Request, prediction_id: int) -> Prediction:
     return get_object_or_404(predictions_for_user(request.user), pk=prediction_id)
 
 
-def _predict_now(request: Request, version: ModelVersion) -> Response:
-    options = _valid(PredictOptionsSerializer, request.query_params)
+def _predict_now(
+    request: Request, version: ModelVersion, options_serializer: type[serializers.Serializer] = PredictOptionsSerializer
+) -> Response:
+    options = _valid(options_serializer, request.query_params)
     image = _valid(PredictImageInputSerializer, request.data)
+    quantized = options.get("quantized")
     with _state_conflicts():
+        if quantized is not None:
+            # A model the version lacks is refused before any URL is fetched.
+            version_check_servable(version=version)
+            version_model_file(version=version, quantized=quantized)
         prediction = prediction_create(
-            owner=request.user, model_version=version, **_prediction_arguments(options, image)
+            owner=request.user, model_version=version, quantized=quantized, **_prediction_arguments(options, image)
         )
     return Response(PredictionResultSerializer(prediction).data)
 
@@ -129,18 +140,22 @@ _UNUSABLE_VERSION = OpenApiResponse(ErrorSerializer, description="A model versio
 
 class ModelVersionPredictView(APIView):
     parser_classes = IMAGE_PARSERS
+    throttle_classes = [PredictionRateThrottle]
 
     @extend_schema(
-        **_PREDICT_SCHEMA,
+        **{**_PREDICT_SCHEMA, "parameters": [ModelVersionPredictOptionsSerializer]},
         responses={200: PredictionResultSerializer, 400: _BAD_IMAGE, 409: _NOT_READY},
-        description="Classifies one image now with this version and keeps it in your prediction history.",
+        description="Classifies one image now with this version and keeps it in your prediction history. "
+        "`quantized` forces its int8 or float model; a bad value, or int8 for a version without one, is a 400.",
     )
     def post(self, request: Request, version_id: int) -> Response:
-        return _predict_now(request, _usable_version_or_404(request, version_id))
+        version = _usable_version_or_404(request, version_id)
+        return _predict_now(request, version, ModelVersionPredictOptionsSerializer)
 
 
 class DatasetPredictView(APIView):
     parser_classes = IMAGE_PARSERS
+    throttle_classes = [PredictionRateThrottle]
 
     @extend_schema(
         **_PREDICT_SCHEMA,
@@ -161,6 +176,7 @@ class DatasetPredictView(APIView):
 
 class EnsemblePredictView(APIView):
     parser_classes = IMAGE_PARSERS
+    throttle_classes = [PredictionRateThrottle]
 
     @extend_schema(
         request=_image_request(EnsemblePredictInputSerializer),
@@ -198,6 +214,8 @@ class EnsemblePredictView(APIView):
 class PredictionListView(GenericAPIView):
     serializer_class = PredictionQueueInputSerializer
     parser_classes = IMAGE_PARSERS
+    # Counts the POST (a queued prediction) only; listing is free.
+    throttle_classes = [PredictionRateThrottle]
 
     def get_queryset(self) -> QuerySet[Prediction]:
         return predictions_for_user(self.request.user)
@@ -292,6 +310,7 @@ class PredictionAddToDatasetView(APIView):
 
 class ModelVersionBatchPredictionView(APIView):
     parser_classes = [MultiPartParser, FormParser]
+    throttle_classes = [PredictionRateThrottle]
 
     @extend_schema(
         request={"multipart/form-data": BatchPredictionInputSerializer},

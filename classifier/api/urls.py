@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from classifier.api import model_version_views, prediction_views, version_list, views
+from classifier.api import model_version_views, prediction_views, usage_views, version_list, views
 
 app_name = "classifier_api"
 
@@ -27,6 +27,7 @@ urlpatterns = [
     path("classes/<int:class_id>/", views.LabelClassDetailView.as_view(), name="class-detail"),
     path("images/<int:image_id>/", views.ImageDetailView.as_view(), name="image-detail"),
     path("backbones/", model_version_views.BackboneListView.as_view(), name="backbone-list"),
+    path("usage/", usage_views.AccountUsageView.as_view(), name="account-usage"),
     path("model-versions/", version_list.ModelVersionListView.as_view(), name="model-version-list"),
     path(
         "model-versions/<int:version_id>/",
@@ -52,6 +53,11 @@ urlpatterns = [
         "model-versions/<int:version_id>/export/",
         model_version_views.ModelVersionExportView.as_view(),
         name="model-version-export",
+    ),
+    path(
+        "model-versions/<int:version_id>/export/metadata/",
+        model_version_views.ModelVersionExportMetadataView.as_view(),
+        name="model-version-export-metadata",
     ),
     path(
         "model-versions/<int:version_id>/predict/",

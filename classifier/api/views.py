@@ -11,7 +11,7 @@ from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import status
 from rest_framework.exceptions import PermissionDenied
 from rest_framework.generics import GenericAPIView
-from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
+from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -35,6 +35,7 @@ from classifier.api.serializers import (
     SplitsResultSerializer,
     UploadResultSerializer,
 )
+from classifier.api.usage_views import QUOTA_EXCEEDED_RESPONSE
 from classifier.models import Dataset, DatasetImage, LabelClass
 from classifier.selectors import (
     dataset_class_stats,
@@ -55,6 +56,7 @@ from classifier.services.datasets import (
 from classifier.services.images import image_delete, image_relabel, images_upload
 from classifier.services.imports import dataset_import_start
 from classifier.services.splits import dataset_splits_reassign
+from webapp.parsers import JSONParser
 
 
 def dataset_or_404(request: Request, dataset_id: int) -> Dataset:
@@ -155,9 +157,7 @@ class DatasetClassesView(GenericAPIView):
         params = LabelClassCreateInputSerializer(data=request.data)
         params.is_valid(raise_exception=True)
         label = label_class_get_or_create(dataset=dataset, name=params.validated_data["name"])
-        return Response(
-            LabelClassStatsSerializer(_class_stats(dataset, label)).data, status=status.HTTP_201_CREATED
-        )
+        return Response(LabelClassStatsSerializer(_class_stats(dataset, label)).data, status=status.HTTP_201_CREATED)
 
 
 class LabelClassDetailView(APIView):
@@ -199,9 +199,7 @@ class DatasetImagesView(GenericAPIView):
     @extend_schema(parameters=[ImageFilterSerializer], responses=ImageSerializer(many=True))
     def get(self, request: Request, dataset_id: int) -> Response:
         page = self.paginate_queryset(self.get_queryset())
-        return self.get_paginated_response(
-            ImageSerializer(page, many=True, context={"request": request}).data
-        )
+        return self.get_paginated_response(ImageSerializer(page, many=True, context={"request": request}).data)
 
     @extend_schema(
         request={"multipart/form-data": ImageUploadInputSerializer},
@@ -210,6 +208,7 @@ class DatasetImagesView(GenericAPIView):
             400: OpenApiResponse(
                 UploadResultSerializer, description="Every file was rejected, or the request was malformed."
             ),
+            429: QUOTA_EXCEEDED_RESPONSE,
         },
     )
     def post(self, request: Request, dataset_id: int) -> Response:
@@ -255,7 +254,7 @@ class DatasetImportView(APIView):
 
     @extend_schema(
         request={"multipart/form-data": ImportInputSerializer},
-        responses={202: JobStartedSerializer},
+        responses={202: JobStartedSerializer, 429: QUOTA_EXCEEDED_RESPONSE},
         description="Queues an import job; its finished `report` counts and lists every rejected file.",
     )
     def post(self, request: Request, dataset_id: int) -> Response:
@@ -274,7 +273,7 @@ class DatasetImportView(APIView):
 class DatasetAugmentationView(APIView):
     @extend_schema(
         request=AugmentationInputSerializer,
-        responses={202: JobStartedSerializer},
+        responses={202: JobStartedSerializer, 429: QUOTA_EXCEEDED_RESPONSE},
         description=(
             "Queues an augmentation job that tops up each class's training split with augmented copies "
             "of its own training images; its finished `report` counts the copies made per class."

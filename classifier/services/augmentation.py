@@ -4,6 +4,8 @@ Copies are drawn from train-split images only and are train images themselves, s
 from a validation or test image can leak into training: each copy's source is checked to be a
 training image in the transaction that stores the copy. Each copy records its source image and its
 job, so a job resumed after a lost worker tops up what is still missing and reports every copy.
+Copies count against the owner's images and storage quotas: a job that reaches one stops there, and
+its report says so.
 """
 
 import io
@@ -20,6 +22,7 @@ from classifier.ml.images import InvalidImage, load_rgb
 from classifier.models import Dataset, DatasetImage, LabelClass
 from classifier.services.images import SourceNotTraining, image_store
 from classifier.services.imaging import ImageRejected, image_check
+from classifier.services.quotas import QuotaExceeded, job_quota_check, storage_quota_check
 from training_jobs.kinds import JobResult
 from training_jobs.models import Job
 from training_jobs.services import ProgressReporter, job_create, job_enqueue
@@ -51,7 +54,9 @@ def dataset_augment_start(
         )
     if not _train_counts(dataset):
         raise ValidationError({"dataset": "There are no labelled training images to augment."})
+    storage_quota_check(owner_id=dataset.owner_id, adding_bytes=1)
     with transaction.atomic():
+        job_quota_check(user=requested_by, kind=Job.Kind.AUGMENT)
         job = job_create(
             kind=Job.Kind.AUGMENT,
             requested_by=requested_by,
@@ -81,6 +86,7 @@ def dataset_augment_run(*, job: Job, progress: ProgressReporter) -> JobResult:
     made_before = _copies_by_class(job)
     skipped = 0
     done = 0
+    over_quota: QuotaExceeded | None = None
     for class_name, wanted in plan.items():
         label = LabelClass.objects.get(dataset=dataset, name=class_name)
         sources = list(
@@ -88,8 +94,12 @@ def dataset_augment_run(*, job: Job, progress: ProgressReporter) -> JobResult:
             .exclude(origin=DatasetImage.Origin.AUGMENTED)
             .order_by("id")
         )
-        for index in range(wanted if sources else 0):
-            outcome = _augment_one(job, label, sources[index % len(sources)], transforms, rng)
+        for index in range(wanted if sources and over_quota is None else 0):
+            try:
+                outcome = _augment_one(job, label, sources[index % len(sources)], transforms, rng)
+            except QuotaExceeded as error:
+                over_quota = error
+                break
             skipped += outcome == "not_training"
             done += 1
             progress(done / max(1, total), f"{done} of {total} copies")
@@ -101,6 +111,9 @@ def dataset_augment_run(*, job: Job, progress: ProgressReporter) -> JobResult:
     if skipped:
         # Their sources were moved out of the training split while the job ran.
         report["skipped_not_training"] = skipped
+    if over_quota is not None:
+        report["stopped_at_quota"] = over_quota.message
+        return JobResult(report=report, message=f"Created {made} augmented images, then reached your quota")
     return JobResult(report=report, message=f"Created {made} augmented images")
 
 

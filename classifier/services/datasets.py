@@ -7,6 +7,7 @@ from django.db import transaction
 from django.db.models import Q
 
 from classifier.models import Dataset, LabelClass
+from classifier.services.quotas import training_usage_settle
 from classifier.services.storage import dataset_images_folder, dataset_models_folder
 from training_jobs.models import Job
 from training_jobs.services import jobs_cancel, jobs_result_files
@@ -78,6 +79,8 @@ def dataset_delete(*, dataset: Dataset) -> None:
     with transaction.atomic():
         jobs = Job.objects.filter(Q(dataset=dataset) | Q(model_version__dataset=dataset))
         jobs_cancel(jobs=jobs)
+        # Its trainings' minutes still count today once their jobs are gone.
+        training_usage_settle(jobs=jobs)
         results = jobs_result_files(jobs=jobs)
         dataset.delete()
         transaction.on_commit(

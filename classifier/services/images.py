@@ -2,7 +2,8 @@
 
 An image is its row plus two stored files (the original and a thumbnail). Files are written before the
 row and removed if the row cannot be written; on deletion the row goes first and the files once that
-has committed, so no row ever points at a missing file.
+has committed, so no row ever points at a missing file. Every image stored counts against its dataset
+owner's images and storage quotas (``services.quotas``).
 """
 
 from dataclasses import dataclass, field
@@ -23,10 +24,11 @@ from classifier.services.imaging import (
     image_size_check,
     thumbnail_bytes,
 )
+from classifier.services.quotas import QuotaExceeded, storage_quota_check
 from classifier.services.splits import split_for_new_image
 from webapp.storage import stored_files_delete
 
-_UPLOAD_REASONS = ("duplicate", "corrupt", "not_image", "too_large")
+_UPLOAD_REASONS = ("duplicate", "corrupt", "not_image", "too_large", "over_quota")
 
 
 @dataclass
@@ -59,10 +61,12 @@ def image_store(
     validation or test in between (``SourceNotTraining`` otherwise). If the row cannot be written (a
     duplicate stored meanwhile, a lost database, a deleted dataset) the files are deleted again.
     Files written inside a caller's transaction that later rolls back stay behind: call this in a
-    short transaction of its own, as uploads and imports do.
+    short transaction of its own, as uploads and imports do. Raises ``QuotaExceeded`` (and keeps no file)
+    when the image would pass its owner's images or storage quota.
     """
     sha256 = checked.sha256
     thumbnail = thumbnail_bytes(checked.content)
+    stored_bytes = len(checked.content) + len(thumbnail)
     saved: list[str] = []
     try:
         saved.append(
@@ -75,6 +79,7 @@ def image_store(
             default_storage.save(f"datasets/{dataset.id}/thumbnails/{sha256[:2]}/{sha256}.jpg", ContentFile(thumbnail))
         )
         with transaction.atomic():
+            storage_quota_check(owner_id=dataset.owner_id, adding_bytes=stored_bytes, lock=True)
             if origin == DatasetImage.Origin.AUGMENTED:
                 _source_lock_training(source_image)
                 split = DatasetImage.Split.TRAIN
@@ -90,6 +95,7 @@ def image_store(
                 sha256=sha256,
                 width=checked.width,
                 height=checked.height,
+                stored_bytes=stored_bytes,
                 split=split,
                 origin=origin,
                 source_image=source_image,
@@ -115,10 +121,12 @@ def image_add(
 ) -> DatasetImage:
     """Check one file, refuse it if the dataset already holds the same picture, and store it.
 
-    Raises ``ImageRejected`` for a file that is not stored. The class is created together with its
-    first image, so rejected files never leave empty classes behind; an invalid class name raises
-    ``ValidationError`` before anything is stored.
+    Raises ``ImageRejected`` for a file that is not stored, ``QuotaExceeded`` for one its owner's quota
+    has no room for (checked first too, so a full account's files are not decoded for nothing). The class
+    is created together with its first image, so rejected files never leave empty classes behind; an
+    invalid class name raises ``ValidationError`` before anything is stored.
     """
+    storage_quota_check(owner_id=dataset.owner_id, adding_bytes=len(content))
     checked = image_check(content=content, filename=filename)
     _raise_if_duplicate(dataset=dataset, checked=checked, filename=filename)
     name = (label_name or "").strip()
@@ -149,9 +157,12 @@ def _raise_if_duplicate(*, dataset: Dataset, checked: CheckedImage, filename: st
 def images_upload(*, dataset: Dataset, files: list[UploadedFile], label_name: str | None) -> UploadResult:
     """Store each uploaded file that is a new, valid image; report the others with their reason.
 
-    Each image is stored in its own transaction, so one bad file never costs the user the rest.
+    Each image is stored in its own transaction, so one bad file never costs the user the rest. Files past
+    the account's quota are reported as "over_quota"; when that stored nothing at all, the request is
+    refused with the ``QuotaExceeded`` itself.
     """
     result = UploadResult()
+    refusal: QuotaExceeded | None = None
     for upload in files:
         filename = upload.name or "unnamed file"
         try:
@@ -167,9 +178,19 @@ def images_upload(*, dataset: Dataset, files: list[UploadedFile], label_name: st
             )
         except ImageRejected as rejection:
             result.rejected.append({"filename": filename, "reason": rejection.reason, "detail": rejection.detail})
+        except QuotaExceeded as error:
+            refusal = error
+            result.rejected.append(quota_rejection(filename=filename, error=error))
         else:
             result.imported.append(image)
+    if refusal is not None and not result.imported and all(row["reason"] == "over_quota" for row in result.rejected):
+        raise refusal
     return result
+
+
+def quota_rejection(*, filename: str, error: QuotaExceeded) -> dict:
+    """The report row of a file its account's quota had no room for."""
+    return {"filename": filename, "reason": "over_quota", "detail": f"{filename} was not stored. {error.message}"}
 
 
 @transaction.atomic

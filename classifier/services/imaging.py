@@ -6,12 +6,18 @@ stored image has been fully decoded once and fits the size limits in settings.
 
 import hashlib
 import io
+import struct
+import zlib
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
+import numpy as np
 from django.conf import settings
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from classifier.ml.images import to_rgb
+from classifier.ml.images import STRETCH, resize_for_model, to_rgb
+from webapp.units import human_bytes
 
 # The only decoders tried. Pillow can identify many more formats (EPS runs Ghostscript, for one);
 # refusing them keeps the attack surface to the decoders ordinary photos need.
@@ -56,14 +62,7 @@ class CheckedImage:
 
 def human_size(size: int) -> str:
     """``1536`` → ``"1.5 KB"``: sizes in messages users read."""
-    if size < 1024:
-        return f"{size} bytes"
-    value = float(size)
-    for unit in ("KB", "MB", "GB"):
-        value /= 1024
-        if value < 1024 or unit == "GB":
-            break
-    return f"{value:.1f} {unit}"
+    return human_bytes(size)
 
 
 def image_size_check(*, size: int, filename: str) -> None:
@@ -80,6 +79,57 @@ def image_check(*, content: bytes, filename: str) -> CheckedImage:
     file is refused before Pillow allocates memory for it; only then is it decoded in full, because
     Pillow is lazy and a truncated file fails only when its pixels are read.
     """
+    with _checked_open(content=content, filename=filename) as image:
+        return _checked_image(image, content)
+
+
+def _checked_image(image: Image.Image, content: bytes) -> CheckedImage:
+    width, height = image.size
+    orientation = image.getexif().get(_EXIF_ORIENTATION_TAG)
+    if orientation in _QUARTER_TURN_ORIENTATIONS:
+        width, height = height, width
+    image_format = image.format or ""
+    return CheckedImage(
+        content=content,
+        sha256=hashlib.sha256(content).hexdigest(),
+        width=width,
+        height=height,
+        format=image_format,
+        extension=_EXTENSIONS[image_format],
+    )
+
+
+def image_check_pixels(*, content: bytes, filename: str, size: int, resize: str = STRETCH) -> np.ndarray:
+    """``image_check``'s verdict and the model's (size, size, 3) uint8 input from one decode, for work
+    that keeps no file (batch predictions): the same pixels as ``classifier.ml.images.load_array``.
+
+    Raises ``ImageRejected`` as ``image_check`` does.
+    """
+    with _checked_open(content=content, filename=filename) as image:
+        return _model_pixels(image, filename=filename, size=size, resize=resize)
+
+
+def image_check_with_pixels(
+    *, content: bytes, filename: str, size: int, resize: str = STRETCH
+) -> tuple[CheckedImage, np.ndarray]:
+    """``image_check``'s ``CheckedImage`` and ``image_check_pixels``' model input from one decode, for a
+    prediction that keeps its image (the sync predict path: decoding twice cost a millisecond a request)."""
+    with _checked_open(content=content, filename=filename) as image:
+        return _checked_image(image, content), _model_pixels(image, filename=filename, size=size, resize=resize)
+
+
+def _model_pixels(image: Image.Image, *, filename: str, size: int, resize: str) -> np.ndarray:
+    try:
+        # As load_rgb then resize_for_model do it, on the image already decoded for the check.
+        upright = to_rgb(ImageOps.exif_transpose(image))
+        return np.asarray(resize_for_model(upright, size, resize), dtype=np.uint8)
+    except (OSError, SyntaxError, ValueError) as error:
+        raise ImageRejected("corrupt", f"{filename} is damaged: {_sentence(error)}.") from None
+
+
+@contextmanager
+def _checked_open(*, content: bytes, filename: str) -> Iterator[Image.Image]:
+    """The image fully decoded and within the limits, else ``ImageRejected`` (see ``image_check``)."""
     image_size_check(size=len(content), filename=filename)
     if not content:
         raise ImageRejected("not_image", f"{filename} is empty.")
@@ -108,24 +158,60 @@ def image_check(*, content: bytes, filename: str) -> CheckedImage:
             )
         try:
             image.load()
-            orientation = image.getexif().get(_EXIF_ORIENTATION_TAG)
+            if image.format == "PNG":
+                _png_data_complete_check(content)
+            # Read here so damaged metadata is reported as damage; Pillow keeps it for later calls.
+            image.getexif()
         except Exception as error:
             # Pillow's decoders raise OSError, SyntaxError, ValueError, EOFError, zlib.error... on
             # bad data; every one of them means the pixels (or the metadata) cannot be read.
             detail = f"{filename} is damaged or truncated: {_sentence(error)}."
             raise ImageRejected("corrupt", detail) from None
-        if orientation in _QUARTER_TURN_ORIENTATIONS:
-            width, height = height, width
-        image_format = image.format or ""
+        yield image
 
-    return CheckedImage(
-        content=content,
-        sha256=hashlib.sha256(content).hexdigest(),
-        width=width,
-        height=height,
-        format=image_format,
-        extension=_EXTENSIONS[image_format],
-    )
+
+# PNG colour type → samples per pixel (grey, RGB, palette, grey + alpha, RGBA).
+_PNG_CHANNELS = {0: 1, 2: 3, 3: 1, 4: 2, 6: 4}
+# Adam7 interlacing: each pass's first column and row, then its column and row steps.
+_ADAM7_PASSES = ((0, 0, 8, 8), (4, 0, 8, 8), (0, 4, 4, 8), (2, 0, 4, 4), (0, 2, 2, 4), (1, 0, 2, 2), (0, 1, 1, 2))
+_INFLATE_STEP = 1024 * 1024
+
+
+def _png_data_complete_check(content: bytes) -> None:
+    """Raise ``ValueError`` if the PNG's pixel data ends before the rows its header declares.
+
+    Pillow's PNG decoder stops quietly where the compressed stream ends and leaves the missing rows
+    black: a 64-byte file declaring 1x100,000 pixels would pass as a tall black image. The data is
+    inflated again here, in steps and without keeping it, only to count its bytes.
+    """
+    width, height, bit_depth, colour_type, _compression, _filter, interlace = struct.unpack(">IIBBBBB", content[16:29])
+    bits_per_pixel = bit_depth * _PNG_CHANNELS[colour_type]
+
+    def scanlines(columns: int, rows: int) -> int:
+        # Each row: one filter-type byte, then its pixels rounded up to whole bytes.
+        return rows * (1 + (columns * bits_per_pixel + 7) // 8) if columns and rows else 0
+
+    if interlace:
+        expected = sum(
+            scanlines(-(-max(width - x, 0) // dx), -(-max(height - y, 0) // dy)) for x, y, dx, dy in _ADAM7_PASSES
+        )
+    else:
+        expected = scanlines(width, height)
+    inflater = zlib.decompressobj()
+    inflated = 0
+    position = 8
+    while position + 8 <= len(content) and inflated < expected:
+        length, kind = struct.unpack(">I4s", content[position : position + 8])
+        if kind == b"IDAT":
+            pending = content[position + 8 : position + 8 + length]
+            while pending and inflated < expected:
+                inflated += len(inflater.decompress(pending, _INFLATE_STEP))
+                pending = inflater.unconsumed_tail
+        elif kind == b"IEND":
+            break
+        position += 12 + length
+    if inflated < expected:
+        raise ValueError(f"its pixel data ends after {inflated:,} of the {expected:,} bytes its header declares")
 
 
 def thumbnail_bytes(content: bytes, *, size: int = 256) -> bytes:

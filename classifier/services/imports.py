@@ -30,8 +30,9 @@ from classifier.services.archives import (
     member_path_key,
     stored_archive_open,
 )
-from classifier.services.images import image_add
+from classifier.services.images import image_add, quota_rejection
 from classifier.services.imaging import ImageRejected, human_size, image_size_check
+from classifier.services.quotas import QuotaExceeded, job_quota_check, storage_quota_check
 from training_jobs.kinds import JobResult
 from training_jobs.models import Job
 from training_jobs.services import JobInputError, job_create, job_enqueue
@@ -41,7 +42,16 @@ _REQUIRED_COLUMNS = ("filename", "label")
 # A filename,label row per member for the largest archive we accept is a few MB; anything far
 # larger is not a labels file and is not read into the request's memory.
 MAX_LABELS_BYTES = 32 * 1024 * 1024
-_REPORT_REASONS = ("duplicate", "corrupt", "not_image", "too_large", "unlabelled", "unsafe_path", "missing")
+_REPORT_REASONS = (
+    "duplicate",
+    "corrupt",
+    "not_image",
+    "too_large",
+    "unlabelled",
+    "unsafe_path",
+    "missing",
+    "over_quota",
+)
 
 
 def dataset_import_start(
@@ -53,8 +63,11 @@ def dataset_import_start(
 ) -> Job:
     """Check the upload is a ZIP (and the CSV has its columns), store it, and queue the import job.
 
-    Raises ``ValidationError({"archive": ...})`` or ``ValidationError({"labels": ...})``.
+    Raises ``ValidationError({"archive": ...})`` or ``ValidationError({"labels": ...})``, and
+    ``QuotaExceeded`` when the account has no room for one more image or one more job.
     """
+    # Before the archive is stored: a full account's import could add nothing.
+    storage_quota_check(owner_id=dataset.owner_id, adding_bytes=1)
     archive_upload_check(archive)
     if labels is not None:
         if labels.size > MAX_LABELS_BYTES:
@@ -68,6 +81,7 @@ def dataset_import_start(
         stored.append(default_storage.save(f"{stem}.csv", labels))
     try:
         with transaction.atomic():
+            job_quota_check(user=requested_by, kind=Job.Kind.IMPORT)
             job = job_create(
                 kind=Job.Kind.IMPORT,
                 requested_by=requested_by,
@@ -217,6 +231,10 @@ def _archive_import(
         except ImageRejected as rejection:
             counts[rejection.reason] += 1
             rejected.append({"filename": filename, "reason": rejection.reason, "detail": rejection.detail})
+        except QuotaExceeded as error:
+            # Smaller files may still fit in the storage quota, so the rest of the archive is still tried.
+            counts["over_quota"] += 1
+            rejected.append(quota_rejection(filename=filename, error=error))
         except ValidationError as error:
             # The class name itself is refused (too long for a class).
             counts["unlabelled"] += 1

@@ -12,6 +12,7 @@ from django.db import transaction
 from django.db.models import Count, Max, Q
 
 from classifier.models import Dataset, DatasetImage, LabelClass, ModelVersion
+from classifier.services.quotas import job_quota_check, training_usage_record, training_usage_settle
 from classifier.services.storage import model_version_folder
 from classifier.services.training_plans import USER_OPTIONS, training_plan_build
 from training_jobs.models import Job
@@ -64,9 +65,15 @@ def model_version_create(
     options: dict[str, Any],
     parent: ModelVersion | None = None,
 ) -> ModelVersion:
-    """Number a new version, freeze its classes and queue its training job on the gpu queue."""
+    """Number a new version, freeze its classes and queue its training job on the gpu queue.
+
+    Raises ``QuotaExceeded``, creating nothing, when the requesting account already has a training (or
+    batch prediction) waiting or running, as many jobs as it may, or too few training minutes left today
+    for the plan's budget."""
     classes = dataset_check_trainable(dataset=dataset)
     config, plan = training_plan_build(dataset=dataset, class_names=[c.name for c in classes], options=options)
+    # Locks the account's row until the job is created: one account's requests at once take turns here.
+    job_quota_check(user=requested_by, kind=Job.Kind.TRAIN, budget_minutes=plan["budget_minutes"])
     # Lock the dataset row so two requests cannot take the same version number.
     Dataset.objects.select_for_update().filter(id=dataset.id).first()
     number = (dataset.model_versions.aggregate(top=Max("number"))["top"] or 0) + 1
@@ -90,6 +97,7 @@ def model_version_create(
         # The folder is kept on the job so its clean-up still finds it once the version is deleted.
         params={"model_version": version.id, "folder": folder},
     )
+    training_usage_record(job=job, budget_minutes=plan["budget_minutes"])
     job_enqueue(job=job)
     return version
 
@@ -152,6 +160,7 @@ def model_version_delete(*, version: ModelVersion, allow_active: bool = False) -
                 f"Version {current.number} is the dataset's active version; promote another one before deleting it."
             )
         jobs_cancel(jobs=Job.objects.filter(model_version=current))
+        training_usage_settle(jobs=Job.objects.filter(model_version=current))
         folder = model_version_folder(dataset_id=current.dataset_id, number=current.number, version_id=current.id)
         results = jobs_result_files(jobs=Job.objects.filter(model_version=current))
         current.delete()

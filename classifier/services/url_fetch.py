@@ -71,7 +71,11 @@ def _target(url: str) -> _Target:
         raise _refuse(f"The URL is {len(url):,} characters long; the limit is {MAX_URL_LENGTH:,}.")
     if any(ord(character) <= 0x20 or ord(character) == 0x7F for character in url):
         raise _refuse("The URL contains spaces or control characters.")
-    parts = urlsplit(url)
+    try:
+        parts = urlsplit(url)
+    except ValueError as error:
+        # An unclosed or misplaced bracket ("http://[::1"): urlsplit cannot find the host.
+        raise _refuse(f"The URL is not valid: {error}.") from None
     scheme = parts.scheme.lower()
     if scheme not in _DEFAULT_PORTS:
         raise _refuse(f"Only http and https URLs can be fetched, not {scheme or 'a URL without a scheme'}.")

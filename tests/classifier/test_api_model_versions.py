@@ -130,7 +130,8 @@ def test_class_names_are_frozen_in_order_when_the_version_starts(user, user_api)
     assert detail["class_names"] == ["blackbird", "robin", "wren"]
 
 
-def test_versions_are_numbered_per_dataset(user, user_api, dataset):
+def test_versions_are_numbered_per_dataset(user, user_api, dataset, settings):
+    settings.SIGHTLINE_QUOTA_ACTIVE_GPU_JOBS = 0  # two trainings queued at once: no quota on them here
     other_dataset = _trainable_dataset(user, name="Pond birds")
 
     numbers = [_start(user_api, dataset, {"backbone": "efficientnet_lite0"}).json()["number"] for _ in range(2)]
@@ -425,6 +426,32 @@ def test_staff_can_read_and_start_anyones_versions(staff_api, dataset):
     assert _start(staff_api, dataset, {"backbone": "efficientnet_lite0"}).status_code == 202
 
 
+def test_a_public_versions_job_internals_are_for_its_owner_and_staff_only(
+    user, user_api, other_api, staff_api, dataset
+):
+    dataset.is_public = True
+    dataset.save(update_fields=["is_public"])
+    version = _version(dataset)
+    JobFactory(
+        kind=Job.Kind.TRAIN,
+        requested_by=user,
+        dataset=dataset,
+        model_version=version,
+        status=Job.Status.FAILED,
+        error="Traceback: /srv/sightline/weights missing",
+        report={"epochs": 3},
+    )
+
+    reader = other_api.get(f"/api/v1/model-versions/{version.id}/")
+
+    assert reader.status_code == 200
+    assert (reader.json()["id"], reader.json()["job"]) == (version.id, None)
+    assert "/srv/sightline" not in reader.content.decode()
+    for owner_or_staff in (user_api, staff_api):
+        job = owner_or_staff.get(f"/api/v1/model-versions/{version.id}/").json()["job"]
+        assert (job["error"], job["report"]) == ("Traceback: /srv/sightline/weights missing", {"epochs": 3})
+
+
 # Curves
 
 
@@ -577,8 +604,15 @@ def test_deleting_a_version_still_training_cancels_its_job_first(
     training = _version(dataset, status=Status.TRAINING)
     folder = model_version_folder(dataset_id=dataset.id, number=1, version_id=training.id)
     checkpoint = _store(f"{folder}/checkpoints/checkpoint-000001.npz")
-    job = JobFactory(kind=Job.Kind.TRAIN, dataset=dataset, model_version=training, requested_by=dataset.owner,
-                     status=Job.Status.RUNNING, attempts=1, params={"folder": folder})
+    job = JobFactory(
+        kind=Job.Kind.TRAIN,
+        dataset=dataset,
+        model_version=training,
+        requested_by=dataset.owner,
+        status=Job.Status.RUNNING,
+        attempts=1,
+        params={"folder": folder},
+    )
     cancelled = []
     real_cancel = services.job_cancel
     # The job row goes with the version, so its cancel is seen on the way.
@@ -601,6 +635,7 @@ def test_deleting_a_version_still_training_cancels_its_job_first(
     [
         ("keras", "keras_file", "keras"),
         ("tflite", "tflite_file", "tflite"),
+        ("tflite_int8", "tflite_int8_file", "int8.tflite"),
         ("savedmodel", "savedmodel_file", "savedmodel.zip"),
     ],
 )
@@ -627,7 +662,20 @@ def test_export_in_a_format_that_is_not_available_is_400_naming_the_available_on
     response = user_api.get(f"/api/v1/model-versions/{version.id}/export/", {"format": "onnx"})
 
     assert response.status_code == 400
-    assert response.json() == {"format": ['"onnx" cannot be exported; choose keras, tflite or savedmodel.']}
+    assert response.json() == {
+        "format": ['"onnx" cannot be exported; choose keras, tflite, tflite_int8 or savedmodel.']
+    }
+
+
+def test_int8_export_of_a_version_without_an_int8_model_is_400_saying_why(user_api, dataset):
+    reason = "The int8 quantization failed, so the float model serves: no int8 kernel for op X"
+    tflite = _store(f"models/{dataset.id}/v1/model.tflite")
+    version = _version(dataset, tflite_file=tflite, quantization={"error": reason})
+
+    response = user_api.get(f"/api/v1/model-versions/{version.id}/export/", {"format": "tflite_int8"})
+
+    assert response.status_code == 400
+    assert response.json() == {"format": [f"Version 1 has no int8 model: {reason}"]}
 
 
 def test_a_version_trained_before_savedmodel_export_answers_404_saying_so(user_api, dataset):

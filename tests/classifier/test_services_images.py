@@ -135,7 +135,14 @@ def test_upload_stores_images_under_a_new_label_and_reports_each_rejection(setti
 
     assert [image.original_name for image in result.imported] == ["a.jpg", "b.png"]
     assert {image.label.name for image in result.imported} == {"sparrow"}
-    assert result.counts() == {"imported": 2, "duplicate": 2, "corrupt": 1, "not_image": 1, "too_large": 1}
+    assert result.counts() == {
+        "imported": 2,
+        "duplicate": 2,
+        "corrupt": 1,
+        "not_image": 1,
+        "too_large": 1,
+        "over_quota": 0,
+    }
     details = {rejection["filename"]: (rejection["reason"], rejection["detail"]) for rejection in result.rejected}
     assert details["a-again.jpg"] == (
         "duplicate",

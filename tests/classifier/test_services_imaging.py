@@ -6,10 +6,13 @@ import random
 import struct
 import zlib
 
+import numpy as np
 import pytest
 from PIL import Image
 
-from classifier.services.imaging import ImageRejected, human_size, image_check, thumbnail_bytes
+from classifier.ml.images import CENTER_CROP, STRETCH
+from classifier.ml.predictor import prepare_image
+from classifier.services.imaging import ImageRejected, human_size, image_check, image_check_pixels, thumbnail_bytes
 from tests.factories import image_bytes
 
 
@@ -25,16 +28,19 @@ def noisy_jpeg(size=(256, 256), seed=0) -> bytes:
     return _encode(Image.frombytes("RGB", size, rng.randbytes(size[0] * size[1] * 3)), "JPEG")
 
 
-def png_header_only(width: int, height: int) -> bytes:
-    """A PNG whose IHDR declares ``width`` x ``height`` but whose data is a few bytes: a bomb if decoded."""
+def png_encode(width: int, height: int, rows: bytes, *, interlace: bool = False) -> bytes:
+    """An 8-bit RGB PNG of ``width`` x ``height`` whose compressed data is ``rows``, whatever its length."""
 
     def chunk(kind: bytes, data: bytes) -> bytes:
         return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
 
-    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
-    return (
-        b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(b"\0" * 64)) + chunk(b"IEND", b"")
-    )
+    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, int(interlace))
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(rows)) + chunk(b"IEND", b"")
+
+
+def png_header_only(width: int, height: int) -> bytes:
+    """A PNG whose IHDR declares ``width`` x ``height`` but whose data is 64 bytes: a bomb if decoded."""
+    return png_encode(width, height, b"\0" * 64)
 
 
 def rotated_jpeg() -> bytes:
@@ -162,6 +168,34 @@ def test_empty_file_is_not_an_image():
     assert (rejection.reason, rejection.detail) == ("not_image", "empty.jpg is empty.")
 
 
+@pytest.mark.parametrize("resize", [STRETCH, CENTER_CROP])
+def test_checked_pixels_are_the_pixels_a_model_is_served(resize):
+    # Batch predictions check and decode each file once; a model must see what a single prediction sees.
+    samples = {**mode_samples(), "rotated.jpg": rotated_jpeg(), "photo.jpg": noisy_jpeg(size=(300, 200))}
+
+    for filename, content in samples.items():
+        pixels = image_check_pixels(content=content, filename=filename, size=24, resize=resize)
+
+        assert pixels.dtype == np.uint8 and pixels.shape == (24, 24, 3), filename
+        np.testing.assert_array_equal(pixels, prepare_image(content, 24, resize), err_msg=filename)
+
+
+def test_checked_pixels_refuse_what_the_check_refuses():
+    photo = noisy_jpeg()
+    refused = {
+        "cut.jpg": photo[: len(photo) * 2 // 3],
+        "notes.jpg": b"just some notes, not a photo\n",
+        "empty.jpg": b"",
+        "frame.ppm": _encode(Image.new("RGB", (8, 8)), "PPM"),
+    }
+
+    for filename, content in refused.items():
+        with pytest.raises(ImageRejected) as caught:
+            image_check_pixels(content=content, filename=filename, size=24)
+        expected = _rejection(content, filename)
+        assert (caught.value.reason, caught.value.detail) == (expected.reason, expected.detail)
+
+
 def test_file_over_the_byte_limit_is_too_large(settings):
     settings.SIGHTLINE_MAX_IMAGE_BYTES = 100
     content = image_bytes()
@@ -180,6 +214,32 @@ def test_header_declaring_more_pixels_than_the_limit_is_too_large_without_decodi
 
     assert rejection.reason == "too_large"
     assert rejection.detail == "huge.png is 8000x8000 pixels (64.0 megapixels); the limit is 40.0 megapixels."
+
+
+def test_png_whose_pixel_data_is_shorter_than_its_header_declares_is_truncated():
+    # 64 bytes of data for 1 x 100,000 pixels: Pillow's decoder stops where the data ends and would
+    # hand back a tall black image.
+    rejection = _rejection(png_header_only(1, 100_000), "tall.png")
+
+    assert rejection.reason == "corrupt"
+    assert rejection.detail == (
+        "tall.png is damaged or truncated: its pixel data ends after 64 of the 400,000 bytes its header declares."
+    )
+
+
+def test_interlaced_png_is_accepted_whole_and_refused_short():
+    rng = np.random.default_rng(0)
+    pixels = rng.integers(0, 256, (9, 13, 3), dtype=np.uint8)
+    # Pillow cannot write Adam7 PNGs: each of the seven passes, row by row, unfiltered.
+    passes = [(0, 0, 8, 8), (4, 0, 8, 8), (0, 4, 4, 8), (2, 0, 4, 4), (0, 2, 2, 4), (1, 0, 2, 2), (0, 1, 1, 2)]
+    rows = b"".join(b"\0" + row.tobytes() for x, y, dx, dy in passes for row in pixels[y::dy, x::dx] if row.size)
+
+    whole = image_check(content=png_encode(13, 9, rows, interlace=True), filename="whole.png")
+
+    assert (whole.width, whole.height) == (13, 9)
+    np.testing.assert_array_equal(np.asarray(Image.open(io.BytesIO(whole.content))), pixels)
+    rejection = _rejection(png_encode(13, 9, rows[:-40], interlace=True), "short.png")
+    assert (rejection.reason, rejection.detail.startswith("short.png is damaged or truncated")) == ("corrupt", True)
 
 
 def test_decompression_bomb_is_too_large():

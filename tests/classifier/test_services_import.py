@@ -30,6 +30,7 @@ NOTHING_REJECTED = {
     "unlabelled": 0,
     "unsafe_path": 0,
     "missing": 0,
+    "over_quota": 0,
 }
 
 
@@ -179,6 +180,7 @@ def test_import_reports_each_bad_file_with_its_reason(dataset, run_import, setti
         "unlabelled": 1,
         "unsafe_path": 1,
         "missing": 0,
+        "over_quota": 0,
         "total": 8,
     }
     assert report["classes"] == {"sparrow": 1}

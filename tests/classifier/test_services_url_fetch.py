@@ -244,6 +244,8 @@ def test_an_unreachable_port_is_reported(image_server, settings):
         ("http://example.com:99999/", "port is not valid"),
         ("http://example.com/a b.jpg", "spaces or control characters"),
         ("http://example.com/" + "a" * 2000, "the limit is 2,000"),
+        ("http://[::1/a.jpg", "Invalid IPv6 URL"),
+        ("http://example.com]/a.jpg", "Invalid IPv6 URL"),
     ],
 )
 def test_malformed_urls_are_refused_without_a_lookup(url, problem, monkeypatch):

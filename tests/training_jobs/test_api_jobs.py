@@ -72,6 +72,15 @@ def test_job_list_rejects_an_unknown_status(user_api):
     assert response.json() == {"status": ['"paused" is not a valid choice.']}
 
 
+@pytest.mark.parametrize("dataset", ["99999999999999999999999999", "0", "-1", "abc"])
+def test_job_list_rejects_a_dataset_that_is_not_an_id(user_api, dataset):
+    # A number past the database's integers once overflowed the query: a 500.
+    response = user_api.get("/api/v1/jobs/", {"dataset": dataset})
+
+    assert response.status_code == 400
+    assert list(response.json()) == ["dataset"]
+
+
 def test_job_detail_shows_progress_and_report(user, user_api):
     job = JobFactory(
         requested_by=user,

@@ -36,6 +36,21 @@ def test_report_bound_keeps_counts_and_cuts_long_lists_saying_so():
     assert report_bound({"rejected": _rejected(3)}, max_rows=3) == ({"rejected": _rejected(3)}, {})
 
 
+def test_report_bound_shortens_long_text_in_listed_rows_and_keeps_it_whole_in_the_csv():
+    # ZIP member names may be 64 KB: 100 of them once made a 13 MB report.
+    name = "cats/" + "a" * 60_000 + ".jpg"
+    report = {"rejected": [{"filename": name, "reason": "corrupt", "detail": f"{name} is damaged."}], "total": 1}
+
+    bounded, cut = report_bound(report, max_rows=3)
+
+    (row,) = bounded["rejected"]
+    assert len(row["filename"]) == len(row["detail"]) == 1000
+    assert row["filename"].endswith("…") and row["reason"] == "corrupt"
+    assert bounded["truncated"] == {"rejected": {"listed": 1, "total": 1}}
+    assert cut == {"rejected": report["rejected"]}
+    assert name in report_csv(cut).decode()
+
+
 def test_the_full_list_csv_has_every_row_and_defuses_formulas():
     rows = [
         {"filename": '=HYPERLINK("http://x")', "reason": "unsafe_path"},

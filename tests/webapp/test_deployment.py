@@ -57,6 +57,59 @@ def test_every_project_command_exists(name):
         pytest.fail(f"{name} runs {program}, which the image does not provide")
 
 
+def _gunicorn_settings(env: dict) -> dict[str, str]:
+    """The settings gunicorn itself reads from webapp/gunicorn.conf.py under ``env``."""
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "gunicorn",
+            "--print-config",
+            "-c",
+            "webapp/gunicorn.conf.py",
+            "webapp.wsgi:application",
+        ],
+        cwd=ROOT,
+        env={**os.environ, "SIGHTLINE_DEV": "1", **env},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    pairs = (line.split("=", 1) for line in result.stdout.splitlines() if "=" in line)
+    return {name.strip(): value.strip() for name, value in pairs}
+
+
+def test_web_and_image_serve_with_the_project_gunicorn_config():
+    dockerfile_command = [line for line in (ROOT / "Dockerfile").read_text().splitlines() if line.startswith("CMD")]
+    for argv in (SERVICES["web"]["command"], yaml.safe_load(dockerfile_command[0].removeprefix("CMD"))):
+        assert argv[:2] == ["gunicorn", "webapp.wsgi:application"]
+        assert _option(argv, "-c") == "webapp/gunicorn.conf.py"
+
+
+def test_gunicorn_config_sizes_the_web_tier_from_the_environment():
+    defaults = _gunicorn_settings({})
+    assert defaults["workers"] == str(os.cpu_count())
+    assert (defaults["worker_class"], defaults["threads"]) == ("gthread", "4")
+    assert defaults["bind"] == "['0.0.0.0:8000']"
+    tuned = _gunicorn_settings(
+        {"SIGHTLINE_WEB_WORKERS": "3", "SIGHTLINE_WEB_THREADS": "8", "SIGHTLINE_WEB_TIMEOUT": "30"}
+    )
+    assert (tuned["workers"], tuned["threads"], tuned["timeout"]) == ("3", "8", "30")
+
+
+def test_gunicorn_config_gives_web_interpreters_one_thread_unless_told(monkeypatch):
+    config = (ROOT / "webapp" / "gunicorn.conf.py").read_text()
+    # Set first so the test's end restores the variable however the config file changed it.
+    monkeypatch.setenv("SIGHTLINE_INTERPRETER_THREADS", "")
+    monkeypatch.delenv("SIGHTLINE_INTERPRETER_THREADS")
+    exec(config, {})  # noqa: S102 - the project's own config file
+    assert os.environ["SIGHTLINE_INTERPRETER_THREADS"] == "1"
+    monkeypatch.setenv("SIGHTLINE_INTERPRETER_THREADS", "2")
+    exec(config, {})  # noqa: S102
+    assert os.environ["SIGHTLINE_INTERPRETER_THREADS"] == "2"
+
+
 def test_every_routed_queue_has_a_worker():
     consumed = set()
     for service in SERVICES.values():

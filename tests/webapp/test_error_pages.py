@@ -1,6 +1,9 @@
 """Error pages a person meets with DEBUG off: a styled 404 (also for another user's object), 403 and
 500 with a way back, while the API keeps answering JSON."""
 
+import io
+import logging
+
 import pytest
 from django.core.exceptions import PermissionDenied
 from django.db import connection
@@ -103,3 +106,18 @@ def test_the_500_page_needs_no_context_and_links_to_real_pages():
     assert _links(html) == ["/datasets/", "/predict/", "/"]
     assert resolve("/datasets/").view_name == "classifier:dataset-list"
     assert resolve("/predict/").view_name == "classifier:predict"
+
+
+def test_a_forged_host_is_logged_in_one_line_without_a_traceback(client):
+    # The handler LOGGING gives these records (pytest adds its own beside it).
+    handler = next(handler for handler in logging.getLogger("django.security").handlers if handler.filters)
+    logged = io.StringIO()
+    stream = handler.setStream(logged)
+    try:
+        response = client.get("/api/v1/datasets/", HTTP_HOST="evil.example")
+    finally:
+        handler.setStream(stream)
+
+    assert response.status_code == 400
+    assert logged.getvalue().startswith("Invalid HTTP_HOST header: 'evil.example'.")
+    assert "Traceback" not in logged.getvalue()

@@ -71,4 +71,8 @@ class JobFilterSerializer(serializers.Serializer):
 
     status = serializers.ChoiceField(choices=Job.Status.choices, required=False, allow_blank=True)
     kind = serializers.ChoiceField(choices=Job.Kind.choices, required=False, allow_blank=True)
-    dataset = serializers.IntegerField(required=False, help_text="Only this dataset's jobs.")
+    # Bounded by the largest id a database holds: a longer number would overflow the query (a 500), not
+    # match nothing.
+    dataset = serializers.IntegerField(
+        required=False, min_value=1, max_value=2**63 - 1, help_text="Only this dataset's jobs."
+    )

@@ -1,0 +1,55 @@
+"""The requesting account's quotas: what it uses of each and what it may (the pages show the same panel)."""
+
+from drf_spectacular.utils import OpenApiResponse, extend_schema
+from rest_framework import serializers
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from classifier.services.quotas import QUOTA_SETTINGS, account_usage
+
+
+class QuotaCountSerializer(serializers.Serializer):
+    used = serializers.IntegerField()
+    allowed = serializers.IntegerField(allow_null=True, help_text="null: no limit.")
+
+
+class QuotaMinutesSerializer(serializers.Serializer):
+    used = serializers.FloatField()
+    allowed = serializers.IntegerField(allow_null=True, help_text="null: no limit.")
+
+
+class AccountUsageSerializer(serializers.Serializer):
+    images = QuotaCountSerializer(help_text="Images stored in all the account's datasets.")
+    storage_bytes = QuotaCountSerializer(help_text="Bytes those images' files take.")
+    active_jobs = QuotaCountSerializer(help_text="Jobs of any kind queued or running.")
+    active_gpu_jobs = QuotaCountSerializer(help_text="Trainings and batch predictions queued or running.")
+    training_minutes = QuotaMinutesSerializer(
+        help_text="Training minutes of the last 24 hours: the budget of each training queued or running, the "
+        "minutes each ended one ran."
+    )
+
+
+class QuotaExceededSerializer(serializers.Serializer):
+    """The body of a 429 for a request over one of the account's quotas."""
+
+    detail = serializers.CharField()
+    quota = serializers.ChoiceField(choices=list(QUOTA_SETTINGS))
+    used = serializers.FloatField()
+    allowed = serializers.IntegerField()
+
+
+QUOTA_EXCEEDED_RESPONSE = OpenApiResponse(
+    QuotaExceededSerializer, description="Over one of the account's quotas: which one, what is used and allowed."
+)
+
+
+class AccountUsageView(APIView):
+    @extend_schema(
+        operation_id="account_usage_retrieve",
+        responses=AccountUsageSerializer,
+        description="What the account uses of each quota and what it may; a request over one answers 429 "
+        '`{"detail", "quota", "used", "allowed"}`. Staff have no limits (`allowed` is null).',
+    )
+    def get(self, request: Request) -> Response:
+        return Response(AccountUsageSerializer(account_usage(user=request.user)).data)

@@ -1,0 +1,107 @@
+"""Rate limits: the client's real address, DRF throttles keyed on it (or on the account), and the same
+limits for the sign-in and sign-up pages.
+
+Counts live in the default cache (``SIGHTLINE_CACHE_URL``: Redis, shared by every web process) and
+rates come from ``SIGHTLINE_THROTTLE_RATES``, read on each request.
+"""
+
+from collections.abc import Callable
+from functools import wraps
+
+from django.conf import settings
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import render
+from rest_framework.exceptions import Throttled
+from rest_framework.throttling import SimpleRateThrottle
+
+_PERIOD_NAMES = {1: "second", 60: "minute", 3600: "hour", 86400: "day"}
+
+
+def client_address(request: HttpRequest) -> str:
+    """The address of the client: the connection's own, or, behind ``SIGHTLINE_TRUSTED_PROXIES`` proxies,
+    the one the outermost of them saw (each proxy appends the address it received from to
+    X-Forwarded-For, so anything further left was written by the client and proves nothing)."""
+    remote = request.META.get("REMOTE_ADDR", "")
+    proxies = settings.SIGHTLINE_TRUSTED_PROXIES
+    forwarded = request.META.get("HTTP_X_FORWARDED_FOR", "")
+    if proxies == 0 or not forwarded:
+        return remote
+    addresses = [address.strip() for address in forwarded.split(",")]
+    return addresses[-min(proxies, len(addresses))] or remote
+
+
+class AddressRateThrottle(SimpleRateThrottle):
+    """Counts requests per client address under ``scope``; over the rate, a 429 that says which limit was
+    reached and, with DRF's Retry-After header, when to try again."""
+
+    counted = "requests"
+    counted_per = "from your address"
+
+    def __init__(self, scope: str | None = None) -> None:
+        if scope is not None:
+            self.scope = scope
+        super().__init__()
+
+    def get_rate(self) -> str:
+        return settings.SIGHTLINE_THROTTLE_RATES[self.scope]
+
+    def get_ident(self, request: HttpRequest) -> str:
+        return client_address(request)
+
+    def get_cache_key(self, request: HttpRequest, view: object) -> str | None:
+        return self.cache_format % {"scope": self.scope, "ident": self.get_ident(request)}
+
+    def throttle_failure(self) -> bool:
+        period = _PERIOD_NAMES.get(self.duration, f"{self.duration} seconds")
+        raise Throttled(
+            wait=self.wait(),
+            detail=f"Rate limit reached: {self.num_requests} of {self.num_requests} {self.counted} per {period} "
+            f"{self.counted_per} used.",
+        )
+
+
+class TokenRateThrottle(AddressRateThrottle):
+    """Password guesses at the token endpoint, per address (django-axes locks out a username too)."""
+
+    scope = "token"
+    counted = "sign-in attempts"
+
+
+class PredictionRateThrottle(AddressRateThrottle):
+    """Predictions asked for by one account (reading them back is not counted)."""
+
+    scope = "predictions"
+    counted = "predictions"
+    counted_per = "for your account"
+
+    def allow_request(self, request: HttpRequest, view: object) -> bool:
+        if request.method in ("GET", "HEAD", "OPTIONS"):
+            return True
+        return super().allow_request(request, view)
+
+    def get_ident(self, request: HttpRequest) -> str:
+        user = request.user
+        return f"user-{user.pk}" if user.is_authenticated else client_address(request)
+
+
+def rate_limited_page(scope: str, counted: str) -> Callable:
+    """Counts a page's form posts per client address under ``scope``; over the rate the page answers 429
+    with a readable explanation and Retry-After, and the view does not run."""
+
+    def decorator(view: Callable) -> Callable:
+        @wraps(view)
+        def limited(request: HttpRequest, *args: object, **kwargs: object) -> HttpResponse:
+            if request.method == "POST":
+                throttle = AddressRateThrottle(scope)
+                throttle.counted = counted
+                try:
+                    throttle.allow_request(request, None)
+                except Throttled as refusal:
+                    response = render(request, "429.html", {"message": refusal.detail}, status=429)
+                    response["Retry-After"] = str(refusal.wait)
+                    return response
+            return view(request, *args, **kwargs)
+
+        return limited
+
+    return decorator
