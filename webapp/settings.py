@@ -224,6 +224,9 @@ SIGHTLINE_URL_FETCH_DEADLINE_SECONDS = env_float("SIGHTLINE_URL_FETCH_DEADLINE_S
 # and a host name must resolve within the DNS timeout.
 SIGHTLINE_URL_FETCH_PORTS = [int(port) for port in env_list("SIGHTLINE_URL_FETCH_PORTS", ["80", "443"])]
 SIGHTLINE_URL_FETCH_DNS_TIMEOUT_SECONDS = env_float("SIGHTLINE_URL_FETCH_DNS_TIMEOUT_SECONDS", 3.0)
+# Image URLs fetched at once per web process for answers a request waits for (sync predictions): a fetch
+# may take the whole deadline, so a few slow URLs must not hold every web thread (gunicorn: 4 a process).
+SIGHTLINE_URL_FETCH_SYNC_CONCURRENCY = env_int("SIGHTLINE_URL_FETCH_SYNC_CONCURRENCY", 2)
 
 # Public service: who may sign up, how the client's address is found, where request counts are kept, how
 # fast each client may go, and when repeated failed sign-ins lock out (docs/public-instance.md).

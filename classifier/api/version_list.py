@@ -12,9 +12,10 @@ from rest_framework.generics import GenericAPIView
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from classifier.api.model_version_serializers import MetricsSummarySerializer
+from classifier.api.model_version_serializers import ModelVersionSerializer
 from classifier.models import ModelVersion
 from classifier.selectors import datasets_listed_for, model_versions_listed_for
+from classifier.services.quantization import FLOAT, INT8, version_serving_choice
 
 
 class ModelVersionFilterSerializer(serializers.Serializer):
@@ -45,6 +46,9 @@ class ModelVersionListItemSerializer(serializers.ModelSerializer):
         source="dataset.is_public", read_only=True, help_text="A public dataset's version: everyone may use it."
     )
     class_count = serializers.SerializerMethodField()
+    serving_model = serializers.SerializerMethodField(
+        help_text='"float" or "int8": the model its answers come from; null until it is ready.'
+    )
     metrics = serializers.SerializerMethodField(help_text="Null until the version is trained.")
 
     class Meta:
@@ -60,6 +64,7 @@ class ModelVersionListItemSerializer(serializers.ModelSerializer):
             "status",
             "class_count",
             "is_active",
+            "serving_model",
             "created_at",
             "trained_at",
             "metrics",
@@ -69,9 +74,14 @@ class ModelVersionListItemSerializer(serializers.ModelSerializer):
     def get_class_count(self, version: ModelVersion) -> int:
         return len(version.class_names)
 
-    @extend_schema_field(MetricsSummarySerializer(allow_null=True))
-    def get_metrics(self, version: ModelVersion) -> dict | None:
-        return MetricsSummarySerializer(version.metrics).data if version.metrics else None
+    @extend_schema_field(serializers.ChoiceField(choices=[FLOAT, INT8], allow_null=True))
+    def get_serving_model(self, version: ModelVersion) -> str | None:
+        if version.status != ModelVersion.Status.READY:
+            return None
+        return version_serving_choice(version=version).model
+
+    # The same summary as a dataset's version list.
+    get_metrics = ModelVersionSerializer.get_metrics
 
 
 class ModelVersionListView(GenericAPIView):

@@ -47,7 +47,7 @@ from classifier.services.serving import (
     version_predict,
     version_scores,
 )
-from classifier.services.url_fetch import url_check, url_image_fetch
+from classifier.services.url_fetch import url_check, url_image_fetch, url_image_fetch_now
 from training_jobs.services import stale_cutoff
 from webapp.storage import stored_files_delete
 
@@ -106,7 +106,7 @@ def _image_read(*, image_bytes: bytes | None, filename: str, source_url: str) ->
     if image_bytes is None:
         if not source_url:
             raise ValidationError({"image": "Send an image file or the url of one."})
-        fetched = url_image_fetch(url=source_url)
+        fetched = url_image_fetch_now(url=source_url)
         return fetched.image, fetched.filename
     field = "url" if source_url else "image"
     try:

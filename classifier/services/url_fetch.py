@@ -300,3 +300,37 @@ def url_image_fetch(*, url: str) -> FetchedImage:
         raise _refuse(rejection.detail) from None
     filename = unquote(target.path.split("?", 1)[0].rsplit("/", 1)[-1]) or target.host
     return FetchedImage(image=checked, filename=filename[-200:])
+
+
+_sync_lock = threading.Lock()
+_sync_fetching = 0
+
+
+def url_image_fetch_now(*, url: str) -> FetchedImage:
+    """``url_image_fetch`` for a request that waits for its answer (a sync prediction), at most
+    ``SIGHTLINE_URL_FETCH_SYNC_CONCURRENCY`` at a time in this process.
+
+    A fetch may hold its web thread for the whole deadline (15 s), so without a bound a few slow URLs
+    would occupy every thread and the server would stop answering anything. Beyond it the request is
+    refused at once (429); the queued predictions fetch on a worker, with no such bound.
+    """
+    global _sync_fetching
+    allowed = settings.SIGHTLINE_URL_FETCH_SYNC_CONCURRENCY
+    with _sync_lock:
+        if _sync_fetching >= allowed:
+            from classifier.services.quotas import QuotaExceeded
+
+            raise QuotaExceeded(
+                quota="url_fetches_now",
+                used=_sync_fetching,
+                allowed=allowed,
+                message=f"This server is already fetching {_sync_fetching} image URLs for answers now, its limit; "
+                "send the image itself, queue the prediction (async), or try again in a few seconds.",
+            )
+        _sync_fetching += 1
+    try:
+        return url_image_fetch(url=url)
+    finally:
+        with _sync_lock:
+            _sync_fetching -= 1
+

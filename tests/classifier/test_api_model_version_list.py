@@ -56,6 +56,8 @@ def test_the_list_holds_the_users_and_public_versions_never_another_users(user_a
     assert (mine["is_public"], mine["is_active"], mine["status"], mine["number"]) == (False, True, "ready", 1)
     assert mine["metrics"]["accuracy"] == 0.9
     assert rows[catalogue["mine_v2"].id]["metrics"] is None
+    # A ready version without an int8 model serves float; one still training serves nothing yet.
+    assert (mine["serving_model"], rows[catalogue["mine_v2"].id]["serving_model"]) == ("float", None)
 
 
 def test_filters_narrow_the_list(user_api, catalogue):
