@@ -11,6 +11,7 @@ from classifier.services.augmentation import dataset_augment_run
 from classifier.services.batch_predictions import batch_prediction_cleanup, batch_prediction_run
 from classifier.services.imports import dataset_import_cleanup, dataset_import_run
 from classifier.services.predictions import predictions_reap
+from classifier.services.quotas import training_usage_settle
 from classifier.services.training import model_version_train_run
 from classifier.services.version_states import (
     model_version_follow_job,
@@ -19,6 +20,14 @@ from classifier.services.version_states import (
 )
 from training_jobs.kinds import JobKind, job_kind_register, reconciler_register
 from training_jobs.models import Job
+
+
+def _training_ended(job: Job) -> None:
+    """In the transaction that ends a training job: its version follows it, and the minutes it ran are
+    written down, so deleting the job later (with its version, its dataset, or in the admin) keeps them
+    counted against the account's daily training minutes."""
+    model_version_follow_job(job)
+    training_usage_settle(jobs=Job.objects.filter(id=job.id))
 
 
 def register() -> None:
@@ -31,7 +40,7 @@ def register() -> None:
             Job.Kind.TRAIN,
             "gpu",
             model_version_train_run,
-            ended=model_version_follow_job,
+            ended=_training_ended,
             cleanup=model_version_training_cleanup,
             summary=training_summary,
             report_counts=False,

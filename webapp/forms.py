@@ -4,7 +4,8 @@ from django import forms
 from django.conf import settings
 from django.contrib.auth.forms import UserCreationForm
 
-from webapp.services import INVITATION_REFUSED_MESSAGE, invitation_is_usable
+from webapp.selectors import invitation_is_usable
+from webapp.services import INVITATION_REFUSED_MESSAGE
 
 
 class SignUpForm(UserCreationForm):

@@ -37,7 +37,3 @@ class Invitation(models.Model):
 
     def __str__(self) -> str:
         return self.note or self.code
-
-    @property
-    def is_usable(self) -> bool:
-        return self.used_at is None and (self.expires_at is None or self.expires_at > timezone.now())

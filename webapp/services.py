@@ -7,21 +7,12 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
-from django.db.models import Q
 from django.utils import timezone
 
-from webapp.models import Invitation
+from webapp.selectors import invitations_usable
 
 SIGNUP_CLOSED_MESSAGE = "Sign-up is closed on this server. Ask its administrators for an account."
 INVITATION_REFUSED_MESSAGE = "This invitation code is unknown, already used or expired."
-
-
-def _usable_invitations() -> Q:
-    return Q(used_at__isnull=True) & (Q(expires_at__isnull=True) | Q(expires_at__gt=timezone.now()))
-
-
-def invitation_is_usable(*, code: str) -> bool:
-    return Invitation.objects.filter(_usable_invitations(), code=code).exists()
 
 
 @transaction.atomic
@@ -36,7 +27,7 @@ def user_sign_up(
         raise PermissionDenied(SIGNUP_CLOSED_MESSAGE)
     user = get_user_model().objects.create_user(username=username, email=email, password=password)
     if mode == "invite":
-        claimed = Invitation.objects.filter(_usable_invitations(), code=invitation_code or "").update(
+        claimed = invitations_usable().filter(code=invitation_code or "").update(
             used_by=user, used_at=timezone.now()
         )
         if claimed != 1:

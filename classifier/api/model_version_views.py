@@ -46,6 +46,7 @@ from classifier.services.model_versions import (
     model_version_promote,
     model_version_retrain,
 )
+from classifier.services.quantization import version_int8_missing
 from classifier.services.serving import version_export_metadata
 from training_jobs.selectors import epoch_metrics_for_job
 from webapp.api import Conflict, ErrorSerializer, FileDownloadView
@@ -66,6 +67,11 @@ EXPORT_EXTENSIONS = {"keras": "keras", "tflite": "tflite", "tflite_int8": "int8.
 def _version_or_404(request: Request, version_id: int) -> ModelVersion:
     """A version the user may change: their own (staff: any)."""
     return get_object_or_404(model_versions_for_user(request.user), pk=version_id)
+
+
+def _check_exportable(version: ModelVersion) -> None:
+    if version.status != ModelVersion.Status.READY:
+        raise Conflict(f"Version {version.number} is {version.status}; only a ready version can be exported.")
 
 
 def _readable_version_or_404(request: Request, version_id: int) -> ModelVersion:
@@ -198,11 +204,9 @@ class ModelVersionExportView(FileDownloadView):
         params = ExportFormatSerializer(data=request.query_params)
         params.is_valid(raise_exception=True)
         file_format = params.validated_data["format"]
-        if version.status != ModelVersion.Status.READY:
-            raise Conflict(f"Version {version.number} is {version.status}; only a ready version can be exported.")
+        _check_exportable(version)
         if file_format == "tflite_int8" and not version.tflite_int8_file:
-            reason = (version.quantization or {}).get("error") or "it was made before int8 models were."
-            raise ValidationError({"format": [f"Version {version.number} has no int8 model: {reason}"]})
+            raise ValidationError({"format": [version_int8_missing(version=version)]})
         download_name = f"{slugify(version.dataset.name) or f'dataset-{version.dataset_id}'}-v{version.number}"
         return stored_file_response(
             getattr(version, EXPORT_FILE_FIELDS[file_format]).name,
@@ -226,6 +230,5 @@ class ModelVersionExportMetadataView(APIView):
     )
     def get(self, request: Request, version_id: int) -> Response:
         version = _readable_version_or_404(request, version_id)
-        if version.status != ModelVersion.Status.READY:
-            raise Conflict(f"Version {version.number} is {version.status}; only a ready version can be exported.")
+        _check_exportable(version)
         return Response(version_export_metadata(version=version))

@@ -55,8 +55,7 @@ from classifier.services.predictions import (
     prediction_queue,
     uploaded_image_read,
 )
-from classifier.services.quantization import version_model_file
-from classifier.services.serving import VersionNotServable, version_check_servable
+from classifier.services.serving import VersionNotServable
 from webapp.api import Conflict, ErrorSerializer, FileDownloadView
 from webapp.downloads import stored_file_response
 from webapp.parsers import JSONParser
@@ -124,10 +123,6 @@ def _predict_now(
     image = _valid(PredictImageInputSerializer, request.data)
     quantized = options.get("quantized")
     with _state_conflicts():
-        if quantized is not None:
-            # A model the version lacks is refused before any URL is fetched.
-            version_check_servable(version=version)
-            version_model_file(version=version, quantized=quantized)
         prediction = prediction_create(
             owner=request.user, model_version=version, quantized=quantized, **_prediction_arguments(options, image)
         )

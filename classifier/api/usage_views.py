@@ -7,6 +7,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from classifier.services.quotas import QUOTA_SETTINGS, account_usage
+from classifier.services.url_fetch import URL_FETCHES_NOW
 
 
 class QuotaCountSerializer(serializers.Serializer):
@@ -31,10 +32,11 @@ class AccountUsageSerializer(serializers.Serializer):
 
 
 class QuotaExceededSerializer(serializers.Serializer):
-    """The body of a 429 for a request over one of the account's quotas."""
+    """The body of a 429 for a request over one of the account's quotas, or over the server's sync URL
+    fetches at once (``url_fetches_now``, per web process)."""
 
     detail = serializers.CharField()
-    quota = serializers.ChoiceField(choices=list(QUOTA_SETTINGS))
+    quota = serializers.ChoiceField(choices=[*QUOTA_SETTINGS, URL_FETCHES_NOW])
     used = serializers.FloatField()
     allowed = serializers.IntegerField()
 

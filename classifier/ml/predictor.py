@@ -35,6 +35,11 @@ def default_num_threads() -> int:
     configured = os.environ.get(THREADS_ENVIRONMENT_VARIABLE, "").strip()
     if configured:
         return max(1, int(configured))
+    return cpu_thread_cap()
+
+
+def cpu_thread_cap() -> int:
+    """The machine's cores, at most MAX_DEFAULT_THREADS."""
     return max(1, min(os.cpu_count() or 1, MAX_DEFAULT_THREADS))
 
 

@@ -52,7 +52,12 @@ class UnknownDetector:
         return scores
 
     def is_unknown(self, embeddings: np.ndarray) -> np.ndarray:
-        return self.score(embeddings) > self.threshold
+        return self.verdict(embeddings)[1]
+
+    def verdict(self, embeddings: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """``(scores, is_unknown)`` from one scoring: each score compares a row with every reference."""
+        scores = self.score(embeddings)
+        return scores, scores > self.threshold
 
     def to_bytes(self) -> bytes:
         buffer = io.BytesIO()

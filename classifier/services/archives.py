@@ -15,8 +15,9 @@ from django.core.exceptions import ValidationError
 from django.core.files.storage import default_storage
 from django.core.files.uploadedfile import UploadedFile
 
-from classifier.services.imaging import ImageRejected, human_size
+from classifier.services.imaging import ImageRejected
 from training_jobs.services import JobInputError
+from webapp.units import human_bytes
 
 # Small members compress well for honest reasons (blank PNGs); only big ones are checked for ratio.
 _RATIO_CHECKED_ABOVE_BYTES = 1024 * 1024
@@ -30,7 +31,7 @@ def archive_upload_check(archive: UploadedFile) -> None:
     """Refuse an upload that is over the size limit or not a readable ZIP: ``ValidationError({"archive"})``."""
     limit = settings.SIGHTLINE_MAX_ARCHIVE_BYTES
     if archive.size > limit:
-        message = f"The archive is {human_size(archive.size)}; the limit is {human_size(limit)}."
+        message = f"The archive is {human_bytes(archive.size)}; the limit is {human_bytes(limit)}."
         raise ValidationError({"archive": message})
     if not zipfile.is_zipfile(archive):
         raise ValidationError({"archive": f"{archive.name} is not a ZIP archive."})
@@ -63,8 +64,8 @@ def archive_refuse_bombs(infos: list[zipfile.ZipInfo]) -> None:
     max_unpacked = settings.SIGHTLINE_MAX_ARCHIVE_UNCOMPRESSED_BYTES
     if unpacked > max_unpacked:
         raise JobInputError(
-            f"The archive would unpack to {human_size(unpacked)} ({unpacked:,} bytes); "
-            f"the limit is {human_size(max_unpacked)}."
+            f"The archive would unpack to {human_bytes(unpacked)} ({unpacked:,} bytes); "
+            f"the limit is {human_bytes(max_unpacked)}."
         )
     max_ratio = settings.SIGHTLINE_MAX_COMPRESSION_RATIO
     for info in infos:
@@ -73,8 +74,8 @@ def archive_refuse_bombs(infos: list[zipfile.ZipInfo]) -> None:
         ratio = info.file_size / max(info.compress_size, 1)
         if ratio > max_ratio:
             raise JobInputError(
-                f"{info.filename} would unpack from {human_size(info.compress_size)} to "
-                f"{human_size(info.file_size)}, a compression ratio of {ratio:,.0f}:1; more than "
+                f"{info.filename} would unpack from {human_bytes(info.compress_size)} to "
+                f"{human_bytes(info.file_size)}, a compression ratio of {ratio:,.0f}:1; more than "
                 f"{max_ratio:,.0f}:1 is refused as a possible zip bomb."
             )
 

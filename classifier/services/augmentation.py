@@ -94,7 +94,7 @@ def dataset_augment_run(*, job: Job, progress: ProgressReporter) -> JobResult:
             .exclude(origin=DatasetImage.Origin.AUGMENTED)
             .order_by("id")
         )
-        for index in range(wanted if sources and over_quota is None else 0):
+        for index in range(wanted if sources else 0):
             try:
                 outcome = _augment_one(job, label, sources[index % len(sources)], transforms, rng)
             except QuotaExceeded as error:
@@ -103,6 +103,9 @@ def dataset_augment_run(*, job: Job, progress: ProgressReporter) -> JobResult:
             skipped += outcome == "not_training"
             done += 1
             progress(done / max(1, total), f"{done} of {total} copies")
+        if over_quota is not None:
+            # The account is full: no other class can have copies either.
+            break
     created = _copies_by_class(job)
     made = sum(created.values())
     planned = {name: made_before.get(name, 0) + count for name, count in plan.items()}

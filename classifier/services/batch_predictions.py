@@ -9,7 +9,6 @@ through the version's TFLite model in chunks, on every core the interpreter may 
 import csv
 import dataclasses
 import io
-import os
 import queue
 import threading
 import uuid
@@ -26,7 +25,7 @@ from django.core.files.uploadedfile import UploadedFile
 from django.db import transaction
 from django.utils.text import slugify
 
-from classifier.ml.predictor import MAX_DEFAULT_THREADS
+from classifier.ml.predictor import cpu_thread_cap
 from classifier.models import ModelVersion
 from classifier.services.archives import (
     archive_member_read,
@@ -138,7 +137,7 @@ def batch_cores() -> int:
     """Cores one batch job spreads over: a gpu worker runs one job at a time, so all it has, up to the
     cap one interpreter gets. Not SIGHTLINE_INTERPRETER_THREADS: that sizes the web tier's interpreters,
     and a shared .env would hand the web tier's 1 to the workers too."""
-    return max(1, min(os.cpu_count() or 1, MAX_DEFAULT_THREADS))
+    return cpu_thread_cap()
 
 
 def _archive_predict(*, archive: ZipFile, serving: ServingModel, progress: Callable[..., None]) -> list[dict]:

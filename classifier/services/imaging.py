@@ -60,16 +60,11 @@ class CheckedImage:
     extension: str
 
 
-def human_size(size: int) -> str:
-    """``1536`` → ``"1.5 KB"``: sizes in messages users read."""
-    return human_bytes(size)
-
-
 def image_size_check(*, size: int, filename: str) -> None:
     """Refuse a file over the byte limit from its size alone, before anyone reads it into memory."""
     max_bytes = settings.SIGHTLINE_MAX_IMAGE_BYTES
     if size > max_bytes:
-        raise ImageRejected("too_large", f"{filename} is {human_size(size)}; the limit is {human_size(max_bytes)}.")
+        raise ImageRejected("too_large", f"{filename} is {human_bytes(size)}; the limit is {human_bytes(max_bytes)}.")
 
 
 def image_check(*, content: bytes, filename: str) -> CheckedImage:

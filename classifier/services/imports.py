@@ -31,12 +31,13 @@ from classifier.services.archives import (
     stored_archive_open,
 )
 from classifier.services.images import image_add, quota_rejection
-from classifier.services.imaging import ImageRejected, human_size, image_size_check
+from classifier.services.imaging import ImageRejected, image_size_check
 from classifier.services.quotas import QuotaExceeded, job_quota_check, storage_quota_check
 from training_jobs.kinds import JobResult
 from training_jobs.models import Job
 from training_jobs.services import JobInputError, job_create, job_enqueue
 from webapp.storage import stored_files_delete
+from webapp.units import human_bytes
 
 _REQUIRED_COLUMNS = ("filename", "label")
 # A filename,label row per member for the largest archive we accept is a few MB; anything far
@@ -71,7 +72,7 @@ def dataset_import_start(
     archive_upload_check(archive)
     if labels is not None:
         if labels.size > MAX_LABELS_BYTES:
-            message = f"The labels CSV is {human_size(labels.size)}; the limit is {human_size(MAX_LABELS_BYTES)}."
+            message = f"The labels CSV is {human_bytes(labels.size)}; the limit is {human_bytes(MAX_LABELS_BYTES)}."
             raise ValidationError({"labels": message})
         _labels_parse(b"".join(labels.chunks()))
 
@@ -167,9 +168,7 @@ def _nothing_imported(report: dict) -> str:
     """Why an import stored no image, in one sentence."""
     if not report["total"] and not report.get("missing"):
         return "Nothing was imported: the archive holds no files."
-    reasons = [
-        f"{count} {reason.replace('_', ' ')}" for reason in _REPORT_REASONS if (count := report.get(reason))
-    ]
+    reasons = [f"{count} {reason.replace('_', ' ')}" for reason in _REPORT_REASONS if (count := report.get(reason))]
     if reasons == [f"{report.get('duplicate')} duplicate"]:
         return f"Nothing was imported: all {report['total']} images are already in this dataset."
     return f"Nothing was imported: every file was refused ({', '.join(reasons)}). The report lists each one."

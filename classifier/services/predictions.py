@@ -37,6 +37,7 @@ from classifier.services.imaging import (
     image_check_with_pixels,
     image_size_check,
 )
+from classifier.services.quantization import version_model_file
 from classifier.services.serving import (
     DEFAULT_THRESHOLD,
     VersionNotServable,
@@ -158,16 +159,24 @@ def _commit_without_flush() -> None:
 
 
 def _request_check(
-    *, model_versions: list[ModelVersion], top_k: int | None, threshold: float | None, class_count: int | None = None
+    *,
+    model_versions: list[ModelVersion],
+    top_k: int | None,
+    threshold: float | None,
+    class_count: int | None = None,
+    quantized: bool | None = None,
 ) -> tuple[int, float]:
-    """Refuse a request before any image is read or fetched: a version that cannot serve, a threshold
-    that is no probability, a top_k beyond the ``class_count`` answered (default: the version's classes).
+    """Refuse a request before any image is read or fetched: a version that cannot serve, a model it lacks
+    (``quantized``), a threshold that is no probability, a top_k beyond the ``class_count`` answered
+    (default: the version's classes).
 
     Returns how many classes to answer with, and the threshold: the one asked for, else the version's own
     (``version_answer_threshold``; an ensemble's members' mean).
     """
     for version in model_versions:
         version_check_servable(version=version)
+        if quantized is not None:
+            version_model_file(version=version, quantized=quantized)
     if threshold is None:
         threshold = round(statistics.fmean(version_answer_threshold(version=version) for version in model_versions), 2)
     threshold_check(threshold=threshold)
@@ -203,7 +212,9 @@ def prediction_create(
     Raises ``VersionNotServable`` (the version is not ready) before any URL is fetched, and
     ``ValidationError`` naming ``image``, ``url``, ``top_k`` or ``threshold`` for bad input.
     """
-    count, threshold = _request_check(model_versions=[model_version], top_k=top_k, threshold=threshold)
+    count, threshold = _request_check(
+        model_versions=[model_version], top_k=top_k, threshold=threshold, quantized=quantized
+    )
     if image_bytes is not None and not source_url:
         # An upload is checked and turned into the model's input in one decode.
         size, resize = version_input(version=model_version, quantized=quantized)

@@ -39,8 +39,13 @@ class ServingChoice:
 
 def version_serving_choice(*, version: ModelVersion) -> ServingChoice:
     """Which of the version's TFLite files serves by default, and why (the rule is the module's)."""
-    record = version.quantization or {}
-    if not version.tflite_int8_file:
+    return serving_choice(record=version.quantization or {}, has_int8=bool(version.tflite_int8_file))
+
+
+def serving_choice(*, record: dict, has_int8: bool) -> ServingChoice:
+    """The rule itself, from a quantization record and whether an int8 file was stored: for a version's
+    files before its row is written (the end of a training, an install)."""
+    if not has_int8:
         reason = record.get("error") or "The version has no int8 model."
         return ServingChoice(FLOAT, reason)
     float_accuracy, int8_accuracy = record.get("accuracy"), record.get("accuracy_int8")
@@ -66,16 +71,20 @@ def version_serving_choice(*, version: ModelVersion) -> ServingChoice:
     return ServingChoice(FLOAT, f"The float model serves: {figures}, more than the allowed {allowed:.1%} drop.")
 
 
+def version_int8_missing(*, version: ModelVersion, dataset_named: bool = False) -> str:
+    """Why the version has no int8 model, in a sentence."""
+    reason = (version.quantization or {}).get("error") or "it was made before int8 models were."
+    of_dataset = f" of {version.dataset.name}" if dataset_named else ""
+    return f"Version {version.number}{of_dataset} has no int8 model: {reason}"
+
+
 def version_model_file(*, version: ModelVersion, quantized: bool | None = None) -> tuple[FieldFile, str]:
     """The TFLite file to answer with and which model it is: the version's choice, or the one asked for
     (``quantized``); asking for int8 of a version without one is a ValidationError naming ``quantized``."""
     if quantized is None:
         model = version_serving_choice(version=version).model
     elif quantized and not version.tflite_int8_file:
-        reason = (version.quantization or {}).get("error") or "it was made before int8 models were."
-        raise ValidationError(
-            {"quantized": f"Version {version.number} of {version.dataset.name} has no int8 model: {reason}"}
-        )
+        raise ValidationError({"quantized": version_int8_missing(version=version, dataset_named=True)})
     else:
         model = INT8 if quantized else FLOAT
     return (version.tflite_int8_file if model == INT8 else version.tflite_file), model

@@ -59,9 +59,8 @@ class ServingModel:
         probabilities, embeddings = self.predictor.predict(pixels)
         if self.detector is None or embeddings is None:
             return probabilities, None, np.zeros(len(probabilities), dtype=bool)
-        # Scored once: each score compares the image with every reference embedding.
-        scores = self.detector.score(embeddings)
-        return probabilities, scores, scores > self.detector.threshold
+        scores, unknown = self.detector.verdict(embeddings)
+        return probabilities, scores, unknown
 
 
 @dataclass(frozen=True)

@@ -278,10 +278,8 @@ def model_version_train_run(*, job: Job, progress: ProgressReporter) -> JobResul
     accuracy = metrics.get("accuracy")
     summary = f"test accuracy {accuracy:.3f}" if accuracy is not None else "no test images"
     # The choice as the job ends, for its report; serving derives it again on every read (the setting may change).
-    serving = quantization.version_serving_choice(
-        version=ModelVersion(
-            tflite_int8_file=artifacts.get("tflite_int8_file", ""), quantization=artifacts["quantization"]
-        )
+    serving = quantization.serving_choice(
+        record=artifacts["quantization"], has_int8=bool(artifacts.get("tflite_int8_file"))
     )
     return JobResult(
         report={

@@ -21,7 +21,8 @@ from urllib.parse import quote, unquote, urljoin, urlsplit
 from django.conf import settings
 from django.core.exceptions import ValidationError
 
-from classifier.services.imaging import CheckedImage, ImageRejected, human_size, image_check
+from classifier.services.imaging import CheckedImage, ImageRejected, image_check
+from webapp.units import human_bytes
 
 MAX_REDIRECTS = 3
 MAX_URL_LENGTH = 2000
@@ -142,7 +143,9 @@ def _addresses(target: _Target) -> list[tuple[int, tuple]]:
     is not public, so a name with one public and one private record cannot be used either."""
     seconds = settings.SIGHTLINE_URL_FETCH_DNS_TIMEOUT_SECONDS
     # getaddrinfo takes no timeout and a slow name server can hold it for tens of seconds, so the lookup
-    # runs on a small shared pool and is given up on in time; a stuck lookup holds one pool thread only.
+    # runs on a small shared pool and is given up on in time. A lookup given up on keeps its pool thread
+    # until the resolver returns, so a burst of hanging names can delay lookups behind them (each is still
+    # refused within the timeout).
     lookup = _resolver.submit(socket.getaddrinfo, target.host, target.port, type=socket.SOCK_STREAM)
     try:
         infos = lookup.result(timeout=seconds)
@@ -242,7 +245,9 @@ def _get(target: _Target, deadline: float) -> tuple[str | None, bytes]:
                 raise _refuse(f"{_shown(target.url)} answered HTTP {response.status} {response.reason}.")
             declared = response.getheader("Content-Length", "")
             if declared.isdigit() and int(declared) > limit:
-                raise _refuse(f"{_shown(target.url)} is {human_size(int(declared))}; the limit is {human_size(limit)}.")
+                raise _refuse(
+                    f"{_shown(target.url)} is {human_bytes(int(declared))}; the limit is {human_bytes(limit)}."
+                )
             return None, _read_body(target, response, deadline, limit)
         except ssl.SSLError as error:
             raise _refuse(f"A secure connection to {target.host} failed: {error.reason or error}.") from None
@@ -272,7 +277,7 @@ def _read_body(target: _Target, response: http.client.HTTPResponse, deadline: fl
         chunks.append(chunk)
         received += len(chunk)
         if received > limit:
-            raise _refuse(f"{_shown(target.url)} is larger than the limit of {human_size(limit)}.")
+            raise _refuse(f"{_shown(target.url)} is larger than the limit of {human_bytes(limit)}.")
 
 
 def _timed_out(target: _Target) -> ValidationError:
@@ -302,6 +307,8 @@ def url_image_fetch(*, url: str) -> FetchedImage:
     return FetchedImage(image=checked, filename=filename[-200:])
 
 
+# The quota name of a sync URL prediction refused because this process is fetching all it may at once.
+URL_FETCHES_NOW = "url_fetches_now"
 _sync_lock = threading.Lock()
 _sync_fetching = 0
 
@@ -321,7 +328,7 @@ def url_image_fetch_now(*, url: str) -> FetchedImage:
             from classifier.services.quotas import QuotaExceeded
 
             raise QuotaExceeded(
-                quota="url_fetches_now",
+                quota=URL_FETCHES_NOW,
                 used=_sync_fetching,
                 allowed=allowed,
                 message=f"This server is already fetching {_sync_fetching} image URLs for answers now, its limit; "
@@ -333,4 +340,3 @@ def url_image_fetch_now(*, url: str) -> FetchedImage:
     finally:
         with _sync_lock:
             _sync_fetching -= 1
-

@@ -21,6 +21,7 @@ from classifier.services.model_versions import model_version_delete
 from classifier.services.quotas import QuotaExceeded, job_quota_check
 from tests.factories import DatasetFactory, DatasetImageFactory, JobFactory, LabelClassFactory, image_bytes
 from training_jobs.models import Job
+from training_jobs.services import job_delete, job_fail
 from webapp.units import human_bytes
 
 pytestmark = pytest.mark.django_db
@@ -333,6 +334,24 @@ def test_deleting_a_version_does_not_give_its_training_minutes_back(user, user_a
     minutes = user_api.get("/api/v1/usage/").json()["training_minutes"]["used"]
     assert 12 <= minutes < 12.1
     assert _train(user_api, dataset, budget_minutes=20).status_code == 429
+
+
+def test_a_training_that_ended_keeps_its_minutes_when_its_job_is_deleted_on_its_own(user, user_api, settings):
+    # The admin deletes jobs without their version: the minutes are written down when the job ends.
+    settings.SIGHTLINE_QUOTA_TRAINING_MINUTES_PER_DAY = 30
+    dataset = _trainable_dataset(user)
+    version = ModelVersion.objects.get(id=_train(user_api, dataset, budget_minutes=20).json()["id"])
+    job = Job.objects.get(model_version=version)
+    Job.objects.filter(id=job.id).update(
+        status=Job.Status.RUNNING, attempts=1, started_at=timezone.now() - timedelta(minutes=3)
+    )
+    job_fail(job_id=job.id, error="out of memory")
+
+    job_delete(job=Job.objects.get(id=job.id))
+
+    minutes = user_api.get("/api/v1/usage/").json()["training_minutes"]["used"]
+    assert 3 <= minutes < 3.1
+    assert 3 <= TrainingUsage.objects.get(user=user).minutes < 3.1
 
 
 def test_trainings_older_than_a_day_no_longer_count(user, user_api, settings):

@@ -12,8 +12,9 @@ from PIL import Image
 
 from classifier.ml.images import CENTER_CROP, STRETCH
 from classifier.ml.predictor import prepare_image
-from classifier.services.imaging import ImageRejected, human_size, image_check, image_check_pixels, thumbnail_bytes
+from classifier.services.imaging import ImageRejected, image_check, image_check_pixels, thumbnail_bytes
 from tests.factories import image_bytes
+from webapp.units import human_bytes
 
 
 def _encode(image: Image.Image, fmt: str, **options) -> bytes:
@@ -203,7 +204,7 @@ def test_file_over_the_byte_limit_is_too_large(settings):
     rejection = _rejection(content, "big.jpg")
 
     assert rejection.reason == "too_large"
-    assert rejection.detail == f"big.jpg is {human_size(len(content))}; the limit is 100 bytes."
+    assert rejection.detail == f"big.jpg is {human_bytes(len(content))}; the limit is 100 bytes."
 
 
 def test_header_declaring_more_pixels_than_the_limit_is_too_large_without_decoding():
@@ -270,5 +271,5 @@ def test_pixel_limit_follows_the_setting(settings):
         (8 * 1024**3, "8.0 GB"),
     ],
 )
-def test_human_size(size, text):
-    assert human_size(size) == text
+def test_human_bytes(size, text):
+    assert human_bytes(size) == text

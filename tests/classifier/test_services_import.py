@@ -12,13 +12,13 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 
 from classifier.models import DatasetImage
 from classifier.services import imports
-from classifier.services.imaging import human_size
 from classifier.services.imports import dataset_import_run, dataset_import_start
 from tests.classifier.test_services_imaging import mode_samples, noisy_jpeg, rotated_jpeg
 from tests.factories import DatasetFactory, DatasetImageFactory, image_bytes
 from training_jobs.models import Job
 from training_jobs.services import job_cancel
 from training_jobs.tasks import run_job
+from webapp.units import human_bytes
 
 pytestmark = pytest.mark.django_db
 
@@ -201,7 +201,7 @@ def test_import_reports_each_bad_file_with_its_reason(dataset, run_import, setti
     )
     assert details["birds/robin/big.jpg"] == (
         "too_large",
-        f"birds/robin/big.jpg is {human_size(len(big))}; the limit is 3.9 KB.",
+        f"birds/robin/big.jpg is {human_bytes(len(big))}; the limit is 3.9 KB.",
     )
     assert details["birds/loose.jpg"][0] == "unlabelled"
     assert details["../evil.jpg"] == (
@@ -326,7 +326,7 @@ def test_start_refuses_an_archive_over_the_size_limit(dataset, user, settings):
         dataset_import_start(dataset=dataset, requested_by=user, archive=SimpleUploadedFile("birds.zip", archive))
 
     assert caught.value.message_dict == {
-        "archive": [f"The archive is {human_size(len(archive))}; the limit is 100 bytes."]
+        "archive": [f"The archive is {human_bytes(len(archive))}; the limit is 100 bytes."]
     }
 
 
@@ -339,7 +339,7 @@ def test_highly_compressed_member_fails_the_job_before_anything_is_written(datas
 
     assert job.status == "failed"
     assert job.error == (
-        f"robin/bomb.jpg would unpack from {human_size(bomb.compress_size)} to 2.0 MB, "
+        f"robin/bomb.jpg would unpack from {human_bytes(bomb.compress_size)} to 2.0 MB, "
         f"a compression ratio of {ratio:,.0f}:1; more than 200:1 is refused as a possible zip bomb."
     )
     assert not DatasetImage.objects.filter(dataset=dataset).exists()

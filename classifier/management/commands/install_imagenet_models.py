@@ -26,7 +26,7 @@ from classifier.ml.backbones import get_backbone_spec
 from classifier.ml.imagenet import ANSWER_THRESHOLDS, imagenet_class_names
 from classifier.ml.images import CENTER_CROP, IMAGENET_CROP_FRACTION, load_array
 from classifier.models import Dataset, ModelVersion
-from classifier.services.quantization import version_serving_choice
+from classifier.services.quantization import serving_choice
 from classifier.services.storage import model_version_folder
 from classifier.services.training import MODEL_INPUT, model_version_artifacts_store
 from webapp.storage import stored_folder_delete
@@ -88,9 +88,7 @@ class Command(BaseCommand):
             self.stdout.write(f"{DATASET_NAME}: all {len(VARIANTS)} models are installed; nothing to do.")
 
     def _system_user(self):
-        user, created = get_user_model().objects.get_or_create(
-            username=SYSTEM_USERNAME, defaults={"is_active": False}
-        )
+        user, created = get_user_model().objects.get_or_create(username=SYSTEM_USERNAME, defaults={"is_active": False})
         if created:
             # Owns the public dataset; nobody can sign in as it.
             user.set_unusable_password()
@@ -165,8 +163,8 @@ class Command(BaseCommand):
         )
         for old_folder in sorted({name.rsplit("/", 1)[0] for name in old_files}):
             stored_folder_delete(folder=old_folder)
-        version.refresh_from_db()
-        self.stdout.write(f"{label}: {version_serving_choice(version=version).reason}")
+        choice = serving_choice(record=artifacts["quantization"], has_int8=bool(artifacts.get("tflite_int8_file")))
+        self.stdout.write(f"{label}: {choice.reason}")
         self.stdout.write(f"{label}: installed as version {number} in {time.perf_counter() - started:.0f} s.")
 
     def _refresh(self, version: ModelVersion, variant: str) -> None:
