@@ -81,6 +81,9 @@ class DatasetImage(models.Model):
     )
     # What its files (the original and the thumbnail) take in storage: counted against its owner's quota.
     stored_bytes = models.PositiveBigIntegerField(default=0)
+    # A perceptual hash of the picture (hex; services.near_duplicates): resized, recompressed or slightly
+    # cropped copies hash close to each other, which the exact sha256 cannot tell. Empty until computed.
+    perceptual_hash = models.CharField(max_length=64, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -129,6 +132,9 @@ class ModelVersion(models.Model):
     quantization = models.JSONField(default=dict, blank=True)
     # A zipped TensorFlow SavedModel of the Keras model, for TF Serving and other TF tooling.
     savedmodel_file = models.FileField(max_length=300, blank=True)
+    # The exact images it was trained, validated and tested on, with the label and split each had then
+    # (services.manifests): its metrics stay reproducible after relabels, moves and deletions.
+    manifest_file = models.FileField(max_length=300, blank=True)
     # accuracy, per_class, confusion_matrix, best_epoch, split sizes (see services.training).
     metrics = models.JSONField(default=dict, blank=True)
     # Test images the version got most confidently wrong: [{image_id, true, predicted, probability}].
@@ -248,3 +254,39 @@ class TrainingUsage(models.Model):
 
     def __str__(self) -> str:
         return f"{self.budget_minutes:g} min for {self.user}"
+
+
+class LabelIssue(models.Model):
+    """An image a label-issue job found likely mislabelled, waiting for its owner's review.
+
+    Relabelling or deleting the image ends the issue (the row goes); keeping the label marks it kept, and
+    a later job does not ask again about the same image with the same label.
+    """
+
+    class Status(models.TextChoices):
+        OPEN = "open", "Open"
+        KEPT = "kept", "Kept"
+
+    dataset = models.ForeignKey(Dataset, on_delete=models.CASCADE, related_name="label_issues")
+    image = models.OneToOneField(DatasetImage, on_delete=models.CASCADE, related_name="label_issue")
+    # The label the image had when it was judged, and the one the out-of-sample model suggests.
+    given_label = models.ForeignKey(LabelClass, null=True, on_delete=models.CASCADE, related_name="+")
+    suggested_label = models.ForeignKey(LabelClass, null=True, on_delete=models.SET_NULL, related_name="+")
+    # How likely the given label is wrong, 0-1: higher is more suspicious; the queue is sorted by it.
+    score = models.FloatField()
+    # The out-of-sample probability of the given and of the suggested label.
+    given_probability = models.FloatField(null=True)
+    suggested_probability = models.FloatField(null=True)
+    status = models.CharField(max_length=5, choices=Status.choices, default=Status.OPEN)
+    job = models.ForeignKey(
+        "training_jobs.Job", null=True, blank=True, on_delete=models.SET_NULL, related_name="label_issues"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    reviewed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-score", "id"]
+        indexes = [models.Index(fields=["dataset", "status", "-score"])]
+
+    def __str__(self) -> str:
+        return f"Label issue of {self.image}"

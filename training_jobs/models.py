@@ -16,6 +16,8 @@ class Job(models.Model):
         AUGMENT = "augment", "Augmentation"
         TRAIN = "train", "Training"
         BATCH_PREDICT = "batch_predict", "Batch prediction"
+        LABEL_ISSUES = "label_issues", "Label-issue search"
+        SCORE = "score", "Scoring"
         EXPORT = "export", "Export"
 
     class Status(models.TextChoices):
