@@ -8,7 +8,7 @@ ZIP of N 224×224 JPEG photos (crops of scikit-image's sample photos) and times,
   raw serving   — the TFLite interpreter alone on decoded pixels, as serving configures it (one
                   interpreter, default threads, batches of 32)
   raw per-core  — the same file in one one-thread interpreter per core, batches side by side
-  job           — Sightline's batch job as the gpu worker runs it (run_job: read the ZIP, check and
+  job           — Sightline's batch job as the inference worker runs it (run_job: read the ZIP, check and
                   decode each image, TFLite, write the CSV)
 The interpreter rows use the file the version serves (float or int8, printed). The ceiling is the
 faster interpreter row: the job decodes on the same cores, so it can only approach it.
@@ -164,7 +164,7 @@ def main() -> None:
         job = batch_prediction_start(
             owner=owner, model_version=lite0, archive=SimpleUploadedFile("photos.zip", archive, "application/zip")
         )
-        # The task body, as the gpu worker runs it.
+        # The task body, as the inference worker runs it.
         timed("job", len(jpegs), lambda job_id=job.id: run_job(job_id))
         job.refresh_from_db()
         assert job.status == Job.Status.SUCCEEDED and job.report["predicted"] == len(jpegs), job.error

@@ -68,6 +68,7 @@ class ImageUploadForm(forms.Form):
 
 class DatasetImportForm(forms.Form):
     archive = forms.FileField(
+        required=False,
         label="ZIP archive",
         help_text="One folder per class, or any layout together with a labels CSV.",
         widget=forms.ClearableFileInput(attrs={"accept": ".zip,application/zip"}),
@@ -78,6 +79,25 @@ class DatasetImportForm(forms.Form):
         help_text="Columns filename,label.",
         widget=forms.ClearableFileInput(attrs={"accept": ".csv,text/csv"}),
     )
+    urls = forms.FileField(
+        required=False,
+        label="Or a URL list (CSV)",
+        help_text="Instead of an archive: columns url,label (and filename if you like); each image is fetched.",
+        widget=forms.ClearableFileInput(attrs={"accept": ".csv,text/csv"}),
+    )
+
+    def clean(self):
+        cleaned = super().clean()
+        archive, urls = cleaned.get("archive"), cleaned.get("urls")
+        if archive and urls:
+            self.add_error("urls", "Choose an archive or a URL list, not both: each is its own import.")
+        elif urls and cleaned.get("labels"):
+            self.add_error(
+                "labels", "A labels CSV goes with an archive; a URL list gives its labels in its label column."
+            )
+        elif not archive and not urls and "archive" not in self.errors:
+            self.add_error("archive", "Choose a ZIP archive, or a URL list below.")
+        return cleaned
 
 
 class SplitSettingsForm(forms.Form):

@@ -48,7 +48,9 @@ def import_summary(job: Job) -> list[dict]:
     report = job.report or {}
     if "imported" not in report:
         return []
-    facts = [_fact("Imported", f"{report['imported']} of {report.get('total', 0)} files")]
+    # A URL list's rows are URLs, an archive's members files.
+    unit = "URLs" if job.params.get("urls") else "files"
+    facts = [_fact("Imported", f"{report['imported']} of {report.get('total', 0)} {unit}")]
     if report.get("classes"):
         facts.append(_fact("Into classes", _per_class_text(report["classes"])))
     if report["imported"] and job.dataset_id:
@@ -76,4 +78,34 @@ def batch_prediction_summary(job: Job) -> list[dict]:
     facts = _version_fact(job)
     if job.result_file:
         facts.append(_fact("Results", "download the CSV", reverse("training_jobs_api:job-result", args=[job.pk])))
+    return facts
+
+
+def label_issues_summary(job: Job) -> list[dict]:
+    report = job.report or {}
+    facts = []
+    if "images" in report:
+        facts.append(_fact("Images checked", f"{report['images']} in {report['classes']} classes"))
+        facts.append(_fact("Backbone", f"{report['backbone']} · {report['image_size']} px"))
+    if job.status == Job.Status.SUCCEEDED and job.dataset_id:
+        url = reverse("classifier:label-issues", args=[job.dataset_id])
+        facts.append(_fact("Likely label issues", f"{report.get('queued', 0)} to review", url))
+    return facts
+
+
+def score_summary(job: Job) -> list[dict]:
+    """Each version's accuracy on the scored test set, linked to its page."""
+    report = job.report or {}
+    source = job.params.get("manifest_version")
+    where = "the dataset's current test split" if source is None else f"the manifest test set of version #{source}"
+    facts = [_fact("Test set", where + (f" ({report['images']} images)" if "images" in report else ""))]
+    for result in report.get("results", []):
+        label = f"v{result.get('number')}"
+        if result.get("accuracy") is None:
+            facts.append(_fact(label, result.get("error") or "no image could be scored"))
+            continue
+        counts = [f"{result['correct']} of {result['scored']} right"]
+        counts += [f"{result[key]} {key}" for key in ("skipped", "missing") if result.get(key)]
+        url = reverse("classifier:model-version-detail", args=[result["model_version"]])
+        facts.append(_fact(label, f"{result['accuracy'] * 100:.1f}% ({', '.join(counts)})", url))
     return facts

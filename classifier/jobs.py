@@ -5,13 +5,17 @@ from classifier.job_summaries import (
     augmentation_summary,
     batch_prediction_summary,
     import_summary,
+    label_issues_summary,
+    score_summary,
     training_summary,
 )
 from classifier.services.augmentation import dataset_augment_run
 from classifier.services.batch_predictions import batch_prediction_cleanup, batch_prediction_run
 from classifier.services.imports import dataset_import_cleanup, dataset_import_run
+from classifier.services.label_issues import label_issues_run
 from classifier.services.predictions import predictions_reap
 from classifier.services.quotas import training_usage_settle
+from classifier.services.scoring import model_versions_score_run
 from classifier.services.training import model_version_train_run
 from classifier.services.version_states import (
     model_version_follow_job,
@@ -31,6 +35,9 @@ def _training_ended(job: Job) -> None:
 
 
 def register() -> None:
+    # Queues by cost (README, "Workers and queues"): "cpu" for imports, augmentation and exports; "inference"
+    # for TFLite work (batch predictions, queued predictions, scoring), several at a time, so it never waits
+    # behind a training; "gpu" alone for what runs the TensorFlow backbone (training, label issues).
     job_kind_register(
         JobKind(Job.Kind.IMPORT, "cpu", dataset_import_run, cleanup=dataset_import_cleanup, summary=import_summary)
     )
@@ -49,11 +56,16 @@ def register() -> None:
     job_kind_register(
         JobKind(
             Job.Kind.BATCH_PREDICT,
-            "gpu",
+            "inference",
             batch_prediction_run,
             cleanup=batch_prediction_cleanup,
             summary=batch_prediction_summary,
         )
+    )
+    job_kind_register(JobKind(Job.Kind.LABEL_ISSUES, "gpu", label_issues_run, summary=label_issues_summary))
+    # TFLite only, like batch predictions: it answers through the versions' served models.
+    job_kind_register(
+        JobKind(Job.Kind.SCORE, "inference", model_versions_score_run, summary=score_summary, report_counts=False)
     )
     reconciler_register(model_versions_reconcile)
     reconciler_register(predictions_reap)

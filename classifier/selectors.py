@@ -242,6 +242,57 @@ def model_version_promote_warnings(*, version: ModelVersion, active: ModelVersio
     return warnings
 
 
+def model_version_data_summary(*, version: ModelVersion) -> dict | None:
+    """What the version was trained on, from its manifest, and how much of it changed since: ``{"splits":
+    {"train", "val", "test"}, "drift": {"relabelled", "moved", "deleted"}}``; None without a manifest.
+
+    One query over the manifest's image ids: an image is relabelled when its label is not the one it was
+    trained with (unlabelled since counts too), moved when it is in another split now, deleted when gone.
+    The ids are asked for as their range, not a list: a manifest of 50,000 images would pass SQLite's limit
+    on query parameters, and images added since have higher ids, so the range holds few others."""
+    from classifier.services.manifests import ManifestMissing, manifest_frame
+
+    try:
+        frame = manifest_frame(version=version)
+    except ManifestMissing:
+        return None
+    ids = frame["image_id"]
+    current = (
+        {
+            image_id: (split, label)
+            for image_id, split, label in DatasetImage.objects.filter(
+                dataset_id=version.dataset_id, id__gte=int(ids.min()), id__lte=int(ids.max())
+            ).values_list("id", "split", "label__name")
+        }
+        if len(ids)
+        else {}
+    )
+    drift = {"relabelled": 0, "moved": 0, "deleted": 0}
+    for image_id, split, label in zip(frame["image_id"], frame["split"], frame["label"], strict=True):
+        now = current.get(int(image_id))
+        if now is None:
+            drift["deleted"] += 1
+            continue
+        drift["moved"] += now[0] != split
+        drift["relabelled"] += now[1] != label
+    counts = frame["split"].value_counts()
+    splits = {split: int(counts.get(split, 0)) for split in DatasetImage.Split.values}
+    return {"splits": splits, "drift": drift}
+
+
+def model_versions_score_job(*, user: AbstractBaseUser, versions: list[ModelVersion]) -> Job | None:
+    """The user's newest scoring of exactly these versions on their dataset's current test split (running,
+    or ended), for the compare page."""
+    key = ",".join(str(version_id) for version_id in sorted(version.id for version in versions))
+    return (
+        Job.objects.filter(
+            kind=Job.Kind.SCORE, requested_by=user, params__versions_key=key, params__test_set="current"
+        )
+        .order_by("-created_at", "-id")
+        .first()
+    )
+
+
 def public_model_versions() -> QuerySet[ModelVersion]:
     """The ready versions of public datasets (the ImageNet-1k models), in order: everyone may use them."""
     return (

@@ -3,7 +3,7 @@ linked from the API."""
 
 from django.urls import path
 
-from classifier import views, views_predictions, views_versions
+from classifier import views, views_data_checks, views_label_issues, views_predictions, views_versions
 
 app_name = "classifier"
 
@@ -25,6 +25,21 @@ urlpatterns = [
     path("datasets/<int:pk>/augmentations/", views.dataset_augment, name="dataset-augment"),
     path("datasets/<int:pk>/versions/", views_versions.model_version_create_view, name="model-version-create"),
     path("datasets/<int:pk>/predict/", views_predictions.dataset_predict, name="dataset-predict"),
+    path("datasets/<int:pk>/label-issues/", views_label_issues.label_issues_page, name="label-issues"),
+    path("datasets/<int:pk>/near-duplicates/", views_data_checks.near_duplicates_page, name="near-duplicates"),
+    path(
+        "datasets/<int:pk>/near-duplicates/fix/",
+        views_data_checks.near_duplicates_fix_view,
+        name="near-duplicates-fix",
+    ),
+    path(
+        "datasets/<int:pk>/label-issues/start/",
+        views_label_issues.label_issues_start_view,
+        name="label-issues-start",
+    ),
+    path("label-issues/<int:pk>/keep/", views_label_issues.label_issue_keep_view, name="label-issue-keep"),
+    path("label-issues/<int:pk>/relabel/", views_label_issues.label_issue_relabel_view, name="label-issue-relabel"),
+    path("label-issues/<int:pk>/delete/", views_label_issues.label_issue_delete_view, name="label-issue-delete"),
     path("images/<int:pk>/file/", views.image_file, name="image-file"),
     path("images/<int:pk>/thumbnail/", views.image_thumbnail, name="image-thumbnail"),
     path("images/<int:pk>/label/", views.image_relabel_view, name="image-relabel"),

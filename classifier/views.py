@@ -49,6 +49,7 @@ from classifier.services.images import image_delete, image_relabel, images_uploa
 from classifier.services.imports import dataset_import_start
 from classifier.services.quotas import account_usage
 from classifier.services.splits import dataset_splits_reassign
+from classifier.services.url_imports import url_list_import_start
 from webapp.downloads import stored_file_response
 from webapp.pages import redirect_back
 
@@ -169,7 +170,7 @@ def images_upload_view(request: HttpRequest, dataset: Dataset, data: dict) -> Ht
     request.session[UPLOAD_RESULT_SESSION_KEY] = {
         "dataset_id": dataset.pk,
         "counts": result.counts(),
-        "imported": [image.original_name for image in result.imported],
+        "imported": result.imported_names(),
         "rejected": result.rejected,
     }
     return redirect(dataset_tab_url(dataset.pk, "add", "upload-result"))
@@ -179,9 +180,12 @@ def images_upload_view(request: HttpRequest, dataset: Dataset, data: dict) -> Ht
 @require_http_methods(["GET", "POST"])
 @dataset_page_form(DatasetImportForm, name="import_form")
 def dataset_import(request: HttpRequest, dataset: Dataset, data: dict) -> HttpResponse:
-    job = dataset_import_start(
-        dataset=dataset, requested_by=request.user, archive=data["archive"], labels=data["labels"]
-    )
+    if data["urls"]:
+        job = url_list_import_start(dataset=dataset, requested_by=request.user, urls=data["urls"])
+    else:
+        job = dataset_import_start(
+            dataset=dataset, requested_by=request.user, archive=data["archive"], labels=data["labels"]
+        )
     messages.success(request, "Import started.")
     return redirect("training_jobs:job-detail", pk=job.pk)
 

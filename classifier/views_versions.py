@@ -1,6 +1,6 @@
 """Model version pages: train a new version from the dataset page, a version's page (live training
 curves, test metrics, confusion matrix, calibration, the most confidently wrong test images), promote
-or roll back, retrain (staff), and two versions side by side.
+or roll back, retrain (staff), and two versions side by side (and scored again on the same test images).
 
 Versions are looked up through ``model_versions_for_user``, so another user's version is a 404;
 writes are POST-only and go through the services, whose ValidationErrors reach the form or a message.
@@ -22,13 +22,16 @@ from classifier.models import Dataset, DatasetImage, ModelVersion
 from classifier.selectors import (
     images_for_user,
     model_version_changeable_by,
+    model_version_data_summary,
     model_version_eta_seconds,
     model_version_promote_warnings,
     model_version_training_job,
     model_versions_for_user,
+    model_versions_score_job,
     model_versions_test_sets,
     model_versions_usable_by,
 )
+from classifier.services.manifests import manifest_summary_text
 from classifier.services.model_versions import (
     ModelVersionInUse,
     model_version_create,
@@ -38,7 +41,9 @@ from classifier.services.model_versions import (
     model_version_train_again,
 )
 from classifier.services.quantization import version_serving_choice
+from classifier.services.scoring import model_versions_score_start
 from classifier.services.serving import version_export_metadata
+from training_jobs.models import Job
 from training_jobs.selectors import epoch_metrics_for_job
 from webapp.pages import flash_service_error, redirect_back
 
@@ -234,6 +239,7 @@ def model_version_detail(request: HttpRequest, pk: int) -> HttpResponse:
     ]
     active = _active_version(version)
     calibration = version.calibration
+    data = model_version_data_summary(version=version)
     context = {
         "version": version,
         "dataset": version.dataset,
@@ -272,6 +278,8 @@ def model_version_detail(request: HttpRequest, pk: int) -> HttpResponse:
         "is_rollback": active is not None and not version.is_active and version.number < active.number,
         "promote_warnings": model_version_promote_warnings(version=version, active=active),
         "can_change": can_change,
+        "data_text": manifest_summary_text(data) if data else "",
+        "manifest_url": reverse("classifier_api:model-version-manifest", args=[version.pk]),
     }
     return render(request, "classifier/model_version_detail.html", context)
 
@@ -346,19 +354,46 @@ def _compare_sections(a: ModelVersion, b: ModelVersion) -> list[tuple[str, list[
     ]
 
 
+def _compare_scores(job: Job | None, a: ModelVersion, b: ModelVersion) -> dict | None:
+    """The newest scoring of both on the current test split: its job, and each version's result once done."""
+    if job is None:
+        return None
+    results = {result["model_version"]: result for result in (job.report or {}).get("results", [])}
+    sides = {}
+    for side, version in (("a", a), ("b", b)):
+        result = results.get(version.pk) or {}
+        accuracy = result.get("accuracy")
+        text = _percent_text(accuracy) if accuracy is not None else result.get("error") or "—"
+        sides[side] = {**result, "text": text}
+    row = _compare_row("accuracy", sides["a"].get("accuracy"), sides["b"].get("accuracy"), better="higher")
+    return {**sides, "job": job, "images": (job.report or {}).get("images"), "winner": row["winner"]}
+
+
 @login_required
-@require_GET
+@require_http_methods(["GET", "POST"])
 def model_version_compare(request: HttpRequest) -> HttpResponse:
     form = VersionCompareForm(request.GET, versions=model_versions_usable_by(request.user))
     if not form.is_valid():
         # A missing id, or one the user cannot see: both are "no such version" here.
         raise Http404("Choose two versions to compare.")
     a, b = form.cleaned_data["a"], form.cleaned_data["b"]
+    if request.method == "POST":
+        # "Score both on the current test split": back to this page, which follows the job.
+        try:
+            model_versions_score_start(requested_by=request.user, versions=[a, b])
+        except ValidationError as error:
+            flash_service_error(request, error)
+        else:
+            messages.success(request, f"Scoring v{a.number} and v{b.number} on the current test split.")
+        return redirect(request.get_full_path())
+    same_dataset = a.dataset_id == b.dataset_id
     context = {
         "a": a,
         "b": b,
         "sections": _compare_sections(a, b),
         "test_sets": model_versions_test_sets(a, b),
-        "same_dataset": a.dataset_id == b.dataset_id,
+        "same_dataset": same_dataset,
+        "can_score": same_dataset and a.pk != b.pk and a.status == b.status == ModelVersion.Status.READY,
+        "scores": _compare_scores(model_versions_score_job(user=request.user, versions=[a, b]), a, b),
     }
     return render(request, "classifier/model_version_compare.html", context)

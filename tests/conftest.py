@@ -1,5 +1,6 @@
 """Fixtures every test can use: a user/other_user/staff trio, API clients, and media in a temp dir."""
 
+import os
 import uuid
 
 import pytest
@@ -7,6 +8,7 @@ from django.test import Client
 from rest_framework.test import APIClient
 
 from tests.factories import UserFactory
+from tests.storage_s3 import s3_server, s3_storage  # noqa: F401 - fixtures: a real S3 server process
 
 
 @pytest.fixture(autouse=True)
@@ -16,6 +18,14 @@ def _media_in_tmp(settings, tmp_path):
     settings.SIGHTLINE_FEATURE_CACHE_DIR = tmp_path / "feature-cache"
     # Real password hashing dominates set-up time and proves nothing here.
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture(autouse=True)
+def _storage_chosen_by_environment(request):
+    """SIGHTLINE_TEST_STORAGE=s3 runs every test on a bucket of the moto S3 server (tests/storage_s3.py)
+    instead of MEDIA_ROOT, to run existing suites against object storage."""
+    if os.environ.get("SIGHTLINE_TEST_STORAGE", "local") == "s3":
+        request.getfixturevalue("s3_storage")
 
 
 @pytest.fixture(autouse=True)

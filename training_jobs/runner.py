@@ -9,6 +9,7 @@ import logging
 import re
 import traceback
 
+import botocore.exceptions as botocore_errors
 from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
 from django.db import InterfaceError, OperationalError
@@ -31,8 +32,17 @@ from training_jobs.services import (
 
 logger = logging.getLogger(__name__)
 
-# Errors that say nothing about the job itself: trying again later can succeed.
-TEMPORARY_ERRORS = (OperationalError, InterfaceError, ConnectionError, TimeoutError)
+# Errors that say nothing about the job itself: trying again later can succeed. With object storage
+# (SIGHTLINE_STORAGE=s3) an outage longer than boto's own retries surfaces as botocore's connection and
+# HTTP-client errors, which are not Python's ConnectionError.
+TEMPORARY_ERRORS = (
+    OperationalError,
+    InterfaceError,
+    ConnectionError,
+    TimeoutError,
+    botocore_errors.ConnectionError,
+    botocore_errors.HTTPClientError,
+)
 # An absolute path on the worker ("/var/lib/sightline/media/x/y.keras"): where files live on a server is
 # not the user's business, and it hides the part they can act on. The operator's log keeps it whole.
 SERVER_PATH = re.compile(r"(?<![\w:/])/(?:[\w.\-]+/)+([\w.\-]+)")

@@ -13,7 +13,7 @@ from classifier.api.serializers import SplitCountsSerializer
 from classifier.ml.config import TrainingConfig
 from classifier.ml.plan import LABEL_SMOOTHING
 from classifier.models import ModelVersion
-from classifier.selectors import model_version_eta_seconds, model_version_training_job
+from classifier.selectors import model_version_data_summary, model_version_eta_seconds, model_version_training_job
 from classifier.services.quantization import FLOAT, INT8, version_serving_choice
 from classifier.services.serving import version_answer_threshold, version_is_recalibrated
 from training_jobs.api.serializers import JobSerializer
@@ -236,6 +236,19 @@ class QuantizationSerializer(serializers.Serializer):
     error = serializers.CharField(required=False, help_text="Why there is no usable int8 model.")
 
 
+class DataDriftSerializer(serializers.Serializer):
+    relabelled = serializers.IntegerField(help_text="Manifest images whose label is not the one trained with.")
+    moved = serializers.IntegerField(help_text="Manifest images in another split now.")
+    deleted = serializers.IntegerField(help_text="Manifest images deleted since.")
+
+
+class VersionDataSerializer(serializers.Serializer):
+    """What the version's manifest says it was trained on, and how much of it changed since."""
+
+    splits = SplitCountsSerializer(help_text="Images per split when it was trained.")
+    drift = DataDriftSerializer()
+
+
 class ModelVersionDetailSerializer(_WithTrainingJobSerializer, ModelVersionSerializer):
     serving_model = serializers.SerializerMethodField(
         help_text="The TFLite model predictions use: `int8` when the version has one within "
@@ -252,6 +265,10 @@ class ModelVersionDetailSerializer(_WithTrainingJobSerializer, ModelVersionSeria
     most_confused = MostConfusedSerializer(
         many=True, read_only=True, help_text="Test images it got most confidently wrong."
     )
+    data = serializers.SerializerMethodField(
+        help_text="Its manifest's images per split and how many changed since (the manifest downloads from "
+        "`manifest/`); null for a version without one."
+    )
 
     class Meta(ModelVersionSerializer.Meta):
         fields = [
@@ -265,6 +282,7 @@ class ModelVersionDetailSerializer(_WithTrainingJobSerializer, ModelVersionSeria
             "serving_model",
             "serving_reason",
             "quantization",
+            "data",
         ]
         read_only_fields = fields
 
@@ -287,6 +305,11 @@ class ModelVersionDetailSerializer(_WithTrainingJobSerializer, ModelVersionSeria
     @extend_schema_field(MetricsSerializer(allow_null=True))
     def get_metrics(self, version: ModelVersion) -> dict | None:
         return MetricsSerializer(version.metrics).data if version.metrics else None
+
+    @extend_schema_field(VersionDataSerializer(allow_null=True))
+    def get_data(self, version: ModelVersion) -> dict | None:
+        summary = model_version_data_summary(version=version)
+        return None if summary is None else VersionDataSerializer(summary).data
 
     @extend_schema_field(CalibrationSerializer(allow_null=True))
     def get_calibration(self, version: ModelVersion) -> dict | None:
@@ -314,4 +337,19 @@ class ExportFormatSerializer(serializers.Serializer):
         error_messages={
             "invalid_choice": '"{input}" cannot be exported; choose keras, tflite, tflite_int8 or savedmodel.'
         },
+    )
+
+
+class ModelVersionScoreInputSerializer(serializers.Serializer):
+    model_versions = serializers.ListField(
+        child=serializers.IntegerField(),
+        allow_empty=False,
+        help_text="Ids of ready versions of one dataset to score on the same images.",
+    )
+    test_set = serializers.RegexField(
+        r"^(current|manifest:\d+)$",
+        default="current",
+        help_text="`current`: the dataset's test split with its labels now; `manifest:<version id>`: that "
+        "version's test images with the labels it was trained with.",
+        error_messages={"invalid": 'Use "current" or "manifest:<version id>".'},
     )

@@ -191,11 +191,39 @@ class UploadResultSerializer(serializers.Serializer):
     imported = ImageSerializer(many=True)
     rejected = RejectedFileSerializer(many=True)
     counts = serializers.DictField(child=serializers.IntegerField(), help_text="Number of files per outcome.")
+    near_duplicates = serializers.ListField(
+        child=serializers.DictField(),
+        default=list,
+        help_text=(
+            'Imported files that nearly copy a picture already in the dataset, each {"filename", "image", '
+            '"near_duplicate_of", "near_duplicate_of_name", "split"}: stored in that picture\'s split.'
+        ),
+    )
 
 
 class ImportInputSerializer(serializers.Serializer):
-    archive = serializers.FileField(help_text="A ZIP archive: one folder per class, or flat with `labels`.")
+    archive = serializers.FileField(
+        required=False, help_text="A ZIP archive: one folder per class, or flat with `labels`."
+    )
     labels = serializers.FileField(required=False, help_text="CSV with `filename,label` columns.")
+    urls = serializers.FileField(
+        required=False,
+        help_text="Instead of `archive`: a CSV with `url,label` columns (optional `filename`), one image URL a row.",
+    )
+
+    def validate(self, data: dict) -> dict:
+        if data.get("archive") and data.get("urls"):
+            raise serializers.ValidationError(
+                {"urls": "Send an archive or a URL list, not both: each is its own import."}
+            )
+        if data.get("urls") and data.get("labels"):
+            raise serializers.ValidationError(
+                {"labels": "A labels CSV goes with an archive; a URL list gives its labels in its label column."}
+            )
+        if not data.get("archive") and not data.get("urls"):
+            # The archive is what most imports send; a URL list is named in the field's help.
+            raise serializers.ValidationError({"archive": "No file was submitted."})
+        return data
 
 
 class AugmentationInputSerializer(serializers.Serializer):

@@ -2,7 +2,16 @@
 
 from django.urls import path
 
-from classifier.api import model_version_views, prediction_views, usage_views, version_list, views
+from classifier.api import (
+    label_issue_views,
+    model_version_views,
+    near_duplicate_views,
+    prediction_views,
+    usage_views,
+    version_data_views,
+    version_list,
+    views,
+)
 
 app_name = "classifier_api"
 
@@ -26,9 +35,37 @@ urlpatterns = [
     path("datasets/<int:dataset_id>/predict/", prediction_views.DatasetPredictView.as_view(), name="dataset-predict"),
     path("classes/<int:class_id>/", views.LabelClassDetailView.as_view(), name="class-detail"),
     path("images/<int:image_id>/", views.ImageDetailView.as_view(), name="image-detail"),
+    path(
+        "datasets/<int:dataset_id>/label-issues/",
+        label_issue_views.DatasetLabelIssuesView.as_view(),
+        name="dataset-label-issues",
+    ),
+    path(
+        "datasets/<int:dataset_id>/near-duplicates/",
+        near_duplicate_views.DatasetNearDuplicatesView.as_view(),
+        name="dataset-near-duplicates",
+    ),
+    path(
+        "datasets/<int:dataset_id>/near-duplicates/fix/",
+        near_duplicate_views.DatasetNearDuplicatesFixView.as_view(),
+        name="dataset-near-duplicates-fix",
+    ),
+    path("label-issues/<int:issue_id>/", label_issue_views.LabelIssueDetailView.as_view(), name="label-issue-detail"),
+    path("label-issues/<int:issue_id>/keep/", label_issue_views.LabelIssueKeepView.as_view(), name="label-issue-keep"),
+    path(
+        "label-issues/<int:issue_id>/relabel/",
+        label_issue_views.LabelIssueRelabelView.as_view(),
+        name="label-issue-relabel",
+    ),
     path("backbones/", model_version_views.BackboneListView.as_view(), name="backbone-list"),
     path("usage/", usage_views.AccountUsageView.as_view(), name="account-usage"),
     path("model-versions/", version_list.ModelVersionListView.as_view(), name="model-version-list"),
+    path("model-versions/score/", version_data_views.ModelVersionScoreView.as_view(), name="model-version-score"),
+    path(
+        "model-versions/<int:version_id>/manifest/",
+        version_data_views.ModelVersionManifestView.as_view(),
+        name="model-version-manifest",
+    ),
     path(
         "model-versions/<int:version_id>/",
         model_version_views.ModelVersionDetailView.as_view(),

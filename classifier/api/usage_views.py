@@ -24,7 +24,9 @@ class AccountUsageSerializer(serializers.Serializer):
     images = QuotaCountSerializer(help_text="Images stored in all the account's datasets.")
     storage_bytes = QuotaCountSerializer(help_text="Bytes those images' files take.")
     active_jobs = QuotaCountSerializer(help_text="Jobs of any kind queued or running.")
-    active_gpu_jobs = QuotaCountSerializer(help_text="Trainings and batch predictions queued or running.")
+    active_gpu_jobs = QuotaCountSerializer(
+        help_text="Jobs for the training worker (trainings, label-issue searches) queued or running."
+    )
     training_minutes = QuotaMinutesSerializer(
         help_text="Training minutes of the last 24 hours: the budget of each training queued or running, the "
         "minutes each ended one ran."

@@ -56,6 +56,7 @@ from classifier.services.datasets import (
 from classifier.services.images import image_delete, image_relabel, images_upload
 from classifier.services.imports import dataset_import_start
 from classifier.services.splits import dataset_splits_reassign
+from classifier.services.url_imports import url_list_import_start
 from webapp.parsers import JSONParser
 
 
@@ -221,7 +222,12 @@ class DatasetImagesView(GenericAPIView):
             label_name=params.validated_data.get("label") or None,
         )
         body = UploadResultSerializer(
-            {"imported": result.imported, "rejected": result.rejected, "counts": result.counts()},
+            {
+                "imported": result.imported,
+                "rejected": result.rejected,
+                "counts": result.counts(),
+                "near_duplicates": result.near_duplicates,
+            },
             context={"request": request},
         ).data
         # A partial success is still a success (201); the client reads "rejected" for the rest.
@@ -255,18 +261,24 @@ class DatasetImportView(APIView):
     @extend_schema(
         request={"multipart/form-data": ImportInputSerializer},
         responses={202: JobStartedSerializer, 429: QUOTA_EXCEEDED_RESPONSE},
-        description="Queues an import job; its finished `report` counts and lists every rejected file.",
+        description=(
+            "Queues an import job of a ZIP (`archive`) or of a URL list (`urls`); its finished `report` "
+            "counts and lists every rejected file or URL."
+        ),
     )
     def post(self, request: Request, dataset_id: int) -> Response:
         dataset = dataset_or_404(request, dataset_id)
         params = ImportInputSerializer(data=request.data)
         params.is_valid(raise_exception=True)
-        job = dataset_import_start(
-            dataset=dataset,
-            requested_by=request.user,
-            archive=params.validated_data["archive"],
-            labels=params.validated_data.get("labels"),
-        )
+        if params.validated_data.get("urls"):
+            job = url_list_import_start(dataset=dataset, requested_by=request.user, urls=params.validated_data["urls"])
+        else:
+            job = dataset_import_start(
+                dataset=dataset,
+                requested_by=request.user,
+                archive=params.validated_data["archive"],
+                labels=params.validated_data.get("labels"),
+            )
         return Response(JobStartedSerializer({"job": job}).data, status=status.HTTP_202_ACCEPTED)
 
 

@@ -9,13 +9,14 @@ the input size and the view of the image (original or a fixed augmentation such 
 from __future__ import annotations
 
 import os
-import tempfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
 import numpy as np
+
+from classifier.ml.disk_cache import BoundedFolder
 
 ORIGINAL = "original"
 
@@ -58,15 +59,18 @@ class MemoryFeatureCache:
 
 
 class DirectoryFeatureCache:
-    """One .npy file per key under `root`/backbone/weights/size/variant/ab/<sha256>.npy.
+    """One .npy file per key under `root`/backbone/weights/size/variant/ab/<sha256>.npy, at most
+    `max_bytes` in all (None: no limit), least recently used evicted first (`disk_cache.BoundedFolder`).
 
     One file per image lets workers on the same folder fill it concurrently and lets a version
     reuse exactly the images it shares with its parent; writes are atomic (temp file + rename), so a
-    reader never sees half a vector.
+    reader never sees half a vector. It is a cache, never the only copy: a vector that is missing,
+    damaged or evicted, even the whole folder deleted mid-training, is recomputed from the image.
     """
 
-    def __init__(self, root: str | os.PathLike[str]) -> None:
-        self.root = Path(root)
+    def __init__(self, root: str | os.PathLike[str], max_bytes: int | None = None) -> None:
+        self.folder = BoundedFolder(root, max_bytes)
+        self.root = self.folder.root
 
     def path_for(self, key: FeatureKey) -> Path:
         return (
@@ -80,23 +84,19 @@ class DirectoryFeatureCache:
         )
 
     def get(self, key: FeatureKey) -> np.ndarray | None:
+        path = self.path_for(key)
         try:
-            return np.load(self.path_for(key), allow_pickle=False)
+            # Read whole, not memory-mapped: an eviction or a deleted folder cannot pull it from under us.
+            features = np.load(path, allow_pickle=False)
         except (OSError, ValueError, EOFError):
             # Missing or damaged alike: a miss, so the features are recomputed and rewritten.
             return None
+        self.folder.touch(path)
+        return features
 
     def put(self, key: FeatureKey, features: np.ndarray) -> None:
-        path = self.path_for(key)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        handle, temporary = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
-        try:
-            with os.fdopen(handle, "wb") as file:
-                np.save(file, np.asarray(features, dtype=_stored_dtype(features)), allow_pickle=False)
-            os.replace(temporary, path)
-        except BaseException:
-            Path(temporary).unlink(missing_ok=True)
-            raise
+        array = np.asarray(features, dtype=_stored_dtype(features))
+        self.folder.write(self.path_for(key), lambda file: np.save(file, array, allow_pickle=False))
 
 
 def _stored_dtype(features: np.ndarray) -> type:

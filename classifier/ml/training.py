@@ -113,6 +113,11 @@ class TrainingResult:
     train_embeddings: np.ndarray
     train_labels: np.ndarray
     val_embeddings: np.ndarray
+    # Where it trained (``devices.TrainingPlacement``): devices such as ["GPU:0", "GPU:1"] or ["CPU:0"],
+    # replicas in sync, and the precision layers computed in.
+    devices: list[str] = field(default_factory=list)
+    replicas: int = 1
+    precision: str = "float32"
 
 
 class _SilentObserver:
@@ -189,6 +194,9 @@ def train(
 ) -> TrainingResult:
     """Train a classifier for `class_names`; labels are indices into it.
 
+    It runs on this machine's GPUs (several: mirrored, in mixed precision) or its CPU, as
+    `devices.training_placement` chooses, and returns a float32 model whatever it ran on.
+
     `feature_cache` keeps backbone features between runs (e.g. a `DirectoryFeatureCache` shared by
     all versions of a dataset); without one they live only for this call. `checkpoints` receives a
     checkpoint after every epoch, and one it already holds for this configuration and these images
@@ -198,6 +206,44 @@ def train(
     Raises TrainingCancelled when `observer.should_stop()` turns true, ValueError on bad input,
     and the backbones module's UnknownBackbone / WeightsUnavailable.
     """
+    from classifier.ml import devices
+
+    placement = devices.training_placement()
+    with placement.scope():
+        result = _train(
+            config,
+            train_images,
+            train_labels,
+            val_images,
+            val_labels,
+            class_names,
+            observer,
+            feature_cache=feature_cache,
+            checkpoints=checkpoints,
+            time_budget=time_budget,
+            scratch_dir=scratch_dir,
+        )
+    if placement.mixed_precision or placement.replicas > 1:
+        # Exported and served in float32 with plain variables, as a model trained on one CPU is.
+        result.model = devices.float32_copy(result.model)
+    result.devices, result.replicas, result.precision = placement.devices, placement.replicas, placement.precision
+    return result
+
+
+def _train(
+    config: TrainingConfig,
+    train_images: Sequence[ImageRecord],
+    train_labels: Sequence[int] | np.ndarray,
+    val_images: Sequence[ImageRecord],
+    val_labels: Sequence[int] | np.ndarray,
+    class_names: Sequence[str],
+    observer: TrainingObserver | None,
+    *,
+    feature_cache: FeatureCache | None,
+    checkpoints: CheckpointStore | None,
+    time_budget: float | None,
+    scratch_dir: str | None,
+) -> TrainingResult:
     import tempfile
 
     import keras
@@ -285,7 +331,9 @@ def train(
 
     inputs = keras.Input((size, size, 3), dtype="float32", name="image")
     logits = head(extractor(inputs))
-    model = keras.Model(inputs, keras.layers.Softmax(name=PROBABILITIES_LAYER)(logits), name="classifier")
+    # float32 under mixed precision too: a softmax in float16 loses small probabilities.
+    probabilities = keras.layers.Softmax(name=PROBABILITIES_LAYER, dtype="float32")(logits)
+    model = keras.Model(inputs, probabilities, name="classifier")
     return TrainingResult(
         model=model,
         class_names=list(class_names),
@@ -714,12 +762,14 @@ def _build_head(keras: Any, train_features: np.ndarray, class_count: int, dropou
     mean = train_features.mean(axis=0, dtype=np.float64)
     spread = float(np.sqrt(train_features.var(axis=0, dtype=np.float64).mean())) or 1.0
     features = keras.Input((train_features.shape[1],), name="features")
-    scaled = keras.layers.Rescaling(1.0 / spread, offset=(-mean / spread).astype(np.float32), name="feature_scaling")(
-        features
-    )
-    hidden = keras.layers.Dropout(dropout, name="head_dropout")(scaled)
+    # The head stays float32 under mixed precision (it costs nothing beside the backbone): features reach
+    # thousands, past what float16 scales safely, and the loss and calibration need exact logits.
+    scaled = keras.layers.Rescaling(
+        1.0 / spread, offset=(-mean / spread).astype(np.float32), name="feature_scaling", dtype="float32"
+    )(features)
+    hidden = keras.layers.Dropout(dropout, name="head_dropout", dtype="float32")(scaled)
     # Logits out: the loss is computed from logits (stabler), and calibration needs them.
-    logits = keras.layers.Dense(class_count, name="logits")(hidden)
+    logits = keras.layers.Dense(class_count, name="logits", dtype="float32")(hidden)
     return keras.Model(features, logits, name="head")
 
 

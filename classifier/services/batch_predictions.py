@@ -1,4 +1,4 @@
-"""Batch predictions: a ZIP of images predicted by one version on a gpu worker, into a CSV the job links.
+"""Batch predictions: a ZIP of images predicted by one version on an inference worker, into a CSV the job links.
 
 The archive is checked in the request (a readable ZIP under the size limit), stored, and read on the
 worker member by member through ``services.archives``, which refuses zip bombs before anything is
@@ -56,7 +56,7 @@ CSV_COLUMNS = ("filename", "label", "probability", "is_unknown", "error")
 
 
 def batch_prediction_start(*, owner: AbstractBaseUser, model_version: ModelVersion, archive: UploadedFile) -> Job:
-    """Check the version can serve and the upload is a ZIP, store it, and queue the job on the gpu queue."""
+    """Check the version can serve and the upload is a ZIP, store it, and queue the job on the inference queue."""
     version_check_servable(version=model_version)
     archive_upload_check(archive)
     stored = default_storage.save(f"batch-predictions/{uuid.uuid4().hex}.zip", archive)
@@ -134,9 +134,10 @@ def batch_prediction_cleanup(job: Job) -> None:
 
 
 def batch_cores() -> int:
-    """Cores one batch job spreads over: a gpu worker runs one job at a time, so all it has, up to the
-    cap one interpreter gets. Not SIGHTLINE_INTERPRETER_THREADS: that sizes the web tier's interpreters,
-    and a shared .env would hand the web tier's 1 to the workers too."""
+    """Cores one batch job spreads over: all the worker has, up to the cap one interpreter gets (an
+    inference worker runs a few jobs at once, but a lone job, the common case, should leave no core idle).
+    Not SIGHTLINE_INTERPRETER_THREADS: that sizes the web tier's interpreters, and a shared .env would
+    hand the web tier's 1 to the workers too."""
     return cpu_thread_cap()
 
 

@@ -15,7 +15,7 @@ from django.core.files.uploadedfile import UploadedFile
 from django.db import IntegrityError, transaction
 from django.db.models import Q, QuerySet
 
-from classifier.models import Dataset, DatasetImage, LabelClass
+from classifier.models import Dataset, DatasetImage, LabelClass, LabelIssue
 from classifier.services.datasets import label_class_get_or_create
 from classifier.services.imaging import (
     CheckedImage,
@@ -24,6 +24,7 @@ from classifier.services.imaging import (
     image_size_check,
     thumbnail_bytes,
 )
+from classifier.services.near_duplicates import near_duplicate_match
 from classifier.services.quotas import QuotaExceeded, storage_quota_check
 from classifier.services.splits import split_for_new_image
 from webapp.storage import stored_files_delete
@@ -36,12 +37,35 @@ class UploadResult:
     imported: list[DatasetImage] = field(default_factory=list)
     # Each {"filename", "reason", "detail"}: what the user sees for every file not stored.
     rejected: list[dict] = field(default_factory=list)
+    # Each {"filename", "image", "near_duplicate_of", "near_duplicate_of_name", "split"}: imported files that
+    # nearly copy a picture already in the dataset (stored in its split, so the pair cannot leak).
+    near_duplicates: list[dict] = field(default_factory=list)
 
     def counts(self) -> dict:
         counts = {"imported": len(self.imported), **dict.fromkeys(_UPLOAD_REASONS, 0)}
         for rejection in self.rejected:
             counts[rejection["reason"]] = counts.get(rejection["reason"], 0) + 1
+        if self.near_duplicates:
+            # Only when there are any: an upload of distinct pictures reports what it always did.
+            counts["near_duplicate"] = len(self.near_duplicates)
         return counts
+
+    def imported_names(self) -> list[str]:
+        """The imported files' names, each near-duplicate's with the picture it nearly copies."""
+        notes = {row["image"]: f" (near-duplicate of {row['near_duplicate_of_name']})" for row in self.near_duplicates}
+        return [image.original_name + notes.get(image.id, "") for image in self.imported]
+
+
+def near_duplicate_row(image: DatasetImage) -> dict:
+    """The report row of a stored image that nearly copies ``image.near_duplicate_of``."""
+    match = image.near_duplicate_of
+    return {
+        "filename": image.original_name,
+        "image": image.id,
+        "near_duplicate_of": match.id,
+        "near_duplicate_of_name": str(match),
+        "split": image.split,
+    }
 
 
 def image_store(
@@ -55,6 +79,11 @@ def image_store(
     job: Any = None,
 ) -> DatasetImage:
     """Save the file and its thumbnail, then the row, with its split (augmented copies always train).
+
+    A picture that nearly copies one already in the dataset (perceptual hashes within
+    ``SIGHTLINE_NEAR_DUPLICATE_DISTANCE``) is stored all the same, since it may be a legitimate other view,
+    but in its match's split, so the pair never straddles train and test; the returned image's transient
+    ``near_duplicate_of`` names that match (None otherwise, and always for augmented copies).
 
     An augmented copy is written only if its source is a training image at that moment: the source
     row is locked and checked in the same transaction, so a split reassignment cannot move it to
@@ -80,12 +109,14 @@ def image_store(
         )
         with transaction.atomic():
             storage_quota_check(owner_id=dataset.owner_id, adding_bytes=stored_bytes, lock=True)
+            match = None
             if origin == DatasetImage.Origin.AUGMENTED:
                 _source_lock_training(source_image)
                 split = DatasetImage.Split.TRAIN
             else:
-                split = split_for_new_image(dataset=dataset, label=label)
-            return DatasetImage.objects.create(
+                match = near_duplicate_match(dataset=dataset, hash_hex=checked.perceptual_hash)
+                split = match.split if match is not None else split_for_new_image(dataset=dataset, label=label)
+            image = DatasetImage.objects.create(
                 dataset=dataset,
                 label=label,
                 file=saved[0],
@@ -100,7 +131,11 @@ def image_store(
                 origin=origin,
                 source_image=source_image,
                 job=job,
+                perceptual_hash=checked.perceptual_hash,
             )
+            # Not stored: import and upload reports name it, and it can always be found again from the hashes.
+            image.near_duplicate_of = match
+            return image
     except BaseException:
         stored_files_delete(names=saved)
         raise
@@ -183,6 +218,8 @@ def images_upload(*, dataset: Dataset, files: list[UploadedFile], label_name: st
             result.rejected.append(quota_rejection(filename=filename, error=error))
         else:
             result.imported.append(image)
+            if image.near_duplicate_of is not None:
+                result.near_duplicates.append(near_duplicate_row(image))
     if refusal is not None and not result.imported and all(row["reason"] == "over_quota" for row in result.rejected):
         raise refusal
     return result
@@ -204,6 +241,8 @@ def image_relabel(*, image: DatasetImage, label_name: str | None) -> DatasetImag
     image.label = label
     image.save(update_fields=["label"])
     DatasetImage.objects.filter(source_image=image).update(label=label)
+    # The open label issue asked about the old label: answered now (services.label_issues).
+    LabelIssue.objects.filter(image=image, status=LabelIssue.Status.OPEN).delete()
     return image
 
 

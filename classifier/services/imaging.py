@@ -17,6 +17,7 @@ from django.conf import settings
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from classifier.ml.images import STRETCH, resize_for_model, to_rgb
+from classifier.ml.near_duplicates import perceptual_hash
 from webapp.units import human_bytes
 
 # The only decoders tried. Pillow can identify many more formats (EPS runs Ghostscript, for one);
@@ -58,6 +59,8 @@ class CheckedImage:
     height: int
     format: str
     extension: str
+    # Hex (classifier.ml.near_duplicates); "" where the check was made for work that stores nothing.
+    perceptual_hash: str = ""
 
 
 def image_size_check(*, size: int, filename: str) -> None:
@@ -75,10 +78,10 @@ def image_check(*, content: bytes, filename: str) -> CheckedImage:
     Pillow is lazy and a truncated file fails only when its pixels are read.
     """
     with _checked_open(content=content, filename=filename) as image:
-        return _checked_image(image, content)
+        return _checked_image(image, content, with_hash=True)
 
 
-def _checked_image(image: Image.Image, content: bytes) -> CheckedImage:
+def _checked_image(image: Image.Image, content: bytes, *, with_hash: bool = False) -> CheckedImage:
     width, height = image.size
     orientation = image.getexif().get(_EXIF_ORIENTATION_TAG)
     if orientation in _QUARTER_TURN_ORIENTATIONS:
@@ -91,7 +94,17 @@ def _checked_image(image: Image.Image, content: bytes) -> CheckedImage:
         height=height,
         format=image_format,
         extension=_EXTENSIONS[image_format],
+        # From the pixels just decoded: a stored image's near-duplicates are found without decoding it again.
+        perceptual_hash=_perceptual_hash(image) if with_hash else "",
     )
+
+
+def _perceptual_hash(image: Image.Image) -> str:
+    try:
+        return perceptual_hash(image)
+    except (OSError, ValueError) as error:
+        # Pixels that cannot be turned into RGB cannot be trained on either (as in ``_model_pixels``).
+        raise ImageRejected("corrupt", f"The image is damaged: {_sentence(error)}.") from None
 
 
 def image_check_pixels(*, content: bytes, filename: str, size: int, resize: str = STRETCH) -> np.ndarray:

@@ -5,9 +5,7 @@ archive. The archive is read member by member through ``services.archives``, whi
 archives (zip bombs, ``../`` names) before anything is decompressed or stored.
 """
 
-import csv
 import hashlib
-import io
 import uuid
 import zipfile
 from collections import Counter
@@ -30,9 +28,11 @@ from classifier.services.archives import (
     member_path_key,
     stored_archive_open,
 )
-from classifier.services.images import image_add, quota_rejection
+from classifier.services.csv_tables import CsvUnreadable, csv_table_read
+from classifier.services.images import image_add, near_duplicate_row, quota_rejection
 from classifier.services.imaging import ImageRejected, image_size_check
 from classifier.services.quotas import QuotaExceeded, job_quota_check, storage_quota_check
+from classifier.services.url_imports import url_list_import_run
 from training_jobs.kinds import JobResult
 from training_jobs.models import Job
 from training_jobs.services import JobInputError, job_create, job_enqueue
@@ -104,36 +104,29 @@ def _labels_parse(raw: bytes) -> dict[str, str]:
     """``{member path: label}`` from a ``filename,label`` CSV (more columns are fine; an empty label
     means unlabelled). Raises ``ValidationError({"labels": ...})`` naming what is wrong."""
     try:
-        text = raw.decode("utf-8-sig")
-    except UnicodeDecodeError as error:
-        message = f"The labels CSV is not UTF-8 text (byte {error.start} cannot be read); save it as UTF-8."
-        raise ValidationError({"labels": message}) from None
-    try:
-        rows = csv.reader(io.StringIO(text))
-        header = [column.strip().lower() for column in next(rows, [])]
-        missing = [column for column in _REQUIRED_COLUMNS if column not in header]
-        if missing:
-            found = ", ".join(column for column in header if column) or "none"
+        table = csv_table_read(raw, what="The labels CSV")
+    except CsvUnreadable as error:
+        raise ValidationError({"labels": str(error)}) from None
+    missing = [column for column in _REQUIRED_COLUMNS if column not in table.columns]
+    if missing:
+        found = ", ".join(column for column in table.columns if column) or "none"
+        message = (
+            f"The labels CSV needs the columns filename and label; missing: {', '.join(missing)} (found: {found})."
+        )
+        raise ValidationError({"labels": message})
+    labels: dict[str, str] = {}
+    for index, (cell, label_cell) in enumerate(zip(table.cells("filename"), table.cells("label"), strict=True)):
+        filename = member_path_key(cell)
+        label = label_cell.strip()
+        if not filename:
+            continue
+        if labels.get(filename, label) != label:
             message = (
-                f"The labels CSV needs the columns filename and label; missing: {', '.join(missing)} (found: {found})."
+                f'Line {table.line(index)} of the labels CSV gives {filename} the label "{label}", '
+                f'but an earlier line gave it "{labels[filename]}".'
             )
             raise ValidationError({"labels": message})
-        filename_at, label_at = header.index("filename"), header.index("label")
-        labels: dict[str, str] = {}
-        for row in rows:
-            filename = member_path_key(row[filename_at] if filename_at < len(row) else "")
-            label = (row[label_at] if label_at < len(row) else "").strip()
-            if not filename:
-                continue
-            if labels.get(filename, label) != label:
-                message = (
-                    f'Line {rows.line_num} of the labels CSV gives {filename} the label "{label}", '
-                    f'but an earlier line gave it "{labels[filename]}".'
-                )
-                raise ValidationError({"labels": message})
-            labels[filename] = label
-    except csv.Error as error:
-        raise ValidationError({"labels": f"The labels CSV cannot be read: {error}."}) from None
+        labels[filename] = label
     return labels
 
 
@@ -146,7 +139,11 @@ def dataset_import_run(*, job: Job, progress: Callable[..., None]) -> JobResult:
     reads the archive again and counts the images its earlier attempts stored as imported, so the
     report is the same as if it had run once. The stored archive and CSV are deleted when the job
     ends (``dataset_import_cleanup``), not before: a resumed attempt needs them.
+
+    A job whose params name a URL list (``urls``) imports that list instead (``services.url_imports``).
     """
+    if job.params.get("urls"):
+        return url_list_import_run(job=job, progress=progress)
     archive_name, labels_name = job.params["archive"], job.params.get("labels")
     labels = None
     if labels_name:
@@ -175,8 +172,9 @@ def _nothing_imported(report: dict) -> str:
 
 
 def dataset_import_cleanup(job: Job) -> None:
-    """The import job's ``cleanup`` hook: its uploaded archive and CSV go however it ended."""
-    stored_files_delete(names=[name for name in (job.params.get("archive"), job.params.get("labels")) if name])
+    """The import job's ``cleanup`` hook: its uploaded archive and CSV (or URL list) go however it ended."""
+    names = (job.params.get("archive"), job.params.get("labels"), job.params.get("urls"))
+    stored_files_delete(names=[name for name in names if name])
 
 
 @dataclass
@@ -206,6 +204,8 @@ def _archive_import(
     counts: Counter[str] = Counter()
     classes: Counter[str | None] = Counter()
     rejected: list[dict] = []
+    # Imported all the same (a near-copy may be a legitimate view), each with the picture it nearly copies.
+    near_duplicates: list[dict] = []
     total = len(members)
     for done, member in enumerate(members, start=1):
         filename = member.info.filename
@@ -219,7 +219,7 @@ def _archive_import(
                 # Imported by an earlier attempt: counted once, and a later copy in the archive is a duplicate.
                 stored_before.discard(digest)
             else:
-                image_add(
+                image = image_add(
                     dataset=dataset,
                     content=content,
                     filename=filename,
@@ -227,6 +227,8 @@ def _archive_import(
                     origin=DatasetImage.Origin.IMPORT,
                     job=job,
                 )
+                if image.near_duplicate_of is not None:
+                    near_duplicates.append(near_duplicate_row(image))
         except ImageRejected as rejection:
             counts[rejection.reason] += 1
             rejected.append({"filename": filename, "reason": rejection.reason, "detail": rejection.detail})
@@ -249,6 +251,8 @@ def _archive_import(
         rejected.append({"filename": filename, "reason": "missing", "detail": detail})
     report: dict = {"imported": counts["imported"], **{reason: counts[reason] for reason in _REPORT_REASONS}}
     report.update(total=total, rejected=rejected, classes=dict(classes))
+    if near_duplicates:
+        report.update(near_duplicate=len(near_duplicates), near_duplicates=near_duplicates)
     return report
 
 

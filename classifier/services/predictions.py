@@ -286,7 +286,8 @@ def prediction_send(*, prediction_id: int) -> bool:
     ):
         return False
     try:
-        run_prediction.apply_async(args=[prediction_id], queue="cpu")
+        # Its queue ("inference") comes from CELERY_TASK_ROUTES.
+        run_prediction.apply_async(args=[prediction_id])
     except Exception:
         logger.exception("Could not send prediction %s to the broker; the reaper will send it again.", prediction_id)
         Prediction.objects.filter(id=prediction_id, status=Prediction.Status.QUEUED).update(sent_at=None)
@@ -295,7 +296,7 @@ def prediction_send(*, prediction_id: int) -> bool:
 
 
 def prediction_run(*, prediction_id: int) -> None:
-    """The cpu task's work: fetch (for a URL) and predict a queued prediction, ending it succeeded or
+    """The inference task's work: fetch (for a URL) and predict a queued prediction, ending it succeeded or
     failed with the reason. A prediction that is no longer queued is left alone, so a task delivered
     twice runs it once. One whose worker was lost too often while running it fails with that reason."""
     queued = Prediction.objects.filter(id=prediction_id, status=Prediction.Status.QUEUED)

@@ -95,7 +95,8 @@ def _stored(user_id: int) -> dict[str, int]:
 
 
 def _gpu_kinds() -> list[str]:
-    # The kinds that wait for the training worker (trainings, batch predictions).
+    # The kinds that wait for the training worker (trainings, label-issue searches). Batch predictions and
+    # scoring run on the inference queue, several at once: they count against active_jobs only.
     return [kind.name for kind in job_kinds() if kind.queue == "gpu"]
 
 
@@ -153,9 +154,9 @@ def job_quota_check(*, user: AbstractBaseUser, kind: str, budget_minutes: float 
             quota="active_gpu_jobs",
             used=used,
             allowed=allowed,
-            message=f"You already have {_trainings(used)} queued or running, as many as your account may have "
-            f"at once ({allowed}): the training worker is shared, so each account waits for its own. Start this "
-            "one when that has finished, or cancel it.",
+            message=f"You already have {_training_worker_jobs(used)} queued or running, as many as your account "
+            f"may have at once ({allowed}): the training worker is shared, so each account waits for its own. "
+            "Start this one when that has finished, or cancel it.",
         )
     used, allowed = jobs["active_jobs"], limits["active_jobs"]
     if allowed is not None and used >= allowed:
@@ -171,8 +172,8 @@ def job_quota_check(*, user: AbstractBaseUser, kind: str, budget_minutes: float 
         _training_minutes_check(user_id=user.pk, budget_minutes=budget_minutes, allowed=allowed)
 
 
-def _trainings(count: int) -> str:
-    return "1 training or batch prediction" if count == 1 else f"{count} trainings or batch predictions"
+def _training_worker_jobs(count: int) -> str:
+    return "1 job for the training worker" if count == 1 else f"{count} jobs for the training worker"
 
 
 def _training_minutes_check(*, user_id: int, budget_minutes: float, allowed: int) -> None:

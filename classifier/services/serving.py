@@ -1,6 +1,8 @@
 """Answer predictions in this process from a model version's TFLite file, without TensorFlow.
 
-The web tier and the workers load each version's interpreter once per process and keep it. Its cache
+The web tier and the workers load each version's interpreter once per process and keep it, at most
+``SIGHTLINE_INTERPRETER_CACHE_SIZE`` of them, least recently used dropped first. It is made from the TFLite
+file's bytes read through the storage API, so no process needs another's local files. Its cache
 key holds the version id and the stored TFLite file's name, so a version whose artifact changes is
 loaded afresh and its old interpreter dropped. The unknown-image detector (``classifier.ml.unknown``)
 is cached the same way beside it. Each version also says how an image is resized for it and, through
@@ -14,6 +16,7 @@ from collections import OrderedDict
 from dataclasses import dataclass
 
 import numpy as np
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.files.storage import default_storage
 
@@ -30,7 +33,7 @@ DEFAULT_TOP_K = 5
 # The answer rule's threshold for a calibrated version: one class when it is more likely right than not.
 DEFAULT_THRESHOLD = 0.5
 
-_predictors = PredictorCache()
+_predictors = PredictorCache(max_entries=settings.SIGHTLINE_INTERPRETER_CACHE_SIZE)
 # Version id → the names of its float and int8 files now, to drop its old interpreters when a file changes.
 _current_keys: dict[int, tuple[str, str]] = {}
 # Detector per "<version id>:<file name>", least recently used first; None remembers a version without

@@ -2,7 +2,7 @@
 
 New images are placed one at a time so each class tracks its target fractions and nothing already
 placed moves (a model's held-out images stay held out). ``dataset_splits_reassign`` recomputes every
-split from the seed when the user asks for it.
+split from the seed when the user asks for it, keeping each near-duplicate group in one split.
 """
 
 import hashlib
@@ -12,7 +12,9 @@ from django.db import transaction
 from django.db.models import Count
 
 from classifier.models import Dataset, DatasetImage, LabelClass
+from classifier.selectors_near_duplicates import near_duplicate_id_groups
 from classifier.services.datasets import split_fractions_check
+from classifier.services.near_duplicates import perceptual_hashes_fill
 
 Split = DatasetImage.Split
 # Ties go to the first split listed, so the first images of a class train.
@@ -73,8 +75,10 @@ def dataset_splits_reassign(
     dataset when given).
 
     Augmented copies always train, and a copy whose source now sits in val or test is deleted:
-    anything derived from a held-out image would leak it into training. Returns the image count per
-    split and how many augmented copies were deleted.
+    anything derived from a held-out image would leak it into training. A near-duplicate group
+    (``selectors_near_duplicates``) is placed as one unit, in the class and seeded order of its first
+    member, into the first split it fits in without passing that split's count (else train), so no group
+    straddles splits. Returns the image count per split and how many augmented copies were deleted.
     """
     # Lock the dataset row so two reassignments cannot interleave their updates.
     dataset = Dataset.objects.select_for_update().get(id=dataset.id)
@@ -87,19 +91,31 @@ def dataset_splits_reassign(
     split_fractions_check(dataset.val_fraction, dataset.test_fraction)
     dataset.save(update_fields=["split_seed", "val_fraction", "test_fraction", "updated_at"])
 
+    perceptual_hashes_fill(dataset=dataset)
     originals = DatasetImage.objects.filter(dataset=dataset).exclude(origin=DatasetImage.Origin.AUGMENTED)
-    by_class: dict[int | None, list[tuple[str, int]]] = defaultdict(list)
-    for image_id, label_id, sha256 in originals.values_list("id", "label_id", "sha256"):
-        by_class[label_id].append((_seeded_order(dataset.split_seed, sha256), image_id))
+    rows = {
+        image_id: (label_id, sha256) for image_id, label_id, sha256 in originals.values_list("id", "label_id", "sha256")
+    }
+    # Members stored after ``rows`` was read wait for the next reassignment, like any new image.
+    grouped = [ids for group in near_duplicate_id_groups(dataset=dataset) if (ids := [i for i in group if i in rows])]
+    in_groups = {image_id for ids in grouped for image_id in ids}
+    units = [[image_id] for image_id in rows if image_id not in in_groups] + grouped
+    by_class: dict[int | None, list[tuple[str, list[int]]]] = defaultdict(list)
+    for ids in units:
+        first = min(ids, key=lambda image_id: _seeded_order(dataset.split_seed, rows[image_id][1]))
+        by_class[rows[first][0]].append((_seeded_order(dataset.split_seed, rows[first][1]), ids))
 
     ids_by_split: dict[str, list[int]] = {split: [] for split in _SPLIT_ORDER}
-    for members in by_class.values():
-        members.sort()
-        ordered_ids = [image_id for _, image_id in members]
-        val, test = _split_counts(len(ordered_ids), dataset.val_fraction, dataset.test_fraction)
-        ids_by_split[Split.TEST] += ordered_ids[:test]
-        ids_by_split[Split.VAL] += ordered_ids[test : test + val]
-        ids_by_split[Split.TRAIN] += ordered_ids[test + val :]
+    for class_units in by_class.values():
+        class_units.sort()
+        val, test = _split_counts(sum(len(ids) for _, ids in class_units), dataset.val_fraction, dataset.test_fraction)
+        room = {Split.TEST: test, Split.VAL: val}
+        for _, ids in class_units:
+            # Singletons fill test, then val, then train in seeded order, as before groups existed.
+            split = next((split for split in (Split.TEST, Split.VAL) if len(ids) <= room[split]), Split.TRAIN)
+            if split in room:
+                room[split] -= len(ids)
+            ids_by_split[split] += ids
     for split, ids in ids_by_split.items():
         for start in range(0, len(ids), _CHUNK):
             DatasetImage.objects.filter(id__in=ids[start : start + _CHUNK]).exclude(split=split).update(split=split)

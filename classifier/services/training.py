@@ -32,6 +32,7 @@ from classifier.ml.training import ImageRecord, TrainingCancelled
 from classifier.models import Dataset, DatasetImage, ModelVersion
 from classifier.services import quantization
 from classifier.services.checkpoints import StoredCheckpoints
+from classifier.services.manifests import manifest_store
 from classifier.services.storage import model_version_folder
 from training_jobs.kinds import JobResult
 from training_jobs.models import EpochMetric, Job
@@ -197,12 +198,18 @@ def model_version_train_run(*, job: Job, progress: ProgressReporter) -> JobResul
         train_images, train_labels = _split(version, DatasetImage.Split.TRAIN)
         val_images, val_labels = _split(version, DatasetImage.Split.VAL)
         test_images, test_labels = _split(version, DatasetImage.Split.TEST)
+        # Written first, into the version's folder: a failed or cancelled training's clean-up removes it.
+        manifest = manifest_store(
+            folder=folder, images_by_split={"train": train_images, "val": val_images, "test": test_images}
+        )
         total_epochs = config.epochs + (config.fine_tune_epochs if config.fine_tuning_enabled else 0)
         observer = _JobObserver(job, progress, total_epochs, version)
         progress(
             0.0, f"Computing {config.backbone} features for {len(train_images) + len(val_images)} images", force=True
         )
-        cache = DirectoryFeatureCache(settings.SIGHTLINE_FEATURE_CACHE_DIR)
+        cache = DirectoryFeatureCache(
+            settings.SIGHTLINE_FEATURE_CACHE_DIR, max_bytes=settings.SIGHTLINE_FEATURE_CACHE_MAX_BYTES or None
+        )
         result = training.train(
             config,
             _records(train_images),
@@ -270,6 +277,7 @@ def model_version_train_run(*, job: Job, progress: ProgressReporter) -> JobResul
 
     fields = {
         **artifacts,
+        "manifest_file": manifest,
         "metrics": metrics,
         "most_confused": confused,
         "calibration": calibration_report,
@@ -289,6 +297,9 @@ def model_version_train_run(*, job: Job, progress: ProgressReporter) -> JobResul
             "serving_model": serving.model,
             "serving_reason": serving.reason,
             "best_epoch": result.best_epoch,
+            # Where it trained (classifier.ml.devices): e.g. ["GPU:0", "GPU:1"] mirrored in mixed_float16.
+            "devices": result.devices,
+            "precision": result.precision,
         },
         message=f"Version {version.number} ready: {summary}",
         finish=lambda _job: _version_ready(version=version, fields=fields),

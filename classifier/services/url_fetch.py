@@ -54,8 +54,47 @@ class _Target:
     path: str
 
 
-def _refuse(message: str) -> ValidationError:
-    return ValidationError({"url": message})
+class UrlRefused(ValidationError):
+    """A fetch that failed, as ``ValidationError({"url": message})`` for the forms and APIs that show it,
+    with what went wrong for callers that sort or retry failures (URL-list imports).
+
+    ``reason`` is "refused" (the URL or an address it leads to is not fetched), "timeout", "too_large",
+    "http_error" (``status`` set), "unreachable" (no connection, or it broke) or an image check's reason;
+    ``temporary`` says a later try may succeed; ``retry_after`` is the server's Retry-After header.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        reason: str = "refused",
+        status: int | None = None,
+        retry_after: str | None = None,
+        temporary: bool = False,
+    ) -> None:
+        super().__init__({"url": message})
+        self.detail = message
+        self.reason = reason
+        self.status = status
+        self.retry_after = retry_after
+        self.temporary = temporary
+
+
+# Answers that say "not now" rather than "never": worth another try after a pause.
+_TEMPORARY_STATUSES = {408, 425, 429, 500, 502, 503, 504}
+
+
+def _refuse(message: str, **facts) -> UrlRefused:
+    return UrlRefused(message, **facts)
+
+
+@dataclass(frozen=True)
+class FetchedContent:
+    content: bytes
+    # The URL the bytes came from, after redirects.
+    url: str
+    # Its last path segment, for the stored file's name.
+    filename: str
 
 
 def _shown(url: str) -> str:
@@ -151,9 +190,10 @@ def _addresses(target: _Target) -> list[tuple[int, tuple]]:
         infos = lookup.result(timeout=seconds)
     except FutureTimeout:
         lookup.cancel()
-        raise _refuse(f"The name {target.host} could not be looked up within {seconds:g} s.") from None
+        message = f"The name {target.host} could not be looked up within {seconds:g} s."
+        raise _refuse(message, reason="timeout", temporary=True) from None
     except (OSError, UnicodeError):
-        raise _refuse(f"The host {target.host} could not be found.") from None
+        raise _refuse(f"The host {target.host} could not be found.", reason="unreachable") from None
     addresses: list[tuple[int, tuple]] = []
     for family, _type, _proto, _name, sockaddr in infos:
         if (family, sockaddr) not in addresses:
@@ -242,11 +282,18 @@ def _get(target: _Target, deadline: float) -> tuple[str | None, bytes]:
                     raise _refuse(f"{_shown(target.url)} redirects without saying where to.")
                 return location, b""
             if response.status != 200:
-                raise _refuse(f"{_shown(target.url)} answered HTTP {response.status} {response.reason}.")
+                raise _refuse(
+                    f"{_shown(target.url)} answered HTTP {response.status} {response.reason}.",
+                    reason="http_error",
+                    status=response.status,
+                    retry_after=response.getheader("Retry-After"),
+                    temporary=response.status in _TEMPORARY_STATUSES,
+                )
             declared = response.getheader("Content-Length", "")
             if declared.isdigit() and int(declared) > limit:
                 raise _refuse(
-                    f"{_shown(target.url)} is {human_bytes(int(declared))}; the limit is {human_bytes(limit)}."
+                    f"{_shown(target.url)} is {human_bytes(int(declared))}; the limit is {human_bytes(limit)}.",
+                    reason="too_large",
                 )
             return None, _read_body(target, response, deadline, limit)
         except ssl.SSLError as error:
@@ -254,13 +301,15 @@ def _get(target: _Target, deadline: float) -> tuple[str | None, bytes]:
         except (TimeoutError, OSError, http.client.HTTPException) as error:
             if time.monotonic() >= deadline or isinstance(error, TimeoutError):
                 raise _timed_out(target) from None
-            raise _refuse(f"{_shown(target.url)} could not be read: {error or type(error).__name__}.") from None
+            message = f"{_shown(target.url)} could not be read: {error or type(error).__name__}."
+            raise _refuse(message, reason="unreachable", temporary=True) from None
         finally:
             if watchdog is not None:
                 watchdog.cancel()
             connection.close()
     if last_error is not None:
-        raise _refuse(f"{target.host} could not be reached: {last_error.strerror or last_error}.")
+        message = f"{target.host} could not be reached: {last_error.strerror or last_error}."
+        raise _refuse(message, reason="unreachable", temporary=True)
     raise _timed_out(target)
 
 
@@ -277,19 +326,25 @@ def _read_body(target: _Target, response: http.client.HTTPResponse, deadline: fl
         chunks.append(chunk)
         received += len(chunk)
         if received > limit:
-            raise _refuse(f"{_shown(target.url)} is larger than the limit of {human_bytes(limit)}.")
+            raise _refuse(f"{_shown(target.url)} is larger than the limit of {human_bytes(limit)}.", reason="too_large")
 
 
-def _timed_out(target: _Target) -> ValidationError:
+def _timed_out(target: _Target) -> UrlRefused:
     seconds = settings.SIGHTLINE_URL_FETCH_DEADLINE_SECONDS
     per_step = settings.SIGHTLINE_URL_FETCH_TIMEOUT_SECONDS
     return _refuse(
-        f"{_shown(target.url)} timed out (each step may take {per_step:g} s, the whole fetch {seconds:g} s)."
+        f"{_shown(target.url)} timed out (each step may take {per_step:g} s, the whole fetch {seconds:g} s).",
+        reason="timeout",
+        temporary=True,
     )
 
 
-def url_image_fetch(*, url: str) -> FetchedImage:
-    """Download the image at ``url`` (following up to 3 redirects) and check it decodes as an image."""
+def url_content_fetch(*, url: str) -> FetchedContent:
+    """Download the bytes at ``url`` (following up to 3 redirects), not yet checked to be an image.
+
+    Raises ``UrlRefused``. For callers that check and store the bytes themselves (URL-list imports
+    store through ``image_add``, which checks them as uploads are checked).
+    """
     deadline = time.monotonic() + settings.SIGHTLINE_URL_FETCH_DEADLINE_SECONDS
     target = _target(url.strip())
     for redirects in range(MAX_REDIRECTS + 1):
@@ -299,12 +354,18 @@ def url_image_fetch(*, url: str) -> FetchedImage:
         if redirects == MAX_REDIRECTS:
             raise _refuse(f"{_shown(url)} redirected more than {MAX_REDIRECTS} times.")
         target = _target(urljoin(target.url, location))
-    try:
-        checked = image_check(content=content, filename=_shown(target.url))
-    except ImageRejected as rejection:
-        raise _refuse(rejection.detail) from None
     filename = unquote(target.path.split("?", 1)[0].rsplit("/", 1)[-1]) or target.host
-    return FetchedImage(image=checked, filename=filename[-200:])
+    return FetchedContent(content=content, url=target.url, filename=filename[-200:])
+
+
+def url_image_fetch(*, url: str) -> FetchedImage:
+    """Download the image at ``url`` (following up to 3 redirects) and check it decodes as an image."""
+    fetched = url_content_fetch(url=url)
+    try:
+        checked = image_check(content=fetched.content, filename=_shown(fetched.url))
+    except ImageRejected as rejection:
+        raise _refuse(rejection.detail, reason=rejection.reason) from None
+    return FetchedImage(image=checked, filename=fetched.filename)
 
 
 # The quota name of a sync URL prediction refused because this process is fetching all it may at once.

@@ -128,7 +128,8 @@ def test_a_reap_during_the_final_step_resumes_from_the_checkpoint_and_keeps_one_
     assert list(EpochMetric.objects.filter(job=job).values_list("epoch", "pk")) == epochs_before
     names = {name.rsplit("/", 1)[-1] for name in _version_files(version)}
     assert names == {
-        "metadata.json", "model.keras", "model.tflite", "model_int8.tflite", "savedmodel.zip", "unknown.npz"
+        "manifest.csv.gz", "metadata.json", "model.keras", "model.tflite", "model_int8.tflite", "savedmodel.zip",
+        "unknown.npz",
     }
     assert_versions_follow_their_jobs()
     assert_no_orphan_files()

@@ -28,7 +28,7 @@ pytestmark = pytest.mark.django_db
 
 Split = DatasetImage.Split
 GPU_JOBS_FULL = (
-    "You already have 1 training or batch prediction queued or running, as many as your account may have at "
+    "You already have 1 job for the training worker queued or running, as many as your account may have at "
     "once (1): the training worker is shared, so each account waits for its own. Start this one when that has "
     "finished, or cancel it."
 )
@@ -226,30 +226,40 @@ def test_a_second_training_of_one_account_is_429_while_another_accounts_is_accep
     assert _train(user_api, dataset).status_code == 202
 
 
-def test_a_batch_prediction_waits_like_a_training(user, other_user):
+def test_a_batch_prediction_does_not_wait_for_the_training_worker(user, other_user):
+    # Batch predictions run on the inference queue: an account's training waiting for the training worker
+    # does not hold them back, and they do not take its training's place.
     JobFactory(requested_by=user, kind=Job.Kind.TRAIN)
+    job_quota_check(user=user, kind=Job.Kind.BATCH_PREDICT)
+    JobFactory(requested_by=other_user, kind=Job.Kind.BATCH_PREDICT)
 
+    job_quota_check(user=other_user, kind=Job.Kind.TRAIN)
     with pytest.raises(QuotaExceeded) as refused:
-        job_quota_check(user=user, kind=Job.Kind.BATCH_PREDICT)
-
+        job_quota_check(user=user, kind=Job.Kind.TRAIN)
     assert (refused.value.quota, refused.value.message) == ("active_gpu_jobs", GPU_JOBS_FULL)
-    job_quota_check(user=user, kind=Job.Kind.IMPORT)
-    job_quota_check(user=other_user, kind=Job.Kind.BATCH_PREDICT)
 
 
-def test_a_batch_prediction_is_429_while_the_accounts_training_waits(user, user_api, settings, make_ready_version):
+def test_a_batch_prediction_is_accepted_while_the_accounts_training_waits_and_counts_as_a_job(
+    user, user_api, settings, make_ready_version
+):
+    settings.SIGHTLINE_QUOTA_ACTIVE_JOBS = 2
     version = make_ready_version(DatasetFactory(owner=user))
     JobFactory(requested_by=user, kind=Job.Kind.TRAIN)
+
+    def post_batch():
+        return user_api.post(
+            f"/api/v1/model-versions/{version.id}/batch-predictions/",
+            {"archive": SimpleUploadedFile("photos.zip", _zip({"1.png": image_bytes(fmt="PNG")}))},
+            format="multipart",
+        )
+
+    assert post_batch().status_code == 202
+    assert Job.objects.filter(requested_by=user, kind=Job.Kind.BATCH_PREDICT).count() == 1
     before, files_before = _rows(user), _stored_files(settings)
+    refused = post_batch()
 
-    response = user_api.post(
-        f"/api/v1/model-versions/{version.id}/batch-predictions/",
-        {"archive": SimpleUploadedFile("photos.zip", _zip({"1.png": image_bytes(fmt="PNG")}))},
-        format="multipart",
-    )
-
-    assert response.status_code == 429
-    assert response.json() == {"detail": GPU_JOBS_FULL, "quota": "active_gpu_jobs", "used": 1, "allowed": 1}
+    assert refused.status_code == 429
+    assert refused.json()["quota"] == "active_jobs"
     assert (_rows(user), _stored_files(settings)) == (before, files_before)
 
 

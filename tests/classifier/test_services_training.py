@@ -74,6 +74,8 @@ def test_training_stores_curves_metrics_calibration_artifacts_and_unknown_detect
     with default_storage.open(version.savedmodel_file.name, "rb") as file:
         assert "savedmodel/saved_model.pb" in zipfile.ZipFile(file).namelist()
     assert job.report["model_version"] == version.id
+    # Where it trained: this machine has no GPU, so its one CPU in float32.
+    assert (job.report["devices"], job.report["precision"]) == (["CPU:0"], "float32")
     # The served model answers embeddings too, which the stored unknown-image detector scores.
     assert version.unknown_stats["method"] == "knn"
     assert version.unknown_stats["threshold"] > 0

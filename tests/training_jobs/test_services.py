@@ -2,6 +2,7 @@
 kind registered by the test (the engine knows no domain)."""
 
 import pytest
+from botocore.exceptions import EndpointConnectionError
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 from django.db import OperationalError
@@ -224,6 +225,23 @@ def test_a_temporary_error_resumes_the_job_as_its_next_attempt(kind):
     assert kind.runs == [1, 2]
     assert (job.status, job.attempts, job.message) == ("succeeded", 2, "Done on the second try")
     assert kind.ended == [(job.id, "succeeded")]
+
+
+def test_an_object_storage_outage_resumes_the_job_too(kind):
+    # What boto raises once its own retries are spent (SIGHTLINE_STORAGE=s3): not Python's ConnectionError.
+    job = job_of_test_kind()
+
+    def work(job, progress):
+        if job.attempts == 1:
+            raise EndpointConnectionError(endpoint_url="http://minio:9000/sightline/datasets/1/a.jpg")
+        return JobResult({"done": 1}, "Done once the bucket answered")
+
+    kind.work = work
+    job_run(job_id=job.id)
+
+    job.refresh_from_db()
+    assert kind.runs == [1, 2]
+    assert (job.status, job.attempts, job.message) == ("succeeded", 2, "Done once the bucket answered")
 
 
 def test_a_temporary_error_on_the_last_attempt_fails_the_job(kind, settings):

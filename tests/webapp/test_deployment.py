@@ -3,6 +3,7 @@ exist in the project, and every queue the code routes to must have a worker. And
 run for real: quiet, stopped cleanly by Ctrl-C, loud and non-zero when one of its processes dies."""
 
 import importlib
+import importlib.metadata
 import os
 import signal
 import socket
@@ -29,12 +30,29 @@ def _option(argv: list[str], flag: str) -> str | None:
 
 
 def test_compose_has_the_production_shape():
-    assert {"postgres", "redis", "web", "worker-cpu", "worker-gpu", "flower"} <= set(SERVICES)
-    images = {SERVICES[name].get("image") for name in ("web", "worker-cpu", "worker-gpu", "flower")}
+    assert {"postgres", "redis", "web", "worker-cpu", "worker-inference", "worker-gpu", "flower"} <= set(SERVICES)
+    images = {SERVICES[name].get("image") for name in ("web", "worker-cpu", "worker-inference", "flower")}
     assert images == {"sightline:latest"}, "web and workers must share one image"
     assert (ROOT / SERVICES["web"]["build"] / "Dockerfile").exists()
     assert "media:/data" in SERVICES["web"]["volumes"]
     assert SERVICES["worker-gpu"]["deploy"]["resources"]["reservations"]["devices"][0]["capabilities"] == ["gpu"]
+
+
+def test_the_gpu_worker_runs_the_dockerfiles_cuda_target_of_the_same_tensorflow():
+    """The gpu worker's image is the Dockerfile's gpu target: the CPU image's code and pinned TensorFlow
+    with NVIDIA's CUDA wheels. A plain build (the last stage) is the small CPU image."""
+    build = SERVICES["worker-gpu"]["build"]
+    assert (build["context"], build["target"]) == (".", "gpu")
+    assert SERVICES["worker-gpu"]["image"] != "sightline:latest"
+    dockerfile = (ROOT / "Dockerfile").read_text()
+    stages = [line.split()[-1] for line in dockerfile.splitlines() if line.startswith("FROM ")]
+    assert "gpu" in stages and stages[-1] == "cpu"
+    version_from_pin = "sed -n 's/^tensorflow==//p' requirements.txt"
+    assert f'RUN pip install "tensorflow[and-cuda]==$({version_from_pin})"' in dockerfile
+    pinned = subprocess.run(["sh", "-c", version_from_pin], cwd=ROOT, capture_output=True, text=True).stdout.strip()
+    assert pinned == importlib.metadata.version("tensorflow"), "the GPU image would install another TensorFlow"
+    cpu_stage = dockerfile[dockerfile.rindex("FROM packages AS cpu") :]
+    assert "and-cuda" not in cpu_stage and "and-cuda" not in (ROOT / "requirements.txt").read_text()
 
 
 @pytest.mark.parametrize("name", [n for n, s in SERVICES.items() if "command" in s and "build" in s])
@@ -119,7 +137,7 @@ def test_every_routed_queue_has_a_worker():
     routed = {route["queue"] for route in settings.CELERY_TASK_ROUTES.values()}
     # Jobs are sent to the queue their kind registered.
     routed |= {kind.queue for kind in job_kinds()}
-    assert {"cpu", "gpu"} <= routed
+    assert {"cpu", "inference", "gpu"} <= routed
     assert routed | {settings.CELERY_TASK_DEFAULT_QUEUE} <= consumed
 
 
@@ -130,6 +148,14 @@ def test_beat_runs_the_reaper_and_the_orphan_sweep_as_registered_tasks():
     scheduled = {entry["task"] for entry in settings.CELERY_BEAT_SCHEDULE.values()}
     assert scheduled == {"training_jobs.tasks.reap_jobs", "classifier.tasks.delete_stored_orphans"}
     assert scheduled <= set(app.tasks)
+
+
+def test_the_inference_worker_runs_several_predictions_at_a_time_apart_from_training():
+    argv = SERVICES["worker-inference"]["command"]
+    assert _option(argv, "-Q") == "inference"
+    assert int(_option(argv, "--concurrency")) > 1
+    assert _option(argv, "--prefetch-multiplier") == "1"
+    assert "gpu" not in _option(argv, "-Q").split(",")
 
 
 def test_gpu_worker_runs_one_task_at_a_time_in_a_fresh_child():
@@ -285,9 +311,10 @@ def test_run_platform_is_quiet_and_ctrl_c_stops_everything_cleanly(platform):
     started.wait_for("createsuperuser")
     children = started.children()
     groups += list(children)
-    assert sorted(command.split(" -Q ")[-1][:3] for command in children.values() if "celery" in command) == [
+    assert sorted(command.split(" -Q ")[-1].split()[0] for command in children.values() if "celery" in command) == [
         "cpu",
         "gpu",
+        "inference",
     ]
 
     # The two lines a person needs come last, and nothing of the workers' output comes before them.
@@ -296,7 +323,7 @@ def test_run_platform_is_quiet_and_ctrl_c_stops_everything_cleanly(platform):
     assert lines[-1].startswith("Make an admin account:  ")
     assert lines[-1].endswith("python manage.py createsuperuser")
     assert "celery@" not in started.output and "superuser privileges" not in started.output
-    assert "var/log/ (worker-cpu.log, worker-gpu.log, web.log)" in started.output
+    assert "var/log/ (worker-cpu.log, worker-inference.log, worker-gpu.log, web.log)" in started.output
 
     started.process.send_signal(signal.SIGINT)
 

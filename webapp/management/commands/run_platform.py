@@ -2,9 +2,11 @@
 server and real Celery workers.
 
 Workers are separate processes, as in production: one for the ``cpu`` queue (imports,
-augmentation, export; it also runs the periodic reaper) and one for the ``gpu`` queue (training,
-batch inference) that runs each task in a fresh child process: TensorFlow is imported only inside
-the task, after the fork, and the child exits after one task so its memory goes back.
+augmentation, export; it also runs the periodic reaper), one for the ``inference`` queue (batch and
+queued predictions, scoring: TFLite, two at a time, so they never wait behind a training) and one for
+the ``gpu`` queue (training, label issues) that runs each task in a fresh child process: TensorFlow is
+imported only inside the task, after the fork, and the child exits after one task so its memory goes
+back.
 
 Quiet by default: the processes write to log files under the var folder and the terminal gets the
 address and how to make an admin, last. Ctrl-C stops everything and exits 0; a process that ends on its
@@ -63,8 +65,8 @@ class Child:
 
 class Command(BaseCommand):
     help = (
-        "Migrate, install the ImageNet models, then run the web server and the cpu and gpu Celery workers "
-        "until Ctrl-C. Their output goes to log files under the var folder unless --verbose."
+        "Migrate, install the ImageNet models, then run the web server and the cpu, inference and gpu Celery "
+        "workers until Ctrl-C. Their output goes to log files under the var folder unless --verbose."
     )
 
     def add_arguments(self, parser):
@@ -100,6 +102,7 @@ class Command(BaseCommand):
                 self._install_imagenet_models()
             if not no_workers:
                 self._worker("cpu", ["--pool", "threads", "--concurrency", "2", "--beat"])
+                self._worker("inference", ["--pool", "threads", "--concurrency", "2"])
                 self._worker("gpu", ["--pool", "prefork", "--concurrency", "1", "--max-tasks-per-child", "1"])
             self._start("web", ["manage.py", "runserver", "--noreload", f"{host}:{port}"], log_name="web.log")
             self._wait_until_serving(host, port)
