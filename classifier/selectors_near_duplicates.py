@@ -11,7 +11,7 @@ from django.conf import settings
 from django.core.cache import cache
 from django.db.models import Count, Max, QuerySet, Sum
 
-from classifier.ml.near_duplicates import NO_STRUCTURE
+from classifier.ml.near_duplicates import NO_STRUCTURE, UNREADABLE
 from classifier.ml.near_duplicates import near_duplicate_groups as hash_groups
 from classifier.models import Dataset, DatasetImage
 
@@ -42,11 +42,11 @@ class NearDuplicateGroup:
 
 def hashed_originals(*, dataset: Dataset) -> QuerySet[DatasetImage]:
     """The dataset's images that near-duplicate checks compare: not augmented copies, and hashed (not
-    waiting for ``perceptual_hashes_fill``, not a flat picture without a hash)."""
+    waiting for ``perceptual_hashes_fill``, not a flat picture without a hash, not an unreadable file)."""
     return (
         DatasetImage.objects.filter(dataset=dataset)
         .exclude(origin=DatasetImage.Origin.AUGMENTED)
-        .exclude(perceptual_hash__in=["", NO_STRUCTURE])
+        .exclude(perceptual_hash__in=["", NO_STRUCTURE, UNREADABLE])
     )
 
 
@@ -74,7 +74,10 @@ def near_duplicate_groups(*, dataset: Dataset, leaks_only: bool = False) -> list
     """The dataset's near-duplicate groups with their images (and classes), oldest group first."""
     id_groups = near_duplicate_id_groups(dataset=dataset)
     images = DatasetImage.objects.select_related("label").in_bulk([image_id for ids in id_groups for image_id in ids])
-    groups = [NearDuplicateGroup(members=[images[image_id] for image_id in ids]) for ids in id_groups]
+    # An image deleted since the groups were cached (or between the two reads) is left out, and a group
+    # left with one member is no group.
+    present = ([images[image_id] for image_id in ids if image_id in images] for ids in id_groups)
+    groups = [NearDuplicateGroup(members=members) for members in present if len(members) > 1]
     return [group for group in groups if group.leaks] if leaks_only else groups
 
 

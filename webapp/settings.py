@@ -213,8 +213,13 @@ SIGHTLINE_QUOTA_TRAINING_MINUTES_PER_DAY = env_int("SIGHTLINE_QUOTA_TRAINING_MIN
 SIGHTLINE_FEATURE_CACHE_DIR = Path(env_str("SIGHTLINE_FEATURE_CACHE_DIR", str(VAR_DIR / "feature-cache")))
 SIGHTLINE_FEATURE_CACHE_MAX_BYTES = env_int("SIGHTLINE_FEATURE_CACHE_MAX_BYTES", 10 * 1024**3)
 # Loaded TFLite interpreters (and unknown-image detectors) each web or inference process keeps, least
-# recently used dropped first; each is read again from storage when needed.
+# recently used dropped first; each is read again from storage when needed. At least 1: unlike the
+# quotas, 0 cannot mean "no limit" here, since every served version would stay in memory.
 SIGHTLINE_INTERPRETER_CACHE_SIZE = env_int("SIGHTLINE_INTERPRETER_CACHE_SIZE", 8)
+if SIGHTLINE_INTERPRETER_CACHE_SIZE < 1:
+    raise ImproperlyConfigured(
+        f"SIGHTLINE_INTERPRETER_CACHE_SIZE is {SIGHTLINE_INTERPRETER_CACHE_SIZE}; it must be at least 1."
+    )
 # A training's own feature files while it runs (memory-mapped, so memory stays flat); deleted after it.
 SIGHTLINE_SCRATCH_DIR = Path(env_str("SIGHTLINE_SCRATCH_DIR", str(VAR_DIR / "scratch")))
 SIGHTLINE_SCRATCH_DIR.mkdir(parents=True, exist_ok=True)

@@ -342,12 +342,13 @@ class ExportFormatSerializer(serializers.Serializer):
 
 class ModelVersionScoreInputSerializer(serializers.Serializer):
     model_versions = serializers.ListField(
-        child=serializers.IntegerField(),
+        # Bounded as database ids are: a larger number is a 400, not an overflow in the query.
+        child=serializers.IntegerField(min_value=1, max_value=2**63 - 1),
         allow_empty=False,
         help_text="Ids of ready versions of one dataset to score on the same images.",
     )
     test_set = serializers.RegexField(
-        r"^(current|manifest:\d+)$",
+        r"^(current|manifest:[1-9]\d{0,17})$",
         default="current",
         help_text="`current`: the dataset's test split with its labels now; `manifest:<version id>`: that "
         "version's test images with the labels it was trained with.",

@@ -45,7 +45,10 @@ class NearDuplicateFilterSerializer(serializers.Serializer):
 
 class NearDuplicateFixInputSerializer(serializers.Serializer):
     image = serializers.IntegerField(
-        required=False, min_value=1, help_text="Fix only the group holding this image (or group id); left out: all."
+        required=False,
+        min_value=1,
+        max_value=2**63 - 1,
+        help_text="Fix only the group holding this image (or group id); left out: all."
     )
 
 

@@ -67,7 +67,8 @@ class ModelVersionPredictOptionsSerializer(PredictOptionsSerializer):
 
 class EnsemblePredictInputSerializer(PredictImageInputSerializer):
     model_versions = serializers.ListField(
-        child=serializers.IntegerField(),
+        # Bounded as database ids are: a larger number is a 400, not an overflow in the query.
+        child=serializers.IntegerField(min_value=1, max_value=2**63 - 1),
         min_length=MIN_ENSEMBLE_VERSIONS,
         max_length=MAX_ENSEMBLE_VERSIONS,
         help_text=f"{MIN_ENSEMBLE_VERSIONS} to {MAX_ENSEMBLE_VERSIONS} model version ids (repeat the field "

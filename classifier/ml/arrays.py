@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from classifier.ml.features import FeatureCache, FeatureKey
+from classifier.ml.features import FeatureCache, FeatureKey, load_batch
 
 
 def disk_array(folder: Path, name: str, shape: tuple[int, ...], dtype: Any) -> np.ndarray:
@@ -45,7 +45,7 @@ def fill_features(
                 out[index] = found
         for first in range(0, len(missing), batch_size):
             batch_indices = missing[first : first + batch_size]
-            batch = np.stack([loaders[index]() for index in batch_indices]).astype(np.float32)
+            batch = load_batch([loaders[index] for index in batch_indices])
             # Pad a short batch: a new input shape would make the compiled predict function retrace.
             if len(batch) < batch_size and len(keys) > batch_size:
                 batch = np.concatenate([batch, np.zeros((batch_size - len(batch), *batch.shape[1:]), np.float32)])

@@ -55,8 +55,9 @@ class TrainingPlacement:
             keras.mixed_precision.set_global_policy(previous)
 
 
-def training_placement() -> TrainingPlacement:
-    """The devices a training uses here, and how (see the module's docstring). Logs the choice."""
+def training_placement(*, mixed_precision_allowed: bool = True) -> TrainingPlacement:
+    """The devices a training uses here, and how (see the module's docstring); mixed precision on GPUs
+    only when ``mixed_precision_allowed``. Logs the choice."""
     import tensorflow as tf
 
     gpus = tf.config.list_logical_devices("GPU")
@@ -67,7 +68,9 @@ def training_placement() -> TrainingPlacement:
         # One device: TensorFlow's default placement already uses it; a strategy would only add overhead.
         strategy = tf.distribute.get_strategy()
     placement = TrainingPlacement(
-        devices=[device_name(device.name) for device in chosen], mixed_precision=bool(gpus), strategy=strategy
+        devices=[device_name(device.name) for device in chosen],
+        mixed_precision=bool(gpus) and mixed_precision_allowed,
+        strategy=strategy,
     )
     logger.info(
         "Training on %s: %d replica(s), %s precision.",

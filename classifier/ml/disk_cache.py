@@ -32,11 +32,14 @@ STALE_TEMPORARY_SECONDS = 3600.0
 class BoundedFolder:
     """Files under ``root`` holding at most ``max_bytes`` (None: no limit), least recently used out first."""
 
-    def __init__(self, root: str | os.PathLike[str], max_bytes: int | None = None) -> None:
+    def __init__(self, root: str | os.PathLike[str], max_bytes: int | None = None, suffix: str = "") -> None:
         if max_bytes is not None and max_bytes < 1:
             raise ValueError(f"max_bytes must be at least 1 (or None for no limit), got {max_bytes}")
         self.root = Path(root)
         self.max_bytes = max_bytes
+        # Only files with this ending (and the cache's own temporary files) are counted and evicted: a
+        # folder set by mistake to one that holds other things (the var folder, a database) loses nothing.
+        self.suffix = suffix
         # What this process believes the folder holds: measured on its first write, then kept up to date
         # with its own writes; other processes' writes are caught when an eviction measures it again.
         self._estimate: int | None = None
@@ -122,6 +125,8 @@ class BoundedFolder:
         found = []
         for folder, _, names in os.walk(self.root):
             for name in names:
+                if not (name.endswith(self.suffix) or name.endswith(TEMPORARY_SUFFIX)):
+                    continue
                 path = Path(folder) / name
                 try:
                     stat = path.stat()

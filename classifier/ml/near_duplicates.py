@@ -10,7 +10,7 @@ chose the default threshold.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 
 import imagehash
 import numpy as np
@@ -21,9 +21,16 @@ from classifier.ml.images import to_rgb
 HASH_BITS = 192
 # The default threshold on the summed Hamming distance (see bench/near_duplicates.py for the figures).
 DEFAULT_MAX_DISTANCE = 57
+# More neighbours than this within the threshold: the hash is in a dense region where it cannot separate
+# distinct pictures, and only much closer pairs count (see ``near_duplicate_groups``). Real near-copies come
+# a few at a time (a resized, a recompressed, a cropped copy); alike pictures by the hundred.
+DENSE_NEIGHBOURS = 8
 # A picture with no visible structure (one flat colour, a blank page) would hash like every other such
 # picture, whatever its colour: it gets this mark instead of a hash and is compared by exact content only.
 NO_STRUCTURE = "-"
+# An older image whose file could not be read or decoded when its hash was filled in: not compared, and not
+# read again on every check (manage.py near_duplicates_hash --retry-unreadable tries them again).
+UNREADABLE = "?"
 # Grey levels (0-255): below this spread over the 32x32 grey picture the hashes only see rounding noise.
 _MIN_GREY_SPREAD = 2.0
 
@@ -80,21 +87,39 @@ _BYTE_BITS = np.array([bin(value).count("1") for value in range(256)], dtype=np.
 
 
 def nearest(hashes: Sequence[str], target: str, max_distance: int) -> int | None:
-    """The index of the hash closest to ``target`` within ``max_distance`` (the first on ties), or None."""
+    """The index of the hash closest to ``target`` within ``max_distance`` (the first on ties), or None.
+
+    In a dense region (more than ``DENSE_NEIGHBOURS`` hashes within ``max_distance``: pictures alike by
+    nature, such as scans of one form or handwritten digits) only a match within ``sure_distance`` counts.
+    """
     if not hashes:
         return None
     distances = distances_to(hashes_matrix(hashes), hashes_matrix([target])[0])
     best = int(np.argmin(distances))
-    return best if distances[best] <= max_distance else None
+    if distances[best] > max_distance:
+        return None
+    if int((distances <= max_distance).sum()) > DENSE_NEIGHBOURS and distances[best] > sure_distance(max_distance):
+        return None
+    return best
+
+
+def sure_distance(max_distance: int) -> int:
+    """The distance within which two hashes are the same picture even where pictures are alike."""
+    return max_distance // 3
 
 
 def near_duplicate_groups(hashes: Sequence[str], max_distance: int) -> list[list[int]]:
-    """Indices of the hashes grouped by near-duplication (union-find over every pair within
-    ``max_distance``, so a chain of close pairs is one group); only groups of two or more, each sorted,
-    in the order of their first member.
+    """Indices of the hashes grouped by near-duplication (union-find over close pairs, so a chain of close
+    pairs is one group); only groups of two or more, each sorted, in the order of their first member.
 
-    All pairs are compared with a vectorised popcount, a block of rows at a time against the later rows:
-    10,000 hashes are 50 million pairs, well under a second, in bounded memory.
+    A pair is close within ``max_distance``, except where either hash has more than ``DENSE_NEIGHBOURS``
+    neighbours that close: there the hash cannot tell distinct pictures apart (a dataset of digits or of
+    one product on one background would chain into a single group and pull every image into one split), so
+    only pairs within ``sure_distance`` count.
+
+    All pairs are compared with a vectorised popcount, a block of rows at a time against the later rows
+    (twice: once to count neighbours, once to join): 10,000 hashes are 50 million pairs, a second or two,
+    in bounded memory.
     """
     count = len(hashes)
     parent = list(range(count))
@@ -107,15 +132,31 @@ def near_duplicate_groups(hashes: Sequence[str], max_distance: int) -> list[list
 
     if count > 1:
         matrix = hashes_matrix(hashes)
-        block = 512
-        for start in range(0, count, block):
-            # Distances from this block's rows to every hash from the block on: (rows, columns) small ints.
-            distances = distances_to(matrix[start : start + block, None, :], matrix[None, start:, :])
-            for row, column in zip(*np.nonzero(distances <= max_distance), strict=True):
-                first, second = start + int(row), start + int(column)
-                if first < second:
-                    parent[root(second)] = root(first)
+        sure = sure_distance(max_distance)
+        neighbours = np.zeros(count, dtype=np.int64)
+        for start, distances, later in _upper_blocks(matrix):
+            close = (distances <= max_distance) & later
+            neighbours[start : start + len(close)] += close.sum(axis=1)
+            neighbours[start:] += close.sum(axis=0)
+        sparse = neighbours <= DENSE_NEIGHBOURS
+        for start, distances, later in _upper_blocks(matrix):
+            rows = slice(start, start + len(distances))
+            joined = later & (
+                (distances <= sure) | ((distances <= max_distance) & sparse[rows, None] & sparse[None, start:])
+            )
+            for row, column in zip(*np.nonzero(joined), strict=True):
+                parent[root(start + int(column))] = root(start + int(row))
     members: dict[int, list[int]] = {}
     for index in range(count):
         members.setdefault(root(index), []).append(index)
     return sorted((group for group in members.values() if len(group) > 1), key=lambda group: group[0])
+
+
+def _upper_blocks(matrix: np.ndarray, block: int = 512) -> Iterator[tuple[int, np.ndarray, np.ndarray]]:
+    """Block by block: (start, distances from rows start..start+block to every hash from start on, and
+    which of those pairs are each pair's one visit: the column after the row)."""
+    for start in range(0, len(matrix), block):
+        distances = distances_to(matrix[start : start + block, None, :], matrix[None, start:, :])
+        rows, columns = distances.shape
+        later = np.arange(columns)[None, :] > np.arange(rows)[:, None]
+        yield start, distances, later

@@ -208,7 +208,9 @@ def train(
     """
     from classifier.ml import devices
 
-    placement = devices.training_placement()
+    # An untrained backbone's pooled features are tiny (around 1e-10): float16 rounds them to zero, and
+    # the head would learn nothing. Only pretrained backbones train in mixed precision.
+    placement = devices.training_placement(mixed_precision_allowed=config.weights == "imagenet")
     with placement.scope():
         result = _train(
             config,
@@ -381,8 +383,11 @@ class _Features:
         self.views = view_names(
             augment=config.augment, horizontal_flip=config.horizontal_flip, count=config.augment_views
         )
-        # An untrained backbone's features depend on the seed that initialised it.
+        # An untrained backbone's features depend on the seed that initialised it; features computed in
+        # mixed precision differ slightly from float32 ones, so each precision keeps its own.
         self.weights_id = "imagenet" if config.weights == "imagenet" else f"random-seed{config.seed}"
+        if _precision() != "float32":
+            self.weights_id += f"@{_precision()}"
 
     def check_stop(self) -> None:
         self.run.observer.on_batch_end()
@@ -736,8 +741,20 @@ def _fingerprint(
 ) -> str:
     # Where the weights are read from does not change what is trained.
     settings = {key: value for key, value in config.to_dict().items() if key != "weights_dir"}
+    if _precision() != "float32":
+        # A mixed-precision run's optimizer carries loss-scaling state a float32 run's has not: a checkpoint
+        # written on a GPU worker is ignored (started over) on a CPU one, and the other way round, instead
+        # of failing to load. Float32 fingerprints stay as they were, so older checkpoints still resume.
+        settings["precision"] = _precision()
     images = [f"train:{r.sha256}" for r in train_images] + [f"val:{r.sha256}" for r in val_images]
     return run_fingerprint(settings, images, np.concatenate([train_y, val_y]))
+
+
+def _precision() -> str:
+    """The precision layers built now compute in: "float32", or "mixed_float16" inside a GPU placement."""
+    import keras
+
+    return str(keras.mixed_precision.global_policy().name)
 
 
 def _checkpoint_load(store: CheckpointStore | None, fingerprint: str) -> TrainingCheckpoint | None:

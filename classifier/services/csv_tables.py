@@ -15,14 +15,17 @@ import pandas as pd
 
 # A cell separator other than the comma, chosen only when the header line has no comma at all.
 _OTHER_DELIMITERS = (";", "\t")
-# The fast parser's words for a quoted cell that runs to the end of the file, and for a row with more
-# cells than the first line.
+# The fast parser's words for a quoted cell that runs to the end of the file.
 _UNCLOSED_QUOTE = re.compile(r"EOF inside string starting at row (\d+)")
-_TOO_MANY_CELLS = re.compile(r"Expected \d+ fields")
 
 
 class CsvUnreadable(ValueError):
     """The bytes are not a CSV we can read; the message names why, for the user."""
+
+
+# Cells a row may have, stray ones included: a line of thousands of separators is not a table, and
+# reading it as one would make every row that wide in memory.
+MAX_CELLS = 1000
 
 
 @dataclass(frozen=True)
@@ -31,6 +34,8 @@ class CsvTable:
     columns: list[str]
     # Every data row, as many cells as ``columns`` (short rows padded with "", stray cells dropped).
     rows: list[list[str]]
+    # Blank lines before the header, so line numbers stay the user's.
+    leading_blank_lines: int = 0
 
     def cells(self, column: str) -> list[str]:
         """The column's cells, "" for every row when the column is absent."""
@@ -39,10 +44,10 @@ class CsvTable:
         at = self.columns.index(column)
         return [row[at] for row in self.rows]
 
-    @staticmethod
-    def line(index: int) -> int:
-        """The line a data row starts on as the user counts it: the header is line 1."""
-        return index + 2
+    def line(self, index: int) -> int:
+        """The line a data row starts on as the user counts it (the header's line, then one per row; a
+        quoted cell holding line breaks makes the later rows' numbers run behind)."""
+        return self.leading_blank_lines + index + 2
 
 
 def csv_text(raw: bytes, *, what: str) -> str:
@@ -74,7 +79,11 @@ def csv_table_read(raw: bytes, *, what: str) -> CsvTable:
     text = csv_text(raw, what=what)
     if not text.strip():
         return CsvTable(columns=[], rows=[])
-    first_line = text.lstrip("\r\n").split("\n", 1)[0]
+    # Blank lines above the header are dropped (they would read as an empty header), and counted.
+    stripped = text.lstrip("\r\n")
+    leading_blank_lines = text[: len(text) - len(stripped)].count("\n")
+    text = stripped
+    first_line = text.split("\n", 1)[0]
     delimiter = ","
     if "," not in first_line:
         delimiter = next((other for other in _OTHER_DELIMITERS if other in first_line), ",")
@@ -82,7 +91,7 @@ def csv_table_read(raw: bytes, *, what: str) -> CsvTable:
     table = frame.to_numpy(dtype=object).tolist()
     if not table:
         return CsvTable(columns=[], rows=[])
-    columns = [str(cell).strip().lower() for cell in table[0]]
+    columns = ["" if pd.isna(cell) else str(cell).strip().lower() for cell in table[0]]
     # Header cells past the last named one are blank cells left by spreadsheets, not columns.
     while columns and not columns[-1]:
         columns.pop()
@@ -97,13 +106,21 @@ def csv_table_read(raw: bytes, *, what: str) -> CsvTable:
     # only from the end, so every other row keeps the line number its user sees.
     while rows and not any(cell.strip() for cell in rows[-1]):
         rows.pop()
-    return CsvTable(columns=columns, rows=rows)
+    return CsvTable(columns=columns, rows=rows, leading_blank_lines=leading_blank_lines)
 
 
 def _frame_read(text: str, *, delimiter: str, what: str) -> pd.DataFrame:
+    # As many columns as the widest line could have (separators inside quotes over-count, harmlessly): rows
+    # with stray cells past the header's then read like the others, with pandas' fast parser, and none is
+    # dropped for its width. The stray cells are cut afterwards.
+    widest = max(line.count(delimiter) for line in text.splitlines()) + 1
+    if widest > MAX_CELLS:
+        number = next(at for at, line in enumerate(text.splitlines(), 1) if line.count(delimiter) >= MAX_CELLS)
+        raise CsvUnreadable(f"{what} has more than {MAX_CELLS:,} cells on line {number}; it is not a table of rows.")
     options = {
         "sep": delimiter,
         "header": None,
+        "names": range(widest),
         "dtype": str,
         "keep_default_na": False,
         "na_filter": False,
@@ -116,14 +133,6 @@ def _frame_read(text: str, *, delimiter: str, what: str) -> pd.DataFrame:
         if unclosed:
             line = int(unclosed.group(1)) + 1
             raise CsvUnreadable(f'{what} has a quote (") on line {line} that is never closed.') from None
-        if not _TOO_MANY_CELLS.search(str(error)):
-            raise CsvUnreadable(f"{what} cannot be read: {error}.") from None
-    except (pd.errors.EmptyDataError, ValueError) as error:
         raise CsvUnreadable(f"{what} cannot be read: {error}.") from None
-    # A row with more cells than the first line stops the fast parser; the Python one keeps such a row,
-    # cut to the first line's width (stray trailing cells are not a reason to refuse a list).
-    try:
-        width = len(pd.read_csv(io.StringIO(text), nrows=1, **options).columns)
-        return pd.read_csv(io.StringIO(text), engine="python", on_bad_lines=lambda cells: cells[:width], **options)
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, ValueError) as error:
+    except (pd.errors.EmptyDataError, ValueError) as error:
         raise CsvUnreadable(f"{what} cannot be read: {error}.") from None

@@ -241,8 +241,9 @@ def image_relabel(*, image: DatasetImage, label_name: str | None) -> DatasetImag
     image.label = label
     image.save(update_fields=["label"])
     DatasetImage.objects.filter(source_image=image).update(label=label)
-    # The open label issue asked about the old label: answered now (services.label_issues).
-    LabelIssue.objects.filter(image=image, status=LabelIssue.Status.OPEN).delete()
+    # The open label issue asked about the old label: answered now (services.label_issues). A kept one
+    # stays only while the image keeps the label it was kept with; a later search may ask about the new one.
+    LabelIssue.objects.filter(image=image).exclude(status=LabelIssue.Status.KEPT, given_label=label).delete()
     return image
 
 

@@ -90,6 +90,8 @@ def label_issues_start(*, dataset: Dataset, requested_by: AbstractBaseUser) -> J
     class_names = _classes_check(dataset)
     setup = _feature_setup(dataset, class_names)
     with transaction.atomic():
+        # The dataset row locked: two requests at once cannot both see no search running and both start one.
+        Dataset.objects.select_for_update().filter(id=dataset.id).first()
         # Before the quota, whose refusal would not say why: a second search would only repeat the first.
         if Job.objects.filter(dataset=dataset, kind=Job.Kind.LABEL_ISSUES, status__in=ACTIVE_STATUSES).exists():
             raise ValidationError(

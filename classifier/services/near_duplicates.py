@@ -17,7 +17,7 @@ from django.core.files.storage import default_storage
 from django.db import transaction
 from PIL import Image, UnidentifiedImageError
 
-from classifier.ml.near_duplicates import NO_STRUCTURE, nearest, perceptual_hash
+from classifier.ml.near_duplicates import NO_STRUCTURE, UNREADABLE, nearest, perceptual_hash
 from classifier.models import Dataset, DatasetImage
 from classifier.selectors_near_duplicates import NearDuplicateGroup, hashed_originals, near_duplicate_groups
 
@@ -37,16 +37,19 @@ def near_duplicate_match(*, dataset: Dataset, hash_hex: str) -> DatasetImage | N
     return None if index is None else DatasetImage.objects.filter(id=rows[index][0]).first()
 
 
-def perceptual_hashes_fill(*, dataset: Dataset, limit: int | None = None) -> int:
+def perceptual_hashes_fill(*, dataset: Dataset, limit: int | None = None, retry_unreadable: bool = False) -> int:
     """Hash the dataset's original images stored before hashes were computed at upload (at most ``limit``
     of them; None: all); returns how many.
 
-    Each file is read and decoded once. A file that cannot be read is logged and left unhashed (it is then
-    simply not compared); the next check tries it again.
+    Each file is read and decoded once. A file that is gone or is not a readable picture is logged and
+    marked ``UNREADABLE``, so later checks move on to the rest instead of reading it again (and
+    ``retry_unreadable`` tries those again). Storage failing (a connection error, an outage) stops the
+    fill and leaves the rest for the next check: an outage must not mark good files unreadable.
     """
     filled = 0
+    waiting = [""] + ([UNREADABLE] if retry_unreadable else [])
     pending = (
-        DatasetImage.objects.filter(dataset=dataset, perceptual_hash="")
+        DatasetImage.objects.filter(dataset=dataset, perceptual_hash__in=waiting)
         .exclude(origin=DatasetImage.Origin.AUGMENTED)
         .order_by("id")
     )
@@ -58,19 +61,25 @@ def perceptual_hashes_fill(*, dataset: Dataset, limit: int | None = None) -> int
             break
         last_id = batch[-1].id
         remaining = None if remaining is None else remaining - len(batch)
-        hashed = []
+        done, storage_failed = [], False
         for image in batch:
             try:
                 with default_storage.open(image.file.name, "rb") as stored:
                     content = stored.read()
                 with Image.open(io.BytesIO(content)) as picture:
                     image.perceptual_hash = perceptual_hash(picture)
-            except (OSError, ValueError, UnidentifiedImageError) as error:
-                logger.warning("Image %s could not be hashed: %s", image.id, error)
-                continue
-            hashed.append(image)
-        DatasetImage.objects.bulk_update(hashed, ["perceptual_hash"])
-        filled += len(hashed)
+            except (FileNotFoundError, ValueError, UnidentifiedImageError, Image.DecompressionBombError) as error:
+                logger.warning("Image %s could not be hashed, marked unreadable: %s", image.id, error)
+                image.perceptual_hash = UNREADABLE
+            except Exception as error:  # noqa: BLE001 - storage itself failing: stop, keep what was done
+                logger.warning("Storage failed while hashing image %s; the rest waits: %s", image.id, error)
+                storage_failed = True
+                break
+            done.append(image)
+        DatasetImage.objects.bulk_update(done, ["perceptual_hash"])
+        filled += sum(image.perceptual_hash != UNREADABLE for image in done)
+        if storage_failed:
+            break
     return filled
 
 
@@ -86,7 +95,9 @@ def near_duplicates_fix(*, dataset: Dataset, image_id: int | None = None) -> dic
     # Imported here: images imports this module to place new images.
     from classifier.services.images import images_delete
 
-    perceptual_hashes_fill(dataset=dataset)
+    # Bounded, and before the transaction: a dataset of older images is hashed a batch per fix, not in one
+    # request holding the dataset's lock (manage.py near_duplicates_hash does all at once).
+    perceptual_hashes_fill(dataset=dataset, limit=settings.SIGHTLINE_NEAR_DUPLICATE_FILL_PER_REQUEST)
     with transaction.atomic():
         # Lock the dataset row: a split reassignment running meanwhile would undo half of the fix.
         Dataset.objects.select_for_update().filter(id=dataset.id).first()

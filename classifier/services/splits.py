@@ -8,6 +8,7 @@ split from the seed when the user asks for it, keeping each near-duplicate group
 import hashlib
 from collections import defaultdict
 
+from django.conf import settings
 from django.db import transaction
 from django.db.models import Count
 
@@ -63,13 +64,27 @@ def _seeded_order(seed: int, sha256: str) -> str:
     return hashlib.sha256(f"{seed}:{sha256}".encode()).hexdigest()
 
 
-@transaction.atomic
 def dataset_splits_reassign(
     *,
     dataset: Dataset,
     seed: int | None = None,
     val_fraction: float | None = None,
     test_fraction: float | None = None,
+) -> dict:
+    """Recompute every split (``_reassign``), after hashing a bounded batch of older images that have no
+    perceptual hash yet, outside the transaction: a request never reads thousands of files while holding
+    the dataset's lock. Images still unhashed are placed as if they had no near-duplicate."""
+    perceptual_hashes_fill(dataset=dataset, limit=settings.SIGHTLINE_NEAR_DUPLICATE_FILL_PER_REQUEST)
+    return _reassign(dataset=dataset, seed=seed, val_fraction=val_fraction, test_fraction=test_fraction)
+
+
+@transaction.atomic
+def _reassign(
+    *,
+    dataset: Dataset,
+    seed: int | None,
+    val_fraction: float | None,
+    test_fraction: float | None,
 ) -> dict:
     """Recompute every original image's split per class from the seed and fractions (saved on the
     dataset when given).
@@ -91,7 +106,6 @@ def dataset_splits_reassign(
     split_fractions_check(dataset.val_fraction, dataset.test_fraction)
     dataset.save(update_fields=["split_seed", "val_fraction", "test_fraction", "updated_at"])
 
-    perceptual_hashes_fill(dataset=dataset)
     originals = DatasetImage.objects.filter(dataset=dataset).exclude(origin=DatasetImage.Origin.AUGMENTED)
     rows = {
         image_id: (label_id, sha256) for image_id, label_id, sha256 in originals.values_list("id", "label_id", "sha256")

@@ -109,8 +109,10 @@ class _Scheduler:
         self.per_host = max(1, settings.SIGHTLINE_URL_IMPORT_PER_HOST)
         self.interval = max(0.0, settings.SIGHTLINE_URL_IMPORT_HOST_INTERVAL_SECONDS)
         self.retries = max(0, settings.SIGHTLINE_URL_IMPORT_RETRIES)
-        # Outcomes fetched but not yet taken by the caller: past this many, no new fetch starts.
-        self.backlog = 2 * self.concurrency
+        # Pictures in memory at once, fetching or fetched and not yet taken by the caller (each up to the
+        # fetch size limit): no new fetch starts past this many, so a slow store bounds memory, not only
+        # the number of fetches running.
+        self.backlog = self.concurrency + 2
         self.outcomes: queue.Queue[UrlFetched | BaseException] = queue.Queue()
         self.stop = threading.Event()
         self.queues: dict[str, deque[_Waiting]] = {}
@@ -132,8 +134,7 @@ class _Scheduler:
                 while self.paused and self.paused[0][0] <= now:
                     _due, _order, host, item = heapq.heappop(self.paused)
                     self.queues[host].append(item)
-                if self.outcomes.qsize() < self.backlog:
-                    self._start_ready(pool, now)
+                self._start_ready(pool, now)
                 next_event = self._next_event(now)
                 timeout = (
                     self._POLL_SECONDS if next_event is None else min(max(0.0, next_event - now), self._POLL_SECONDS)
@@ -180,15 +181,18 @@ class _Scheduler:
         ]
         return min(times, default=None)
 
+    def _room(self) -> bool:
+        return len(self.running) < self.concurrency and len(self.running) + self.outcomes.qsize() < self.backlog
+
     def _start_ready(self, pool: ThreadPoolExecutor, now: float) -> None:
         """Start fetches, one per host per turn, while there is room overall and at the host."""
         started = True
-        while started and len(self.running) < self.concurrency:
+        while started and self._room():
             started = False
             for _turn in range(len(self.turns)):
                 host = self.turns[0]
                 self.turns.rotate(-1)
-                if len(self.running) >= self.concurrency:
+                if not self._room():
                     return
                 if not self.queues[host] or self.busy[host] >= self.per_host or self.host_free_at[host] > now:
                     continue

@@ -6,7 +6,6 @@ import importlib
 import io
 import zipfile
 from datetime import timedelta
-from pathlib import Path
 
 import pytest
 from django.apps import apps
@@ -22,6 +21,7 @@ from classifier.services.quotas import QuotaExceeded, job_quota_check
 from tests.factories import DatasetFactory, DatasetImageFactory, JobFactory, LabelClassFactory, image_bytes
 from training_jobs.models import Job
 from training_jobs.services import job_delete, job_fail
+from webapp.storage import stored_names
 from webapp.units import human_bytes
 
 pytestmark = pytest.mark.django_db
@@ -42,8 +42,8 @@ def _images_full(used: int, allowed: int) -> str:
 
 
 def _stored_files(settings) -> list[str]:
-    root = Path(settings.MEDIA_ROOT)
-    return sorted(str(path.relative_to(root)) for path in root.rglob("*") if path.is_file())
+    # Through the storage API, so the same assertions hold on object storage (SIGHTLINE_TEST_STORAGE=s3).
+    return sorted(stored_names())
 
 
 def _jpeg(name: str, n: int) -> SimpleUploadedFile:

@@ -51,3 +51,22 @@ def test_unreadable_files_are_refused_saying_why(raw, message):
 
 def test_an_empty_file_has_no_columns():
     assert csv_table_read(b"  \n", what="The list") == CsvTable(columns=[], rows=[])
+
+
+def test_a_row_with_a_huge_stray_cell_is_kept_not_dropped():
+    huge = b"x" * 200_000
+    table = csv_table_read(b"url,label\nhttp://a/1.jpg,cat," + huge + b"\nhttp://a/2.jpg,dog\n", what="The list")
+
+    assert table.rows == [["http://a/1.jpg", "cat"], ["http://a/2.jpg", "dog"]]
+
+
+def test_blank_lines_above_the_header_are_skipped_and_counted():
+    table = csv_table_read(b"\n\r\nurl,label\nhttp://a/1.jpg,cat\n", what="The list")
+
+    assert table.columns == ["url", "label"]
+    assert [table.line(index) for index in range(len(table.rows))] == [4]
+
+
+def test_a_line_of_thousands_of_cells_is_refused_naming_it():
+    with pytest.raises(CsvUnreadable, match="more than 1,000 cells on line 3"):
+        csv_table_read(b"url,label\nhttp://a/1.jpg,cat\n" + b"," * 5000 + b"\n", what="The list")

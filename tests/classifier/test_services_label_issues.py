@@ -259,17 +259,28 @@ def test_keep_and_delete_from_the_queue(user, planted, backbone):
     assert not LabelIssue.objects.filter(id=second.id).exists()
 
 
-def test_relabelling_an_image_elsewhere_drops_its_open_issue_only(user, planted):
-    dataset, wrong = planted
+def test_relabelling_drops_an_open_issue_and_a_kept_one_only_when_the_label_changes(user, planted):
+    dataset, planted_wrong = planted
+    third = DatasetImage.objects.filter(dataset=dataset).exclude(id__in=[image.id for image in planted_wrong]).first()
+    wrong = [*planted_wrong, third]
     labels = {image.id: image.label for image in wrong}
     open_issue = LabelIssue.objects.create(dataset=dataset, image=wrong[0], given_label=labels[wrong[0].id], score=0.9)
-    kept = LabelIssue.objects.create(
-        dataset=dataset, image=wrong[1], given_label=labels[wrong[1].id], score=0.8, status=LabelIssue.Status.KEPT
+    kept_same, kept_changed = (
+        LabelIssue.objects.create(
+            dataset=dataset, image=image, given_label=labels[image.id], score=0.8, status=LabelIssue.Status.KEPT
+        )
+        for image in wrong[1:3]
     )
+    other = next(name for name in ("red", "green", "blue") if name != labels[wrong[2].id].name)
+
     image_relabel(image=wrong[0], label_name="red")
-    image_relabel(image=wrong[1], label_name="red")
+    image_relabel(image=wrong[1], label_name=labels[wrong[1].id].name)
+    image_relabel(image=wrong[2], label_name=other)
+
     assert not LabelIssue.objects.filter(id=open_issue.id).exists()
-    assert LabelIssue.objects.filter(id=kept.id).exists()
+    # Kept with the label it still has: not asked again. Kept with a label it no longer has: gone.
+    assert LabelIssue.objects.filter(id=kept_same.id).exists()
+    assert not LabelIssue.objects.filter(id=kept_changed.id).exists()
 
 
 def test_relabel_without_a_suggestion_asks_for_a_class(user, planted):

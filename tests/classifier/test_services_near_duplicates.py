@@ -13,6 +13,7 @@ from django.core.management import call_command
 
 from classifier.ml.near_duplicates import (
     NO_STRUCTURE,
+    UNREADABLE,
     hash_distance,
     near_duplicate_groups,
     nearest,
@@ -26,7 +27,7 @@ from classifier.services.imports import dataset_import_start
 from classifier.services.near_duplicates import near_duplicates_fix, perceptual_hashes_fill
 from classifier.services.splits import dataset_splits_reassign
 from tests.classifier.near_duplicate_support import add, add_copy, add_photo, encoded, near_copies, photo
-from tests.factories import DatasetFactory, image_bytes
+from tests.factories import DatasetFactory, DatasetImageFactory, LabelClassFactory, image_bytes
 
 THRESHOLD = 57
 
@@ -70,6 +71,38 @@ def test_groups_chain_close_pairs_and_leave_singletons_out():
     assert nearest([lone, c, b], a, 32) == 2
     assert nearest([lone, c], a, 32) is None
     assert nearest([], a, 32) is None
+
+
+def _alike(count: int, seed: int = 0) -> list[str]:
+    """Hashes of pictures alike by nature (digits, one product on one background): each about 36 bits from
+    every other, within the threshold, though no two are copies of each other."""
+    rng = np.random.default_rng(seed)
+    base = int.from_bytes(rng.bytes(24), "big")
+    hashes = []
+    for _ in range(count):
+        value = base
+        for bit in rng.choice(192, size=18, replace=False):
+            value ^= 1 << int(bit)
+        hashes.append(f"{value:048x}")
+    return hashes
+
+
+def test_alike_pictures_do_not_chain_into_one_group_but_a_real_copy_among_them_does():
+    alike = _alike(200)
+    copy = f"{int(alike[7], 16) ^ 0b1111:048x}"  # 4 bits from alike[7]: the same picture
+
+    assert near_duplicate_groups(alike, THRESHOLD) == []
+    assert near_duplicate_groups([*alike, copy], THRESHOLD) == [[7, 200]]
+    # A new picture in that region matches only a real copy, not whichever alike picture is closest.
+    assert nearest(alike, _alike(1, seed=1)[0], THRESHOLD) is None
+    assert nearest(alike, copy, THRESHOLD) == 7
+
+
+def test_a_few_near_copies_of_one_picture_still_group():
+    # Near-copies come a few at a time: up to DENSE_NEIGHBOURS of them chain as before.
+    original = "0" * 48
+    copies = [f"{((1 << 20) - 1) << (20 * index):048x}" for index in range(5)]  # 20 bits from it, 40 apart
+    assert near_duplicate_groups([original, *copies], THRESHOLD) == [[0, 1, 2, 3, 4, 5]]
 
 
 def test_ten_thousand_hashes_group_in_seconds():
@@ -269,6 +302,19 @@ def test_reassign_keeps_every_group_in_one_split(seed):
 
 
 @pytest.mark.django_db
+def test_reassign_of_alike_pictures_still_fills_validation_and_test():
+    dataset = DatasetFactory(val_fraction=0.2, test_fraction=0.2)
+    seven = LabelClassFactory(dataset=dataset, name="seven")
+    for value in _alike(30):
+        DatasetImageFactory(dataset=dataset, label=seven, perceptual_hash=value)
+
+    counts = dataset_splits_reassign(dataset=dataset, seed=0)
+
+    assert dataset_groups(dataset=dataset) == []
+    assert (counts["train"], counts["val"], counts["test"]) == (18, 6, 6)
+
+
+@pytest.mark.django_db
 def test_older_images_are_hashed_lazily_then_grouped():
     dataset, first, leaked = _leaky_dataset()
     DatasetImage.objects.filter(dataset=dataset).update(perceptual_hash="")
@@ -292,8 +338,28 @@ def test_an_older_image_whose_file_is_gone_stays_unhashed_and_the_rest_are_hashe
 
     assert perceptual_hashes_fill(dataset=dataset) == 1
 
-    assert DatasetImage.objects.get(id=kept.id).perceptual_hash != ""
-    assert DatasetImage.objects.get(id=lost.id).perceptual_hash == ""
+    assert DatasetImage.objects.get(id=kept.id).perceptual_hash not in ("", UNREADABLE)
+    # Marked, so the next checks move on instead of reading it again; the command can retry it.
+    assert DatasetImage.objects.get(id=lost.id).perceptual_hash == UNREADABLE
+    assert perceptual_hashes_fill(dataset=dataset) == 0
+    assert perceptual_hashes_fill(dataset=dataset, retry_unreadable=True) == 0
+    assert DatasetImage.objects.get(id=lost.id).perceptual_hash == UNREADABLE
+
+
+@pytest.mark.django_db
+def test_storage_failing_while_hashing_stops_the_fill_without_marking_anything(monkeypatch):
+    dataset = DatasetFactory()
+    for seed in (1, 2, 3):
+        add_photo(dataset, seed)
+    DatasetImage.objects.filter(dataset=dataset).update(perceptual_hash="")
+
+    def outage(name, mode="rb"):
+        raise ConnectionError("the bucket does not answer")
+
+    monkeypatch.setattr("classifier.services.near_duplicates.default_storage.open", outage)
+
+    assert perceptual_hashes_fill(dataset=dataset) == 0
+    assert set(DatasetImage.objects.filter(dataset=dataset).values_list("perceptual_hash", flat=True)) == {""}
 
 
 @pytest.mark.django_db

@@ -13,6 +13,7 @@ import pytest
 
 from classifier.ml import devices
 from classifier.ml.export import export_tflite
+from classifier.ml.features import MemoryFeatureCache
 from classifier.ml.training import predict_probabilities, train
 from tests.classifier.ml.test_training import CLASS_NAMES, config, square_records
 
@@ -71,6 +72,34 @@ def test_one_cpu_trains_on_the_default_strategy_in_float32():
     assert (placement.devices, placement.replicas, placement.mixed_precision) == (["CPU:0"], 1, False)
 
 
+def test_a_gpu_trains_an_untrained_backbone_in_float32(monkeypatch):
+    import tensorflow as tf
+
+    class FakeGpu:
+        name = "/job:localhost/replica:0/task:0/device:GPU:0"
+
+    monkeypatch.setattr(tf.config, "list_logical_devices", lambda kind=None: [FakeGpu()] if kind == "GPU" else [])
+
+    # Random features (around 1e-10) round to zero in float16: only pretrained backbones train mixed.
+    assert devices.training_placement(mixed_precision_allowed=False).precision == "float32"
+    assert devices.training_placement().precision == "mixed_float16"
+
+
+def test_training_allows_mixed_precision_for_pretrained_backbones_only(monkeypatch):
+    asked = []
+
+    def placement(**options):
+        asked.append(options["mixed_precision_allowed"])
+        raise RuntimeError("placement chosen")
+
+    monkeypatch.setattr(devices, "training_placement", placement)
+    for weights in (None, "imagenet"):
+        with pytest.raises(RuntimeError, match="placement chosen"):
+            train(config(weights=weights), *square_records(2, seed=0), *square_records(2, seed=1), CLASS_NAMES)
+
+    assert asked == [False, True]
+
+
 def test_device_names_are_short():
     assert devices.device_name("/job:localhost/replica:0/task:0/device:GPU:1") == "GPU:1"
 
@@ -81,14 +110,20 @@ def test_mixed_precision_as_on_a_gpu_trains_and_gives_a_float32_model(monkeypatc
 
     # A GPU's placement on this CPU: one device, layers computing in float16.
     monkeypatch.setattr(
-        devices, "training_placement", lambda: devices.TrainingPlacement(["GPU:0"], True, tf.distribute.get_strategy())
+        devices,
+        "training_placement",
+        lambda **_: devices.TrainingPlacement(["GPU:0"], True, tf.distribute.get_strategy()),
     )
     train_images, train_labels = square_records(6, seed=0)
     val_images, val_labels = square_records(3, seed=1)
     # ImageNet weights: a randomly initialised backbone's features are too small for float16.
     settings = config(epochs=3, backbone="efficientnet_lite0", weights="imagenet", image_size=32)
+    cache = MemoryFeatureCache()
 
-    result = train(settings, train_images, train_labels, val_images, val_labels, CLASS_NAMES)
+    result = train(settings, train_images, train_labels, val_images, val_labels, CLASS_NAMES, feature_cache=cache)
+
+    # Cached apart from float32 features, which a CPU worker or a label-issue search would compute.
+    assert {key.weights for key in cache._arrays} == {"imagenet@mixed_float16"}
 
     assert (result.devices, result.precision) == (["GPU:0"], "mixed_float16")
     assert keras.mixed_precision.global_policy().name == "float32", "the process's policy must be put back"

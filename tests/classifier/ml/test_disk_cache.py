@@ -75,6 +75,22 @@ def test_eviction_sees_other_processes_files_and_removes_dead_writers_temporary_
     assert [name for name in ("aa", "bb", "cc", "dd") if bounded.get(_key(name)) is not None] == ["dd"]
 
 
+def test_eviction_deletes_cache_files_only_even_in_a_folder_shared_with_other_things(tmp_path):
+    size = _file_bytes(tmp_path)
+    # The cache set by mistake to a folder that also holds the database and a training's scratch files.
+    database = tmp_path / "var" / "db.sqlite3"
+    database.parent.mkdir()
+    database.write_bytes(b"x" * 10 * size)
+    cache = DirectoryFeatureCache(tmp_path / "var", max_bytes=2 * size)
+
+    for name in ("aa", "bb", "cc"):
+        cache.put(_key(name), VECTOR)
+        _later()
+
+    assert database.read_bytes() == b"x" * 10 * size
+    assert [name for name in ("aa", "bb", "cc") if cache.get(_key(name)) is not None] == ["cc"]
+
+
 def test_a_deleted_folder_is_a_miss_and_is_made_again_on_the_next_write(tmp_path):
     cache = DirectoryFeatureCache(tmp_path / "features", max_bytes=10**6)
     cache.put(_key("aa"), VECTOR)
