@@ -1,7 +1,6 @@
 """The near-duplicate check's page: a dataset's groups of near-identical pictures with their splits, the
 groups that leak across splits first in view, and the "Move into one split" button (a plain POST)."""
 
-from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
@@ -12,8 +11,7 @@ from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 
 from classifier.dataset_page import owned_dataset
-from classifier.selectors_near_duplicates import near_duplicate_groups, near_duplicate_summary
-from classifier.services.near_duplicates import near_duplicates_fix, perceptual_hashes_fill
+from classifier.services.near_duplicates import near_duplicate_check, near_duplicates_fix
 from webapp.pages import flash_service_error, redirect_back
 
 GROUPS_PER_PAGE = 20
@@ -23,11 +21,8 @@ GROUPS_PER_PAGE = 20
 @require_GET
 def near_duplicates_page(request: HttpRequest, pk: int) -> HttpResponse:
     dataset = owned_dataset(request, pk)
-    perceptual_hashes_fill(dataset=dataset, limit=settings.SIGHTLINE_NEAR_DUPLICATE_FILL_PER_REQUEST)
-    groups = near_duplicate_groups(dataset=dataset)
-    summary = near_duplicate_summary(dataset=dataset, groups=groups)
     leaks_only = request.GET.get("leaks") == "true"
-    shown = [group for group in groups if group.leaks] if leaks_only else groups
+    shown, summary = near_duplicate_check(dataset=dataset, leaks_only=leaks_only)
     page_obj = Paginator(shown, GROUPS_PER_PAGE).get_page(request.GET.get("page"))
     return render(
         request,

@@ -5,7 +5,6 @@ Reading follows the dataset (public datasets are readable by all); the fix is th
 a public dataset's answers 403, another user's 404.
 """
 
-from django.conf import settings
 from drf_spectacular.utils import OpenApiTypes, extend_schema, extend_schema_field, inline_serializer
 from rest_framework import serializers
 from rest_framework.generics import GenericAPIView
@@ -16,8 +15,7 @@ from rest_framework.views import APIView
 
 from classifier.api.views import dataset_or_404, readable_dataset_or_404
 from classifier.models import DatasetImage
-from classifier.selectors_near_duplicates import near_duplicate_groups, near_duplicate_summary
-from classifier.services.near_duplicates import near_duplicates_fix, perceptual_hashes_fill
+from classifier.services.near_duplicates import near_duplicate_check, near_duplicates_fix
 
 
 class NearDuplicateMemberSerializer(serializers.Serializer):
@@ -85,11 +83,7 @@ class DatasetNearDuplicatesView(GenericAPIView):
         dataset = readable_dataset_or_404(request, dataset_id)
         filters = NearDuplicateFilterSerializer(data=request.query_params)
         filters.is_valid(raise_exception=True)
-        perceptual_hashes_fill(dataset=dataset, limit=settings.SIGHTLINE_NEAR_DUPLICATE_FILL_PER_REQUEST)
-        groups = near_duplicate_groups(dataset=dataset)
-        summary = near_duplicate_summary(dataset=dataset, groups=groups)
-        if filters.validated_data["leaks"]:
-            groups = [group for group in groups if group.leaks]
+        groups, summary = near_duplicate_check(dataset=dataset, leaks_only=filters.validated_data["leaks"])
         page = self.paginate_queryset(groups)
         response = self.get_paginated_response(
             NearDuplicateGroupSerializer(page, many=True, context={"request": request}).data

@@ -5,7 +5,6 @@ archive. The archive is read member by member through ``services.archives``, whi
 archives (zip bombs, ``../`` names) before anything is decompressed or stored.
 """
 
-import hashlib
 import uuid
 import zipfile
 from collections import Counter
@@ -31,6 +30,7 @@ from classifier.services.archives import (
 from classifier.services.csv_tables import CsvUnreadable, csv_table_read
 from classifier.services.images import image_add, near_duplicate_row, quota_rejection
 from classifier.services.imaging import ImageRejected, image_size_check
+from classifier.services.import_reports import nothing_imported, stored_by_earlier_attempts, stored_earlier
 from classifier.services.quotas import QuotaExceeded, job_quota_check, storage_quota_check
 from classifier.services.url_imports import url_list_import_run
 from training_jobs.kinds import JobResult
@@ -165,10 +165,7 @@ def _nothing_imported(report: dict) -> str:
     """Why an import stored no image, in one sentence."""
     if not report["total"] and not report.get("missing"):
         return "Nothing was imported: the archive holds no files."
-    reasons = [f"{count} {reason.replace('_', ' ')}" for reason in _REPORT_REASONS if (count := report.get(reason))]
-    if reasons == [f"{report.get('duplicate')} duplicate"]:
-        return f"Nothing was imported: all {report['total']} images are already in this dataset."
-    return f"Nothing was imported: every file was refused ({', '.join(reasons)}). The report lists each one."
+    return nothing_imported(report, reasons=_REPORT_REASONS, noun="file", already="images are")
 
 
 def dataset_import_cleanup(job: Job) -> None:
@@ -200,7 +197,7 @@ def _archive_import(
 
     dataset = job.dataset
     # Images an earlier attempt of this job stored, by content hash.
-    stored_before = set(job.created_images.values_list("sha256", flat=True)) if job.attempts > 1 else set()
+    stored_before = stored_by_earlier_attempts(job)
     counts: Counter[str] = Counter()
     classes: Counter[str | None] = Counter()
     rejected: list[dict] = []
@@ -214,11 +211,7 @@ def _archive_import(
                 raise member.rejection
             image_size_check(size=member.info.file_size, filename=filename)
             content = archive_member_read(archive, member.info)
-            digest = hashlib.sha256(content).hexdigest() if stored_before else ""
-            if digest in stored_before:
-                # Imported by an earlier attempt: counted once, and a later copy in the archive is a duplicate.
-                stored_before.discard(digest)
-            else:
+            if not stored_earlier(stored_before, content):
                 image = image_add(
                     dataset=dataset,
                     content=content,

@@ -24,12 +24,13 @@ from django.utils import timezone
 from classifier.ml import label_issues as ml
 from classifier.ml.arrays import fill_features
 from classifier.ml.backbones import UnknownBackbone, WeightsUnavailable
-from classifier.ml.features import DirectoryFeatureCache, FeatureKey
+from classifier.ml.features import FeatureKey
 from classifier.ml.images import load_array
 from classifier.ml.views import ORIGINAL
 from classifier.models import Dataset, DatasetImage, LabelIssue
 from classifier.services.images import image_delete, image_relabel
 from classifier.services.quotas import job_quota_check
+from classifier.services.training import feature_cache
 from classifier.services.training_plans import training_plan_build
 from training_jobs.kinds import JobResult
 from training_jobs.models import Job
@@ -177,9 +178,7 @@ def _features(images: list[DatasetImage], setup: dict[str, Any], progress: Progr
     weights_id = "imagenet" if weights == "imagenet" else f"random-seed{setup.get('seed', 0)}"
     keys = [FeatureKey(image.sha256, setup["backbone"], size, weights_id, ORIGINAL) for image in images]
     loaders = [_loader(image.file.name, size) for image in images]
-    cache = DirectoryFeatureCache(
-        settings.SIGHTLINE_FEATURE_CACHE_DIR, max_bytes=settings.SIGHTLINE_FEATURE_CACHE_MAX_BYTES or None
-    )
+    cache = feature_cache()
     out = np.zeros((len(images), int(extractor.output.shape[-1])), dtype=np.float32)
     for start in range(0, len(images), BATCH_SIZE):
         chunk = slice(start, start + BATCH_SIZE)

@@ -9,6 +9,7 @@ to score versions again on the same test images (``services.scoring``).
 
 import io
 from dataclasses import dataclass
+from functools import lru_cache
 
 import pandas as pd
 from django.core.files.base import ContentFile
@@ -57,11 +58,20 @@ def manifest_frame(*, version: ModelVersion) -> pd.DataFrame:
     if not version.manifest_file:
         raise ManifestMissing(f"Version {version.number} has no manifest: it was trained before manifests were kept.")
     try:
-        with default_storage.open(version.manifest_file.name, "rb") as file:
-            # Every column as text, empty stays empty: a class called "NA" or "null" must not become NaN.
-            frame = pd.read_csv(file, compression="gzip", dtype=str, keep_default_na=False)
+        return _stored_manifest(version.manifest_file.name, str(version.trained_at)).copy()
     except FileNotFoundError as error:
         raise ManifestMissing(f"The manifest of version {version.number} is missing from storage.") from error
+
+
+# A version's page and detail show its drift on every view: the manifest is read from storage (a request to
+# the bucket with object storage) once per process. A name is read only once its version is ready, and a
+# ready version's manifest never changes (``trained_at`` in the key all the same: a database whose ids
+# start over cannot hand another version's manifest out); a missing file raises and is not remembered.
+@lru_cache(maxsize=32)
+def _stored_manifest(name: str, trained_at: str) -> pd.DataFrame:
+    with default_storage.open(name, "rb") as file:
+        # Every column as text, empty stays empty: a class called "NA" or "null" must not become NaN.
+        frame = pd.read_csv(file, compression="gzip", dtype=str, keep_default_na=False)
     frame["image_id"] = frame["image_id"].astype("int64")
     return frame
 

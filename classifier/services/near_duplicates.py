@@ -19,7 +19,12 @@ from PIL import Image, UnidentifiedImageError
 
 from classifier.ml.near_duplicates import NO_STRUCTURE, UNREADABLE, nearest, perceptual_hash
 from classifier.models import Dataset, DatasetImage
-from classifier.selectors_near_duplicates import NearDuplicateGroup, hashed_originals, near_duplicate_groups
+from classifier.selectors_near_duplicates import (
+    NearDuplicateGroup,
+    hashed_originals,
+    near_duplicate_groups,
+    near_duplicate_summary,
+)
 
 logger = logging.getLogger(__name__)
 # Rows hashed per database write while filling older images' hashes.
@@ -35,6 +40,15 @@ def near_duplicate_match(*, dataset: Dataset, hash_hex: str) -> DatasetImage | N
     index = nearest([value for _, value in rows], hash_hex, settings.SIGHTLINE_NEAR_DUPLICATE_DISTANCE)
     # A match deleted meanwhile is simply no match.
     return None if index is None else DatasetImage.objects.filter(id=rows[index][0]).first()
+
+
+def near_duplicate_check(*, dataset: Dataset, leaks_only: bool = False) -> tuple[list[NearDuplicateGroup], dict]:
+    """The dataset check the page and the API show: a bounded batch of older images hashed first, then the
+    groups (only the leaking ones if asked) and the summary over all of them."""
+    perceptual_hashes_fill(dataset=dataset, limit=settings.SIGHTLINE_NEAR_DUPLICATE_FILL_PER_REQUEST)
+    groups = near_duplicate_groups(dataset=dataset)
+    summary = near_duplicate_summary(dataset=dataset, groups=groups)
+    return ([group for group in groups if group.leaks] if leaks_only else groups), summary
 
 
 def perceptual_hashes_fill(*, dataset: Dataset, limit: int | None = None, retry_unreadable: bool = False) -> int:

@@ -169,6 +169,14 @@ def _test_set(images: list[DatasetImage]) -> dict:
     return {"count": len(images), "digest": hashlib.sha256("\n".join(entries).encode()).hexdigest()}
 
 
+def feature_cache() -> DirectoryFeatureCache:
+    """The worker's local cache of backbone features, bounded (SIGHTLINE_FEATURE_CACHE_MAX_BYTES, 0 for no
+    limit); trainings and label-issue searches share it."""
+    return DirectoryFeatureCache(
+        settings.SIGHTLINE_FEATURE_CACHE_DIR, max_bytes=settings.SIGHTLINE_FEATURE_CACHE_MAX_BYTES or None
+    )
+
+
 def _config(version: ModelVersion) -> TrainingConfig:
     config = TrainingConfig.from_dict(dict(version.hyperparameters))
     config.weights_dir = str(settings.SIGHTLINE_WEIGHTS_DIR)
@@ -207,9 +215,7 @@ def model_version_train_run(*, job: Job, progress: ProgressReporter) -> JobResul
         progress(
             0.0, f"Computing {config.backbone} features for {len(train_images) + len(val_images)} images", force=True
         )
-        cache = DirectoryFeatureCache(
-            settings.SIGHTLINE_FEATURE_CACHE_DIR, max_bytes=settings.SIGHTLINE_FEATURE_CACHE_MAX_BYTES or None
-        )
+        cache = feature_cache()
         result = training.train(
             config,
             _records(train_images),

@@ -6,7 +6,6 @@ politely per host (``url_fetch_pool``), and stored through ``image_add`` like an
 image checks, duplicate checks and quotas apply. The report lists every URL not imported with why.
 """
 
-import hashlib
 import uuid
 from collections import Counter
 from collections.abc import Callable
@@ -24,6 +23,7 @@ from classifier.models import Dataset, DatasetImage, LabelClass
 from classifier.services.csv_tables import CsvUnreadable, csv_table_read
 from classifier.services.images import image_add, near_duplicate_row
 from classifier.services.imaging import ImageRejected
+from classifier.services.import_reports import nothing_imported, stored_by_earlier_attempts, stored_earlier
 from classifier.services.quotas import QuotaExceeded, job_quota_check, storage_quota_check
 from classifier.services.url_fetch import UrlRefused, url_check
 from classifier.services.url_fetch_pool import UrlFetched, urls_fetch
@@ -139,10 +139,7 @@ def url_list_import_run(*, job: Job, progress: Callable[..., None]) -> JobResult
 
 
 def _nothing_imported(report: dict) -> str:
-    reasons = [f"{count} {reason.replace('_', ' ')}" for reason in URL_REPORT_REASONS if (count := report.get(reason))]
-    if reasons == [f"{report.get('duplicate')} duplicate"]:
-        return f"Nothing was imported: all {report['total']} URLs are images already in this dataset."
-    return f"Nothing was imported: every URL was refused ({', '.join(reasons)}). The report lists each one."
+    return nothing_imported(report, reasons=URL_REPORT_REASONS, noun="URL", already="URLs are images")
 
 
 def _row_problem(row: _Row, first_line_of: dict[str, int]) -> ImageRejected | None:
@@ -187,7 +184,7 @@ def _url_list_import(*, job: Job, rows: list[_Row], progress: Callable[..., None
             reject(row, problem.reason, problem.detail)
 
     # Images an earlier attempt of this job stored, by content hash.
-    stored_before = set(job.created_images.values_list("sha256", flat=True)) if job.attempts > 1 else set()
+    stored_before = stored_by_earlier_attempts(job)
     total = len(rows)
     done = total - len(to_fetch)
     for outcome in urls_fetch([row.url for row in to_fetch]):
@@ -218,10 +215,7 @@ def _store(
     ``(False, None)`` when it was rejected (and reported)."""
     fetched = outcome.fetched
     assert fetched is not None
-    digest = hashlib.sha256(fetched.content).hexdigest() if stored_before else ""
-    if digest in stored_before:
-        # Imported by an earlier attempt: counted once, and a later URL with the same picture is a duplicate.
-        stored_before.discard(digest)
+    if stored_earlier(stored_before, fetched.content):
         return True, None
     filename = row.filename or fetched.filename
     try:
