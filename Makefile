@@ -30,10 +30,12 @@ run: venv
 
 test: venv
 	SIGHTLINE_DEV=1 $(PY) -m ruff check .
+	SIGHTLINE_DEV=1 $(PY) -m mypy
 	SIGHTLINE_DEV=1 $(PY) -m pytest $(PYTEST_ARGS)
 
 lint: venv
 	$(PY) -m ruff check .
+	SIGHTLINE_DEV=1 $(PY) -m mypy
 
 bench: venv
 	TF_CPP_MIN_LOG_LEVEL=2 $(PY) bench/train_speed.py

@@ -18,21 +18,29 @@ Targets: job ≥ 0.9 × the interpreter's ceiling and ≥ 2 × keras (batched an
 """
 
 import argparse
+import functools
 import io
 import statistics
 import sys
 import tempfile
 import time
 import zipfile
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
+
+if TYPE_CHECKING:
+    import tensorflow as tf
+
+    from classifier.ml.predictor import TFLitePredictor
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.predict_latency import setup_platform  # noqa: E402
+from bench.serving_platform import setup_platform  # noqa: E402
 
 BATCH = 32
 SEED_SAMPLE = 50  # the per-image row is slow; a sample gives its rate
@@ -42,7 +50,7 @@ def photo_jpegs(count: int, seed: int = 0) -> list[bytes]:
     from PIL import Image
     from skimage import data
 
-    photos = [data.chelsea(), data.astronaut(), data.coffee(), data.rocket(), data.immunohistochemistry()]
+    photos = [data.chelsea(), data.astronaut(), data.coffee(), data.rocket(), data.immunohistochemistry()]  # type: ignore[no-untyped-call]  # scikit-image leaves them unannotated
     rng = np.random.default_rng(seed)
     jpegs = []
     for index in range(count):
@@ -65,7 +73,7 @@ def zip_of(jpegs: list[bytes]) -> bytes:
     return buffer.getvalue()
 
 
-def keras_pipeline(jpegs: list[bytes], decode):
+def keras_pipeline(jpegs: list[bytes], decode: Callable[[bytes], np.ndarray]) -> "tf.data.Dataset":
     """The competent Keras input pipeline: JPEGs decoded in parallel (Sightline's own decoder, so the
     pixels match), batched and prefetched so decoding overlaps model.predict."""
     import tensorflow as tf
@@ -78,14 +86,14 @@ def keras_pipeline(jpegs: list[bytes], decode):
     return images.map(lambda pixels: tf.cast(pixels, tf.float32)).batch(BATCH).prefetch(tf.data.AUTOTUNE)
 
 
-def per_core_predict(replicas, pixels: np.ndarray) -> None:
+def per_core_predict(replicas: list["TFLitePredictor"], pixels: np.ndarray) -> None:
     """The interpreter's best on this machine: batches of BATCH spread over one interpreter per core."""
     batches = [pixels[start : start + BATCH] for start in range(0, len(pixels), BATCH)]
     with ThreadPoolExecutor(len(replicas)) as pool:
         list(pool.map(lambda index: replicas[index % len(replicas)].predict(batches[index]), range(len(batches))))
 
 
-def timed(name: str, count: int, work) -> None:
+def timed(name: str, count: int, work: Callable[[], object]) -> None:
     """Record the row's images per second, and its CPU milliseconds per image (all threads): on a
     shared machine the wall clock swings with the neighbours' load, the CPU cost much less."""
     started, cpu_started = time.perf_counter(), time.process_time()
@@ -118,6 +126,7 @@ def main() -> None:
     from classifier.services.batch_predictions import batch_cores, batch_prediction_start
     from classifier.services.quantization import version_model_file
     from classifier.services.serving import version_input_resize
+    from classifier.services.storage import stored_file_name
     from training_jobs.models import Job
     from training_jobs.services import jobs_cancel
     from training_jobs.tasks import run_job
@@ -133,12 +142,12 @@ def main() -> None:
     # A reused --var-dir may hold a job an interrupted run left going; it would count against the quota.
     jobs_cancel(jobs=Job.objects.filter(requested_by=owner))
     model_file, model_kind = version_model_file(version=lite0)
-    with default_storage.open(model_file.name, "rb") as file:
+    with default_storage.open(stored_file_name(model_file), "rb") as file:
         raw = TFLitePredictor(file.read())
     cores = batch_cores()
     replicas = [raw.replica(num_threads=1) for _ in range(cores)]
     pixels = np.stack([decode(content) for content in jpegs])
-    keras_model = load_keras(default_storage.path(lite0.keras_file.name))
+    keras_model = load_keras(default_storage.path(stored_file_name(lite0.keras_file)))
     # Warm-up: Keras traces its predict function once per batch shape (full and last) and per input kind.
     keras_model.predict(pixels.astype("float32"), batch_size=BATCH, verbose=0)
     keras_model.predict(keras_pipeline(jpegs, decode), verbose=0)
@@ -165,7 +174,7 @@ def main() -> None:
             owner=owner, model_version=lite0, archive=SimpleUploadedFile("photos.zip", archive, "application/zip")
         )
         # The task body, as the inference worker runs it.
-        timed("job", len(jpegs), lambda job_id=job.id: run_job(job_id))
+        timed("job", len(jpegs), functools.partial(run_job, job.id))
         job.refresh_from_db()
         assert job.status == Job.Status.SUCCEEDED and job.report["predicted"] == len(jpegs), job.error
 

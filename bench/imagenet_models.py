@@ -34,6 +34,7 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -44,6 +45,9 @@ from PIL import Image  # noqa: E402
 from classifier.ml import efficientnet_lite, images  # noqa: E402
 from classifier.ml.imagenet import ANSWER_THRESHOLDS, imagenet_class_names  # noqa: E402
 from classifier.ml.sample_photos import labelled_photos  # noqa: E402
+
+if TYPE_CHECKING:
+    import keras
 
 OPENCV_DATA = Path("/usr/share/doc/opencv-doc/examples/data")
 # Sample photo → the ImageNet class indices that count as a right top-1 answer (empty: no class fits);
@@ -72,7 +76,8 @@ def photos(opencv_data: Path) -> list[tuple[str, bytes, set[int]]]:
 
 def _imagenet_normalised(pixels: np.ndarray) -> np.ndarray:
     # Inputs that the model's own (x - 127) / 128 turns into ImageNet's mean/std normalisation.
-    return ((pixels / 255.0 - _MEAN) / _STDDEV) * efficientnet_lite.PIXEL_STDDEV + efficientnet_lite.PIXEL_MEAN
+    normalised: np.ndarray = ((pixels / 255.0 - _MEAN) / _STDDEV) * efficientnet_lite.PIXEL_STDDEV
+    return normalised + efficientnet_lite.PIXEL_MEAN
 
 
 def _crop(fraction: float, resample: Image.Resampling) -> Callable[[bytes, int], np.ndarray]:
@@ -103,7 +108,12 @@ VARIANTS: dict[str, Callable[[bytes, int], np.ndarray]] = {
 }
 
 
-def measure(model, size: int, prepare, labelled) -> dict:
+def measure(
+    model: keras.Model,
+    size: int,
+    prepare: Callable[[bytes, int], np.ndarray],
+    labelled: list[tuple[str, bytes, set[int]]],
+) -> dict[str, Any]:
     seconds, batch = [], []
     for _name, data, _right in labelled:
         started = time.perf_counter()
@@ -133,13 +143,13 @@ def measure(model, size: int, prepare, labelled) -> dict:
     }
 
 
-def threshold_rule(rows: list[dict]) -> float:
+def threshold_rule(rows: list[dict[str, Any]]) -> float:
     """The lowest multiple of STEP above every wrong answer's top-1 probability."""
     worst = max((row["top1"] for row in rows if not row["right"]), default=0.0)
     return round(math.floor(worst / STEP + 1) * STEP, 2)
 
 
-def committed(rows: list[dict], threshold: float) -> str:
+def committed(rows: list[dict[str, Any]], threshold: float) -> str:
     answered = [row for row in rows if row["top1"] >= threshold]
     return f"{len(answered)} of {len(rows)} photos get one answer, {sum(row['right'] for row in answered)} right"
 

@@ -56,7 +56,8 @@ def digits_features() -> tuple[np.ndarray, np.ndarray]:
         nonlocal extractor
         if extractor is None:
             extractor = backbones.build_feature_extractor(BACKBONE, input_size=SIZE)
-        return extractor.predict_on_batch(batch)
+        features: np.ndarray = extractor.predict_on_batch(batch)
+        return features
 
     loaders = [lambda image=image: resize_array(image, SIZE) for image in rgb]
     features = compute_features(extract, loaders, 64, DirectoryFeatureCache(CACHE / "features"), keys)
@@ -81,7 +82,9 @@ def accuracy(train_x: np.ndarray, train_y: np.ndarray, test_x: np.ndarray, test_
     return float((model.predict(test_x) == test_y).mean())
 
 
-def one_run(features, labels, pool, test, share: float, seed: int) -> dict[str, float]:
+def one_run(
+    features: np.ndarray, labels: np.ndarray, pool: np.ndarray, test: np.ndarray, share: float, seed: int
+) -> dict[str, float]:
     classes = int(labels.max()) + 1
     x, clean = features[pool], labels[pool]
     noisy, flipped = flip(clean, share, seed, classes)

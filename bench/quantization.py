@@ -20,7 +20,9 @@ import statistics
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -32,14 +34,21 @@ from classifier.ml import efficientnet_lite, export, quantize, sample_photos  # 
 from classifier.ml.images import CENTER_CROP, STRETCH, load_array  # noqa: E402
 from classifier.ml.predictor import TFLitePredictor  # noqa: E402
 
+if TYPE_CHECKING:
+    import keras
+
 TARGET_RATIO = 1.7
 
 
-def exported(model, size: int, calibration: np.ndarray, folder: Path) -> tuple[bytes, bytes, float]:
+def _constant(image: np.ndarray) -> Callable[[], np.ndarray]:
+    return lambda: image
+
+
+def exported(model: keras.Model, size: int, calibration: np.ndarray, folder: Path) -> tuple[bytes, bytes, float]:
     served = export.serving_model(model)
     export.export_tflite(served, folder / "float.tflite")
     started = time.perf_counter()
-    export.export_tflite_int8(served, folder / "int8.tflite", calibration)
+    quantize.export_tflite_int8(served, folder / "int8.tflite", calibration)
     seconds = time.perf_counter() - started
     return (folder / "float.tflite").read_bytes(), (folder / "int8.tflite").read_bytes(), seconds
 
@@ -97,7 +106,7 @@ def lfw(threads: int, runs: int) -> None:
     from classifier.ml import training
     from classifier.ml.config import TrainingConfig
 
-    faces = (data.lfw_subset() * 255).astype(np.uint8)
+    faces = (data.lfw_subset() * 255).astype(np.uint8)  # type: ignore[no-untyped-call]  # scikit-image leaves it unannotated
     images = [np.repeat(face[:, :, None], 3, axis=2) for face in faces]
     labels = np.array([0] * 100 + [1] * 100)
     # Per class, shuffled once: 60% train, 15% validation, 25% test.
@@ -110,7 +119,7 @@ def lfw(threads: int, runs: int) -> None:
     def records(split: str) -> tuple[list[training.ImageRecord], np.ndarray]:
         chosen = [index for index, name in enumerate(splits) if name == split]
         return [
-            training.ImageRecord(sha256=f"lfw-{index}", load=lambda index=index: images[index]) for index in chosen
+            training.ImageRecord(sha256=f"lfw-{index}", load=_constant(images[index])) for index in chosen
         ], labels[chosen]
 
     (train_x, train_y), (val_x, val_y), (test_x, test_y) = (records(name) for name in ("train", "val", "test"))

@@ -13,6 +13,7 @@ import json
 import time
 import urllib.request
 import zipfile
+from typing import Any
 
 import numpy as np
 from PIL import Image
@@ -20,7 +21,7 @@ from skimage import data
 
 
 def lfw_archive() -> bytes:
-    images = data.lfw_subset()  # (200, 25, 25) floats in [0, 1]: first 100 faces, then 100 non-faces
+    images = data.lfw_subset()  # type: ignore[no-untyped-call]  # scikit-image leaves it unannotated; (200, 25, 25) floats in [0, 1]: first 100 faces, then 100 non-faces
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w") as archive:
         for index, pixels in enumerate(images):
@@ -36,7 +37,13 @@ class Client:
         self.base = base.rstrip("/")
         self.token = ""
 
-    def call(self, method: str, path: str, body: dict | None = None, files: dict | None = None) -> dict:
+    def call(
+        self,
+        method: str,
+        path: str,
+        body: dict[str, Any] | None = None,
+        files: dict[str, tuple[str, bytes]] | None = None,
+    ) -> dict[str, Any]:
         headers = {"Authorization": f"Token {self.token}"} if self.token else {}
         payload = None
         if files:
@@ -59,7 +66,7 @@ class Client:
             text = response.read()
         return json.loads(text) if text else {}
 
-    def wait(self, job_id: int, timeout: float) -> dict:
+    def wait(self, job_id: int, timeout: float) -> dict[str, Any]:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             job = self.call("GET", f"/api/v1/jobs/{job_id}/")

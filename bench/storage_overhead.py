@@ -26,11 +26,18 @@ import sys
 import tempfile
 import time
 import zipfile
+from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 from unittest import mock
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+
+if TYPE_CHECKING:
+    from django.contrib.auth.models import User
+
+    from training_jobs.models import Job
 
 CLASSES = 10
 
@@ -71,7 +78,7 @@ def setup_django(var_dir: str) -> None:
     call_command("migrate", verbosity=0)
 
 
-def run_job_here(start):
+def run_job_here(start: Callable[[], "Job"]) -> tuple["Job", float]:
     """Start a job with ``start()`` and run it in this process, as its worker would (no broker)."""
     from training_jobs.models import Job
     from training_jobs.runner import job_run
@@ -86,7 +93,15 @@ def run_job_here(start):
     return job, seconds
 
 
-def one_way(*, name: str, storages: dict, archive: bytes, training_options: dict | None, work: Path, user) -> dict:
+def one_way(
+    *,
+    name: str,
+    storages: dict[str, dict[str, Any]],
+    archive: bytes,
+    training_options: dict[str, Any] | None,
+    work: Path,
+    user: "User",
+) -> dict[str, Any]:
     from django.core.files.uploadedfile import SimpleUploadedFile
     from django.test import override_settings
 
@@ -109,7 +124,8 @@ def one_way(*, name: str, storages: dict, archive: bytes, training_options: dict
             job, training_seconds = run_job_here(
                 lambda: model_version_create(dataset=dataset, requested_by=user, options=training_options).jobs.get()
             )
-            accuracy = ModelVersion.objects.get(id=job.model_version_id).metrics.get("accuracy")
+            version = ModelVersion.objects.get(jobs=job)
+            accuracy = version.metrics.get("accuracy")
     stored_locally = sum(1 for path in media.rglob("*") if path.is_file()) if media.exists() else 0
     return {
         "import": import_seconds,
@@ -143,16 +159,15 @@ def main() -> None:
             f"{options.images} generated 64x64 JPEGs ({len(archive) / options.images / 1024:.1f} KB each, "
             f"{CLASSES} classes); S3: moto's server on loopback ({server.endpoint_url}), not a WAN"
         )
-        training: dict | None = {"budget_minutes": options.budget} if options.budget else {"epochs": options.epochs}
+        asked: dict[str, Any] = {"budget_minutes": options.budget} if options.budget else {"epochs": options.epochs}
         if not options.budget:
-            training["fine_tune_layers"] = 0
-        if options.no_training:
-            training = None
-        else:
+            asked["fine_tune_layers"] = 0
+        training = None if options.no_training else asked
+        if training is not None:
             print(f"training options: {training} (EfficientNet-Lite0, the plan's defaults otherwise)")
         # Staff: no image or job quotas, so only the work itself is measured.
         user, _ = User.objects.get_or_create(username="bench", defaults={"is_staff": True})
-        results: dict[str, list[dict]] = {"local": [], "s3": []}
+        results: dict[str, list[dict[str, Any]]] = {"local": [], "s3": []}
         for _repeat in range(options.repeats):
             for name in results:
                 storages = {**settings.STORAGES}

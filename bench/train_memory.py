@@ -19,6 +19,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -68,7 +69,7 @@ def records(count: int, seed: int) -> tuple[list[ImageRecord], np.ndarray]:
     """Generated 28 px greyscale pictures: a class-dependent blob position and stripes, plus noise."""
     labels = np.arange(count) % len(CLASSES)
 
-    def loader(index: int, label: int):
+    def loader(index: int, label: int) -> Callable[[], np.ndarray]:
         def load() -> np.ndarray:
             rng = np.random.default_rng(seed * 1_000_003 + index)
             y, x = np.mgrid[:28, :28]

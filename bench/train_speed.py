@@ -17,7 +17,9 @@ import hashlib
 import os
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 # Before TensorFlow is imported: keep its start-up chatter out of the figures.
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -30,14 +32,19 @@ from classifier.ml.features import MemoryFeatureCache  # noqa: E402
 from classifier.ml.images import resize_array  # noqa: E402
 from classifier.ml.training import ImageRecord, train  # noqa: E402
 
+if TYPE_CHECKING:
+    import keras
+
 CLASS_NAMES = ["face", "not_face"]
+# One split's images and their labels.
+Split = tuple[list[ImageRecord], np.ndarray]
 
 
-def load_dataset(seed: int) -> dict[str, tuple[list[ImageRecord], np.ndarray]]:
+def load_dataset(seed: int) -> dict[str, Split]:
     from skimage.data import lfw_subset
 
     # 200 images: the first 100 are faces, the rest are not.
-    greyscale = (lfw_subset() * 255).round().astype(np.uint8)
+    greyscale = (lfw_subset() * 255).round().astype(np.uint8)  # type: ignore[no-untyped-call]  # scikit-image leaves it unannotated
     pixels = np.repeat(greyscale[..., None], 3, axis=-1)
     labels = np.array([0] * 100 + [1] * 100)
     order = np.random.default_rng(seed).permutation(len(labels))
@@ -46,16 +53,23 @@ def load_dataset(seed: int) -> dict[str, tuple[list[ImageRecord], np.ndarray]]:
 
 
 def _records(pixels: np.ndarray) -> list[ImageRecord]:
-    return [ImageRecord(hashlib.sha256(image.tobytes()).hexdigest(), lambda image=image: image) for image in pixels]
+    return [ImageRecord(hashlib.sha256(image.tobytes()).hexdigest(), _constant(image)) for image in pixels]
+
+
+def _constant(image: np.ndarray) -> Callable[[], np.ndarray]:
+    return lambda: image
 
 
 def _stack(records: list[ImageRecord], size: int) -> np.ndarray:
     return np.stack([resize_array(record.load(), size) for record in records]).astype(np.float32)
 
 
-def baseline(config: TrainingConfig, data: dict) -> tuple[float, float]:
+def baseline(config: TrainingConfig, data: dict[str, Split]) -> tuple[float, float]:
     """The tutorials' loop: the frozen backbone sees every image again in every epoch."""
     import keras
+
+    size = config.image_size
+    assert size is not None, "main() sets the image size"
 
     from classifier.ml.backbones import build_feature_extractor
 
@@ -74,26 +88,28 @@ def baseline(config: TrainingConfig, data: dict) -> tuple[float, float]:
     )
     (train_records, train_labels), (val_records, val_labels) = data["train"], data["val"]
     model.fit(
-        _stack(train_records, config.image_size),
+        _stack(train_records, size),
         train_labels,
-        validation_data=(_stack(val_records, config.image_size), val_labels),
+        validation_data=(_stack(val_records, size), val_labels),
         epochs=config.epochs,
         batch_size=config.batch_size,
         verbose=0,
     )
     seconds = time.perf_counter() - started
-    return seconds, _accuracy(model, data["test"], config.image_size)
+    return seconds, _accuracy(model, data["test"], size)
 
 
-def cached(config: TrainingConfig, data: dict, cache: MemoryFeatureCache) -> tuple[float, float]:
+def cached(config: TrainingConfig, data: dict[str, Split], cache: MemoryFeatureCache) -> tuple[float, float]:
+    size = config.image_size
+    assert size is not None, "main() sets the image size"
     started = time.perf_counter()
     (train_records, train_labels), (val_records, val_labels) = data["train"], data["val"]
     result = train(config, train_records, train_labels, val_records, val_labels, CLASS_NAMES, feature_cache=cache)
     seconds = time.perf_counter() - started
-    return seconds, _accuracy(result.model, data["test"], config.image_size)
+    return seconds, _accuracy(result.model, data["test"], size)
 
 
-def _accuracy(model, split: tuple[list[ImageRecord], np.ndarray], size: int) -> float:
+def _accuracy(model: keras.Model, split: Split, size: int) -> float:
     import keras
 
     records, labels = split
@@ -113,7 +129,9 @@ def main() -> None:
 
     import keras
 
-    from classifier.ml.backbones import WeightsUnavailable, build_feature_extractor, get_backbone_spec
+    from classifier.ml.backbone_registry import get_backbone_spec
+    from classifier.ml.backbone_weights import WeightsUnavailable
+    from classifier.ml.backbones import build_feature_extractor
 
     image_size = arguments.image_size or get_backbone_spec(arguments.backbone).default_input_size
     try:

@@ -13,6 +13,7 @@ import os
 import statistics
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -24,6 +25,9 @@ from classifier.ml.config import TrainingConfig  # noqa: E402
 from classifier.ml.features import MemoryFeatureCache  # noqa: E402
 from classifier.ml.images import resize_array  # noqa: E402
 from classifier.ml.unknown import auroc, fit_unknown_detector  # noqa: E402
+
+if TYPE_CHECKING:
+    import keras
 
 PHOTOS = (
     "astronaut",
@@ -96,7 +100,9 @@ def main() -> None:
         detector = fit_unknown_detector(result.train_embeddings, result.train_labels, result.val_embeddings)
         head = result.model.get_layer("head")
 
-        def embed_and_softmax(images: list[np.ndarray], head=head) -> tuple[np.ndarray, np.ndarray]:
+        def embed_and_softmax(
+            images: list[np.ndarray], head: "keras.layers.Layer" = head
+        ) -> tuple[np.ndarray, np.ndarray]:
             batch = np.stack([resize_array(image, size) for image in images]).astype(np.float32)
             embeddings = np.asarray(extractor.predict(batch, verbose=0))
             logits = np.asarray(head.predict(embeddings, verbose=0))

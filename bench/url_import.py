@@ -22,112 +22,30 @@ Prints URLs/s per way (median of --repeats runs), ratios, and checks Sightline's
 """
 
 import argparse
-import http.server
-import io
 import os
-import random
 import statistics
 import sys
 import tempfile
-import threading
 import time
 import urllib.error
 import urllib.request
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-HOSTS = ["127.0.0.1", "127.0.0.2", "127.0.0.3", "127.0.0.4"]
-IMAGE_LIMIT = 512 * 1024
+from bench.url_import_servers import IMAGE_LIMIT, PLANTED, TOTAL, Routes, plant, start_servers  # noqa: E402
+
+if TYPE_CHECKING:
+    from django.contrib.auth.models import User
+
+    from classifier.models import Dataset
+
 FETCH_TIMEOUT = 1.0
-PLANTED = {"http_error": 20, "timeout": 10, "too_large": 10, "not_image": 10, "refused": 10}
-TOTAL = 1000
 WORKERS = 8
-
-
-def distinct_jpegs(count: int, seed: int = 0) -> list[bytes]:
-    """``count`` different 96x96 photos-sized-down stand-ins (noise over a colour), 5-10 KB each."""
-    import numpy as np
-    from PIL import Image
-
-    rng = np.random.default_rng(seed)
-    images = []
-    for _ in range(count):
-        base = rng.integers(0, 256, size=3)
-        pixels = np.clip(base + rng.normal(0, 40, size=(96, 96, 3)), 0, 255).astype("uint8")
-        buffer = io.BytesIO()
-        Image.fromarray(pixels).save(buffer, format="JPEG", quality=85)
-        images.append(buffer.getvalue())
-    return images
-
-
-class Routes:
-    """path -> (status, headers, body, delay); shared by every host's server."""
-
-    def __init__(self, latency: float) -> None:
-        self.latency = latency
-        self.table: dict[str, tuple[int, dict[str, str], bytes, float]] = {}
-
-
-def start_servers(routes: Routes) -> list[str]:
-    """One threaded server per loopback address; returns their host:port names."""
-
-    class Handler(http.server.BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.0"
-
-        def do_GET(self) -> None:  # noqa: N802 - http.server's naming
-            status, headers, body, delay = routes.table.get(self.path, (404, {}, b"not here", 0.0))
-            time.sleep(routes.latency + delay)
-            try:
-                self.send_response(status)
-                for name, value in headers.items():
-                    self.send_header(name, value)
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-            except OSError:
-                pass  # the client gave up (timed out, refused the size)
-
-        def log_message(self, *args) -> None:
-            pass
-
-    names = []
-    for host in HOSTS:
-        server = http.server.ThreadingHTTPServer((host, 0), Handler)
-        server.daemon_threads = True
-        server.request_queue_size = 128
-        threading.Thread(target=server.serve_forever, daemon=True).start()
-        names.append(f"{host}:{server.server_address[1]}")
-    return names
-
-
-def plant(routes: Routes, hosts: list[str], seed: int) -> list[tuple[str, str]]:
-    """The 1,000 (url, label) rows, shuffled, with the planted failures among them."""
-    good = distinct_jpegs(TOTAL - sum(PLANTED.values()), seed=seed)
-    rows: list[tuple[str, str]] = []
-    for index, content in enumerate(good):
-        routes.table[f"/good/{index}.jpg"] = (200, {"Content-Type": "image/jpeg"}, content, 0.0)
-        rows.append((f"/good/{index}.jpg", f"class{index % 5}"))
-    huge = b"\xff\xd8" + b"\0" * IMAGE_LIMIT
-    for index in range(PLANTED["http_error"]):
-        rows.append((f"/missing/{index}.jpg", "class0"))
-    for index in range(PLANTED["timeout"]):
-        routes.table[f"/slow/{index}.jpg"] = (200, {}, good[0], 5.0)
-        rows.append((f"/slow/{index}.jpg", "class0"))
-    for index in range(PLANTED["too_large"]):
-        routes.table[f"/huge/{index}.jpg"] = (200, {"Content-Type": "image/jpeg"}, huge, 0.0)
-        rows.append((f"/huge/{index}.jpg", "class0"))
-    for index in range(PLANTED["not_image"]):
-        routes.table[f"/page/{index}.jpg"] = (200, {"Content-Type": "text/html"}, b"<html>a page</html>", 0.0)
-        rows.append((f"/page/{index}.jpg", "class0"))
-    for index in range(PLANTED["refused"]):
-        routes.table[f"/redirect/{index}.jpg"] = (302, {"Location": f"http://10.0.0.1/{index}.jpg"}, b"", 0.0)
-        rows.append((f"/redirect/{index}.jpg", "class0"))
-    random.Random(seed).shuffle(rows)
-    return [(f"http://{hosts[index % len(hosts)]}{path}", label) for index, (path, label) in enumerate(rows)]
 
 
 def setup_django(var_dir: str, hosts: list[str]) -> None:
@@ -153,10 +71,11 @@ def setup_django(var_dir: str, hosts: list[str]) -> None:
 
 def _urllib_fetch(url: str) -> bytes:
     with urllib.request.urlopen(url, timeout=FETCH_TIMEOUT) as response:  # noqa: S310 - the seed's way
-        return response.read(IMAGE_LIMIT + 1)
+        content: bytes = response.read(IMAGE_LIMIT + 1)
+        return content
 
 
-def _store(dataset, url: str, label: str, content: bytes | None, counts: Counter) -> None:
+def _store(dataset: "Dataset", url: str, label: str, content: bytes | None, counts: Counter[str]) -> None:
     from classifier.models import DatasetImage
     from classifier.services.images import image_add
     from classifier.services.imaging import ImageRejected
@@ -176,7 +95,7 @@ def _store(dataset, url: str, label: str, content: bytes | None, counts: Counter
         counts[rejection.reason] += 1
 
 
-def _fetch_or_count(url: str, counts: Counter) -> bytes | None:
+def _fetch_or_count(url: str, counts: Counter[str]) -> bytes | None:
     try:
         content = _urllib_fetch(url)
     except urllib.error.HTTPError as error:
@@ -191,16 +110,16 @@ def _fetch_or_count(url: str, counts: Counter) -> bytes | None:
     return content
 
 
-def run_sequential(dataset, rows: list[tuple[str, str]]) -> Counter:
-    counts: Counter = Counter()
+def run_sequential(dataset: "Dataset", rows: list[tuple[str, str]]) -> Counter[str]:
+    counts: Counter[str] = Counter()
     for url, label in rows:
         _store(dataset, url, label, _fetch_or_count(url, counts), counts)
     return counts
 
 
-def run_threads(dataset, rows: list[tuple[str, str]]) -> Counter:
-    counts: Counter = Counter()
-    fetch_counts: Counter = Counter()
+def run_threads(dataset: "Dataset", rows: list[tuple[str, str]]) -> Counter[str]:
+    counts: Counter[str] = Counter()
+    fetch_counts: Counter[str] = Counter()
     with ThreadPoolExecutor(max_workers=WORKERS) as pool:
         futures = {pool.submit(_fetch_or_count, url, fetch_counts): (url, label) for url, label in rows}
         for future in as_completed(futures):
@@ -209,7 +128,7 @@ def run_threads(dataset, rows: list[tuple[str, str]]) -> Counter:
     return counts + fetch_counts
 
 
-def run_sightline(dataset, user, rows: list[tuple[str, str]]) -> dict:
+def run_sightline(dataset: "Dataset", user: "User", rows: list[tuple[str, str]]) -> dict[str, Any]:
     from unittest import mock
 
     from django.core.files.uploadedfile import SimpleUploadedFile
@@ -227,7 +146,8 @@ def run_sightline(dataset, user, rows: list[tuple[str, str]]) -> dict:
     job_run(job_id=job.id)
     job = Job.objects.get(id=job.id)
     assert job.status == Job.Status.SUCCEEDED, job.error
-    return job.report
+    report: dict[str, Any] = job.report
+    return report
 
 
 def fetch_only_threads(rows: list[tuple[str, str]]) -> None:

@@ -23,7 +23,9 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -41,6 +43,7 @@ django.setup()
 
 import numpy as np  # noqa: E402
 from django.contrib.auth import get_user_model  # noqa: E402
+from django.contrib.auth.models import User  # noqa: E402
 from django.core.management import call_command  # noqa: E402
 from PIL import Image  # noqa: E402
 
@@ -52,18 +55,18 @@ from training_jobs.models import EpochMetric, Job  # noqa: E402
 SEED_STALE_SECONDS = 15 * 60
 
 
-def worker(name: str, queue: str, extra: list[str], log: Path) -> subprocess.Popen:
+def worker(name: str, queue: str, extra: list[str], log: Path) -> subprocess.Popen[bytes]:
     argv = [sys.executable, "-m", "celery", "-A", "webapp", "worker", "-Q", queue, "-n", f"{name}@%h",
             "--loglevel", "INFO", "--prefetch-multiplier", "1", *extra]
     return subprocess.Popen(argv, cwd=ROOT, stdout=log.open("w"), stderr=subprocess.STDOUT, start_new_session=True)
 
 
-def gpu_worker(name: str) -> subprocess.Popen:
+def gpu_worker(name: str) -> subprocess.Popen[bytes]:
     return worker(name, "gpu", ["--pool", "prefork", "--concurrency", "1", "--max-tasks-per-child", "1"],
                   VAR / f"{name}.log")
 
 
-def kill(process: subprocess.Popen) -> None:
+def kill(process: subprocess.Popen[bytes]) -> None:
     if process.poll() is None:
         os.killpg(process.pid, signal.SIGKILL)
         process.wait()
@@ -72,7 +75,7 @@ def kill(process: subprocess.Popen) -> None:
 def photos(count: int, seed: int) -> list[bytes]:
     from skimage.data import lfw_subset
 
-    faces = (lfw_subset() * 255).round().astype(np.uint8)
+    faces = (lfw_subset() * 255).round().astype(np.uint8)  # type: ignore[no-untyped-call]  # scikit-image leaves it unannotated
     rng = np.random.default_rng(seed)
     out = []
     for index in range(count):
@@ -84,7 +87,7 @@ def photos(count: int, seed: int) -> list[bytes]:
     return out
 
 
-def wait_for(condition, timeout: float) -> float:
+def wait_for(condition: Callable[[], bool], timeout: float) -> float:
     started = time.monotonic()
     while not condition():
         if time.monotonic() - started > timeout:
@@ -93,7 +96,7 @@ def wait_for(condition, timeout: float) -> float:
     return time.monotonic() - started
 
 
-def train_once(dataset: Dataset, owner, options: dict) -> tuple[ModelVersion, Job]:
+def train_once(dataset: Dataset, owner: User, options: dict[str, Any]) -> tuple[ModelVersion, Job]:
     version = model_version_create(dataset=dataset, requested_by=owner, options=options)
     return version, Job.objects.get(model_version=version)
 
@@ -125,8 +128,10 @@ def main() -> None:
         wait_for(lambda: finished(job), 1800)
         job.refresh_from_db()
         assert job.status == "succeeded", job.error
+        assert job.finished_at is not None and job.started_at is not None
         alone = (job.finished_at - job.started_at).total_seconds()
-        epochs = list(EpochMetric.objects.filter(job=job).order_by("epoch").values_list("seconds", flat=True))
+        timed = EpochMetric.objects.filter(job=job).order_by("epoch").values_list("seconds", flat=True)
+        epochs = [seconds for seconds in timed if seconds is not None]
         per_epoch = float(np.median(epochs))
 
         version, job = train_once(dataset, owner, options)

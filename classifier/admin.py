@@ -4,40 +4,47 @@ Deleting here goes through the same services as the pages and the API (jobs canc
 stored file removed), never through a bare row delete that would leave files and running jobs behind.
 """
 
+from typing import Generic, TypeVar
+
 from django.contrib import admin, messages
-from django.contrib.auth import get_user_model
 from django.contrib.auth.admin import UserAdmin
+from django.contrib.auth.models import User
 from django.core.exceptions import ValidationError
+from django.db.models import Model, QuerySet
+from django.http import HttpRequest
 
 from classifier.models import AccountQuota, Dataset, DatasetImage, LabelClass, ModelVersion
 from classifier.services.accounts import user_delete
 from classifier.services.datasets import dataset_delete
-from classifier.services.images import images_delete
+from classifier.services.image_deletion import images_delete
 from classifier.services.model_versions import model_version_create, model_version_delete, model_version_retrain
 from webapp.services import users_deactivate
+from webapp.users import request_user
+
+ModelT = TypeVar("ModelT", bound=Model)
 
 
-class ServiceDeleteMixin:
+class ServiceDeleteMixin(Generic[ModelT]):
     """Route the admin's delete (one object, or the bulk action) through a service function."""
 
-    def delete_with_service(self, obj) -> None:
+    def delete_with_service(self, obj: ModelT) -> None:
         raise NotImplementedError
 
-    def delete_model(self, request, obj) -> None:
+    def delete_model(self, request: HttpRequest, obj: ModelT) -> None:
         self.delete_with_service(obj)
 
-    def delete_queryset(self, request, queryset) -> None:
+    def delete_queryset(self, request: HttpRequest, queryset: QuerySet[ModelT]) -> None:
         for obj in queryset:
             self.delete_with_service(obj)
 
 
-class LabelClassInline(admin.TabularInline):
+class LabelClassInline(admin.TabularInline):  # type: ignore[type-arg]  # generic in the stubs only: Django's class is not subscriptable
     model = LabelClass
     extra = 0
 
 
 @admin.register(Dataset)
-class DatasetAdmin(ServiceDeleteMixin, admin.ModelAdmin):
+class DatasetAdmin(ServiceDeleteMixin[Dataset], admin.ModelAdmin):  # type: ignore[type-arg]  # generic in the stubs only: Django's class is not subscriptable
     list_display = ("name", "owner", "created_at")
     list_filter = ("owner",)
     search_fields = ("name", "description", "owner__username")
@@ -48,14 +55,15 @@ class DatasetAdmin(ServiceDeleteMixin, admin.ModelAdmin):
         dataset_delete(dataset=obj)
 
     @admin.action(description="Retrain: a new version from the latest version's settings")
-    def retrain(self, request, queryset):
+    def retrain(self, request: HttpRequest, queryset: QuerySet[Dataset]) -> None:
+        user = request_user(request)
         for dataset in queryset:
             latest = dataset.model_versions.order_by("-number").first()
             try:
                 version = (
-                    model_version_retrain(version=latest, requested_by=request.user)
+                    model_version_retrain(version=latest, requested_by=user)
                     if latest
-                    else model_version_create(dataset=dataset, requested_by=request.user, options={})
+                    else model_version_create(dataset=dataset, requested_by=user, options={})
                 )
             except ValidationError as exc:
                 self.message_user(request, f"{dataset}: {'; '.join(exc.messages)}", messages.ERROR)
@@ -64,17 +72,17 @@ class DatasetAdmin(ServiceDeleteMixin, admin.ModelAdmin):
 
 
 @admin.register(LabelClass)
-class LabelClassAdmin(admin.ModelAdmin):
+class LabelClassAdmin(admin.ModelAdmin):  # type: ignore[type-arg]  # generic in the stubs only: Django's class is not subscriptable
     list_display = ("name", "dataset")
     search_fields = ("name", "dataset__name")
 
 
 @admin.register(DatasetImage)
-class DatasetImageAdmin(admin.ModelAdmin):
-    def delete_model(self, request, obj: DatasetImage) -> None:
+class DatasetImageAdmin(admin.ModelAdmin):  # type: ignore[type-arg]  # generic in the stubs only: Django's class is not subscriptable
+    def delete_model(self, request: HttpRequest, obj: DatasetImage) -> None:
         images_delete(images=DatasetImage.objects.filter(id=obj.id))
 
-    def delete_queryset(self, request, queryset) -> None:
+    def delete_queryset(self, request: HttpRequest, queryset: QuerySet[DatasetImage]) -> None:
         images_delete(images=queryset)
 
     list_display = ("id", "original_name", "dataset", "label", "split", "origin", "width", "height", "created_at")
@@ -85,7 +93,7 @@ class DatasetImageAdmin(admin.ModelAdmin):
 
 
 @admin.register(ModelVersion)
-class ModelVersionAdmin(ServiceDeleteMixin, admin.ModelAdmin):
+class ModelVersionAdmin(ServiceDeleteMixin[ModelVersion], admin.ModelAdmin):  # type: ignore[type-arg]  # generic in the stubs only: Django's class is not subscriptable
     list_display = ("__str__", "backbone", "image_size", "status", "is_active", "created_by", "created_at")
     list_filter = ("status", "is_active", "backbone")
     search_fields = ("dataset__name",)
@@ -97,7 +105,7 @@ class ModelVersionAdmin(ServiceDeleteMixin, admin.ModelAdmin):
         model_version_delete(version=obj, allow_active=True)
 
 
-class AccountQuotaInline(admin.StackedInline):
+class AccountQuotaInline(admin.StackedInline):  # type: ignore[type-arg]  # generic in the stubs only: Django's class is not subscriptable
     """The account's own limits; an empty field keeps the site's default (SIGHTLINE_QUOTA_*), 0 is no limit."""
 
     model = AccountQuota
@@ -105,12 +113,11 @@ class AccountQuotaInline(admin.StackedInline):
     verbose_name_plural = "quotas (empty: the site's default; 0: no limit; staff have none)"
 
 
-User = get_user_model()
 admin.site.unregister(User)
 
 
 @admin.register(User)
-class SightlineUserAdmin(ServiceDeleteMixin, UserAdmin):
+class SightlineUserAdmin(ServiceDeleteMixin[User], UserAdmin):  # type: ignore[type-arg]  # generic in the stubs only: Django's class is not subscriptable
     """The stock user admin, but deleting a user deletes their datasets' files and jobs too, and an account
     can be deactivated instead: it keeps its data but can no longer sign in or use its token."""
 
@@ -118,10 +125,10 @@ class SightlineUserAdmin(ServiceDeleteMixin, UserAdmin):
     actions = ["deactivate_selected"]
     inlines = [AccountQuotaInline]
 
-    def delete_with_service(self, obj) -> None:
+    def delete_with_service(self, obj: User) -> None:
         user_delete(user=obj)
 
     @admin.action(description="Deactivate selected accounts (no sign-in, no API token; data kept)")
-    def deactivate_selected(self, request, queryset) -> None:
-        changed = users_deactivate(users=queryset, by=request.user)
+    def deactivate_selected(self, request: HttpRequest, queryset: QuerySet[User]) -> None:
+        changed = users_deactivate(users=queryset, by=request_user(request))
         self.message_user(request, f"{changed} account(s) deactivated. Your own account is never included.")

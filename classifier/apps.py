@@ -16,3 +16,6 @@ class ClassifierConfig(AppConfig):
         from classifier.jobs import register
 
         register()
+        # Queued predictions send their task by name (``services.prediction_queue``); registering it in
+        # every process, web ones included, lets eager mode (CELERY_TASK_ALWAYS_EAGER) run it inline.
+        import classifier.tasks  # noqa: F401

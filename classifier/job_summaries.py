@@ -10,11 +10,11 @@ from django.urls import reverse
 from training_jobs.models import Job
 
 
-def _fact(label: str, text: str, url: str = "") -> dict:
+def _fact(label: str, text: str, url: str = "") -> dict[str, str]:
     return {"label": label, "text": text, "url": url}
 
 
-def _version_fact(job: Job) -> list[dict]:
+def _version_fact(job: Job) -> list[dict[str, str]]:
     version = job.model_version
     if version is None:
         return [_fact("Model version", "deleted since")]
@@ -22,13 +22,13 @@ def _version_fact(job: Job) -> list[dict]:
     return [_fact("Model version", f"{version.dataset.name} v{version.number}", url)]
 
 
-def _per_class_text(per_class: dict, sign: str = "") -> str:
+def _per_class_text(per_class: dict[str, int], sign: str = "") -> str:
     if not per_class:
         return "none"
     return " · ".join(f"{name} {sign}{count}" for name, count in sorted(per_class.items()) if count) or "none"
 
 
-def training_summary(job: Job) -> list[dict]:
+def training_summary(job: Job) -> list[dict[str, str]]:
     facts = _version_fact(job)
     version = job.model_version
     if version is not None:
@@ -44,7 +44,7 @@ def training_summary(job: Job) -> list[dict]:
     return facts
 
 
-def import_summary(job: Job) -> list[dict]:
+def import_summary(job: Job) -> list[dict[str, str]]:
     report = job.report or {}
     if "imported" not in report:
         return []
@@ -59,7 +59,7 @@ def import_summary(job: Job) -> list[dict]:
     return facts
 
 
-def augmentation_summary(job: Job) -> list[dict]:
+def augmentation_summary(job: Job) -> list[dict[str, str]]:
     report = job.report or {}
     if "created" not in report:
         return [_fact("Target", f"{job.params.get('target_per_class', '?')} training images per class")]
@@ -74,14 +74,14 @@ def augmentation_summary(job: Job) -> list[dict]:
     return facts
 
 
-def batch_prediction_summary(job: Job) -> list[dict]:
+def batch_prediction_summary(job: Job) -> list[dict[str, str]]:
     facts = _version_fact(job)
     if job.result_file:
         facts.append(_fact("Results", "download the CSV", reverse("training_jobs_api:job-result", args=[job.pk])))
     return facts
 
 
-def label_issues_summary(job: Job) -> list[dict]:
+def label_issues_summary(job: Job) -> list[dict[str, str]]:
     report = job.report or {}
     facts = []
     if "images" in report:
@@ -93,7 +93,7 @@ def label_issues_summary(job: Job) -> list[dict]:
     return facts
 
 
-def score_summary(job: Job) -> list[dict]:
+def score_summary(job: Job) -> list[dict[str, str]]:
     """Each version's accuracy on the scored test set, linked to its page."""
     report = job.report or {}
     source = job.params.get("manifest_version")

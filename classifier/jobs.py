@@ -13,7 +13,7 @@ from classifier.services.augmentation import dataset_augment_run
 from classifier.services.batch_predictions import batch_prediction_cleanup, batch_prediction_run
 from classifier.services.imports import dataset_import_cleanup, dataset_import_run
 from classifier.services.label_issues import label_issues_run
-from classifier.services.predictions import predictions_reap
+from classifier.services.prediction_queue import predictions_reap
 from classifier.services.quotas import training_usage_settle
 from classifier.services.scoring import model_versions_score_run
 from classifier.services.training import model_version_train_run

@@ -6,6 +6,7 @@ where a check needs every image. Augmented copies are left out (they always trai
 """
 
 from dataclasses import dataclass
+from typing import Any
 
 from django.conf import settings
 from django.core.cache import cache
@@ -61,7 +62,7 @@ def near_duplicate_id_groups(*, dataset: Dataset) -> list[list[int]]:
     state = hashed.aggregate(count=Count("id"), total=Sum("id"), last=Max("id"))
     threshold = settings.SIGHTLINE_NEAR_DUPLICATE_DISTANCE
     key = f"near-duplicates:{dataset.id}:{state['count']}:{state['total']}:{state['last']}:{threshold}"
-    cached = cache.get(key)
+    cached: list[list[int]] | None = cache.get(key)
     if cached is not None:
         return cached
     rows = list(hashed.order_by("created_at", "id").values_list("id", "perceptual_hash"))
@@ -81,7 +82,7 @@ def near_duplicate_groups(*, dataset: Dataset, leaks_only: bool = False) -> list
     return [group for group in groups if group.leaks] if leaks_only else groups
 
 
-def near_duplicate_summary(*, dataset: Dataset, groups: list[NearDuplicateGroup]) -> dict:
+def near_duplicate_summary(*, dataset: Dataset, groups: list[NearDuplicateGroup]) -> dict[str, Any]:
     """Counts for the check's header: groups, leaking groups, images in groups, and images not hashed yet."""
     unhashed = (
         DatasetImage.objects.filter(dataset=dataset, perceptual_hash="")

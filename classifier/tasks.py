@@ -4,15 +4,15 @@ stored files no row references. Jobs (imports, training…) run through ``traini
 from celery import shared_task
 
 from classifier.services.orphans import stored_orphans_delete
-from classifier.services.predictions import prediction_run
+from classifier.services.prediction_queue import prediction_run
 
 
-@shared_task
+@shared_task  # type: ignore[untyped-decorator]  # Celery ships no types
 def run_prediction(prediction_id: int) -> None:
     prediction_run(prediction_id=prediction_id)
 
 
-@shared_task
+@shared_task  # type: ignore[untyped-decorator]  # Celery ships no types
 def delete_stored_orphans() -> int:
     """Beat, daily: delete stored files no row references and no job holds (older than a grace period,
     so a file written just before its row is never taken). Returns how many were deleted."""

@@ -26,7 +26,8 @@ def colour_model_tflite(class_names: tuple[str, ...], folder, *, int8: bool = Fa
     ``folder`` is where the export is written on the way; ``int8`` quantizes it (``export_tflite_int8``)."""
     import keras
 
-    from classifier.ml.export import export_tflite, export_tflite_int8, serving_model
+    from classifier.ml.export import export_tflite, serving_model
+    from classifier.ml.quantize import export_tflite_int8
 
     image = keras.Input((MODEL_SIZE, MODEL_SIZE, 3), name="image")
     pooled = keras.layers.GlobalAveragePooling2D()(keras.layers.Rescaling(1 / 255)(image))

@@ -16,10 +16,12 @@ import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import boto3
 import pytest
 from django.core.files.storage import default_storage
+from pytest_django import Settings
 from storages.backends.s3 import S3Storage
 
 from webapp.storage_settings import s3_storage as s3_storage_entry
@@ -34,7 +36,7 @@ SECRET_KEY = "sightline-test-secret"  # noqa: S105 - a throwaway test server's
 class S3Server:
     endpoint_url: str
 
-    def client(self):
+    def client(self) -> Any:  # boto3 ships no types
         return boto3.client(
             "s3",
             endpoint_url=self.endpoint_url,
@@ -63,7 +65,7 @@ class S3Server:
             "AWS_S3_REGION_NAME": REGION,
         }
 
-    def storage_entry(self, bucket: str) -> dict:
+    def storage_entry(self, bucket: str) -> dict[str, Any]:
         return s3_storage_entry(
             bucket_name=bucket,
             endpoint_url=self.endpoint_url,
@@ -76,10 +78,11 @@ class S3Server:
 def _free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
+        port: int = probe.getsockname()[1]
+        return port
 
 
-def _wait_until_up(url: str, server: subprocess.Popen, log: Path, timeout: float = 30.0) -> None:
+def _wait_until_up(url: str, server: subprocess.Popen[bytes], log: Path, timeout: float = 30.0) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if server.poll() is not None:
@@ -94,7 +97,7 @@ def _wait_until_up(url: str, server: subprocess.Popen, log: Path, timeout: float
     raise RuntimeError(f"moto's S3 server did not answer on {url} within {timeout:.0f} s")
 
 
-def moto_server_start(log: Path) -> tuple[subprocess.Popen, S3Server]:
+def moto_server_start(log: Path) -> tuple[subprocess.Popen[bytes], S3Server]:
     """moto's S3 server as a subprocess on a free loopback port, answering once this returns."""
     port = _free_port()
     env = {**os.environ, "AWS_ACCESS_KEY_ID": ACCESS_KEY, "AWS_SECRET_ACCESS_KEY": SECRET_KEY}
@@ -113,7 +116,7 @@ def moto_server_start(log: Path) -> tuple[subprocess.Popen, S3Server]:
     return process, S3Server(endpoint_url=endpoint_url)
 
 
-def moto_server_stop(process: subprocess.Popen) -> None:
+def moto_server_stop(process: subprocess.Popen[bytes]) -> None:
     process.terminate()
     try:
         process.wait(timeout=10)
@@ -123,7 +126,7 @@ def moto_server_stop(process: subprocess.Popen) -> None:
 
 
 @pytest.fixture(scope="session")
-def s3_server(tmp_path_factory) -> Iterator[S3Server]:
+def s3_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[S3Server]:
     """moto's S3 server, one process for the whole session."""
     process, server = moto_server_start(tmp_path_factory.mktemp("s3-server") / "moto.log")
     try:
@@ -142,7 +145,7 @@ class S3Bucket:
 
 
 @pytest.fixture
-def s3_storage(s3_server, settings) -> S3Bucket:
+def s3_storage(s3_server: S3Server, settings: Settings) -> S3Bucket:
     """This test's ``default_storage`` is S3Storage over HTTP on a fresh bucket of the moto server.
 
     Changing STORAGES through the settings fixture sends ``setting_changed``, on which Django drops its

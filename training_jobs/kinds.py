@@ -19,12 +19,12 @@ if TYPE_CHECKING:
 class JobResult:
     """What a kind's ``run`` returns when its work is done."""
 
-    report: dict
+    report: dict[str, Any]
     message: str = "Done"
     # Runs inside the transaction that marks the job succeeded, with the job row locked and still
     # this attempt's: write here what may only be true if the job succeeded (a version becoming
     # ready). If it raises, nothing of it is kept and the job fails instead.
-    finish: Callable[[Job], None] | None = None
+    finish: Callable[[Job], object] | None = None
 
 
 @dataclass(frozen=True)
@@ -36,15 +36,15 @@ class JobKind:
     run: Callable[..., JobResult]
     # Inside the transaction that makes the job terminal, whatever the way (succeeded, failed,
     # cancelled, reaped): rows whose state follows the job's are set here, so they never disagree.
-    ended: Callable[[Job], None] | None = None
+    ended: Callable[[Job], object] | None = None
     # Deletes files the job no longer needs. Called once the job's end has committed, and again
     # when a worker stops work whose job has ended, so it must be safe to call more than once.
-    cleanup: Callable[[Job], None] | None = None
+    cleanup: Callable[[Job], object] | None = None
     # A job whose worker was lost runs again (from its checkpoint, or from the start without
     # duplicates) instead of failing.
     resumable: bool = True
     # summary(job) -> [{"label", "text", "url"}]: what the job did, in words and links, for its page.
-    summary: Callable[[Job], list[dict]] | None = None
+    summary: Callable[[Job], list[dict[str, Any]]] | None = None
     # Whether the report's plain numbers read as counts on the page (files imported, copies made); a
     # kind whose report holds ids and scores says them through its summary instead.
     report_counts: bool = True
@@ -80,5 +80,5 @@ def reconciler_register(reconcile: Callable[[], int]) -> None:
         _reconcilers.append(reconcile)
 
 
-def reconcilers() -> list[Callable[[], Any]]:
+def reconcilers() -> list[Callable[[], int]]:
     return list(_reconcilers)

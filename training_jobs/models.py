@@ -18,7 +18,6 @@ class Job(models.Model):
         BATCH_PREDICT = "batch_predict", "Batch prediction"
         LABEL_ISSUES = "label_issues", "Label-issue search"
         SCORE = "score", "Scoring"
-        EXPORT = "export", "Export"
 
     class Status(models.TextChoices):
         QUEUED = "queued", "Queued"

@@ -9,7 +9,7 @@
 """
 
 import logging
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db.models import Q
@@ -56,8 +56,10 @@ def jobs_reap(*, older_than: timedelta | None = None) -> dict[str, int]:
     return counts
 
 
-def _reap_lost(job: Job, cutoff, now) -> str:
+def _reap_lost(job: Job, cutoff: datetime, now: datetime) -> str:
     """Resume or fail one lost job; returns the action taken, or "" if the job moved on meanwhile."""
+    # Selected by ``heartbeat_at__lt``, so never null here.
+    assert job.heartbeat_at is not None
     silent = int((now - job.heartbeat_at).total_seconds())
     still_lost = Q(heartbeat_at__lt=cutoff, attempts=job.attempts)
     try:

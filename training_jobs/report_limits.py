@@ -20,7 +20,7 @@ LIST_COLUMN = "list"
 MAX_TEXT_CHARACTERS = 1000
 
 
-def report_bound(report: dict[str, Any], *, max_rows: int) -> tuple[dict[str, Any], dict[str, list]]:
+def report_bound(report: dict[str, Any], *, max_rows: int) -> tuple[dict[str, Any], dict[str, list[Any]]]:
     """``(bounded report, full lists that were cut)``.
 
     Each top-level list longer than ``max_rows`` keeps its first ``max_rows`` rows, and text in its rows
@@ -59,7 +59,7 @@ def _text_shortened(value: Any) -> Any:
     return value
 
 
-def report_csv(lists: dict[str, list]) -> bytes:
+def report_csv(lists: dict[str, list[Any]]) -> bytes:
     """The rows of ``lists`` as one CSV: a ``list`` column, then every key the rows have (a row that is
     not a mapping goes under ``value``), in the order they first appear."""
     columns: dict[str, None] = {}

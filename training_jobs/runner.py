@@ -16,7 +16,7 @@ from django.db import InterfaceError, OperationalError
 from django.db.models import Q
 
 from training_jobs.heartbeat import Heartbeat
-from training_jobs.kinds import UnknownJobKind, job_kind_get
+from training_jobs.kinds import JobKind, UnknownJobKind, job_kind_get
 from training_jobs.models import Job
 from training_jobs.services import (
     JobCancelled,
@@ -76,7 +76,7 @@ def job_run(*, job_id: int) -> None:
             _stopped(job)
 
 
-def _run_and_record(job: Job, kind, attempt: int, progress: ProgressReporter) -> bool:
+def _run_and_record(job: Job, kind: JobKind, attempt: int, progress: ProgressReporter) -> bool:
     """Run the work and record how it ended; False when the job was no longer this attempt's to end."""
     try:
         result = kind.run(job=job, progress=progress)

@@ -1,12 +1,12 @@
 """Reads of jobs, always scoped to what the requesting user may see (staff see everything)."""
 
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.db.models import QuerySet
 
 from training_jobs.models import EpochMetric, Job
 
 
-def jobs_for_user(user: AbstractBaseUser) -> QuerySet[Job]:
+def jobs_for_user(user: User) -> QuerySet[Job]:
     jobs = Job.objects.select_related("dataset", "requested_by", "model_version")
     return jobs if user.is_staff else jobs.filter(requested_by=user)
 

@@ -9,15 +9,16 @@ calls the kind's ``ended`` hook in the same transaction: rows that follow a job 
 import logging
 import time
 import uuid
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
+from celery import signature
 from django.conf import settings
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 from django.db import transaction
-from django.db.models import F, Q
+from django.db.models import F, Q, QuerySet
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
@@ -30,6 +31,9 @@ from webapp.storage import stored_files_delete
 logger = logging.getLogger(__name__)
 
 ACTIVE_STATUSES = (Job.Status.QUEUED, Job.Status.RUNNING)
+# The task that runs a job, sent by name: what runs it (``tasks`` → ``runner``) builds on this module,
+# not the other way round. The name is what messages already in the broker carry.
+RUN_JOB_TASK = "training_jobs.tasks.run_job"
 
 
 class JobCancelled(Exception):
@@ -40,7 +44,7 @@ class JobCancelled(Exception):
 class JobInputError(Exception):
     """Bad input found by a job's work: the job fails with this message, without a traceback."""
 
-    def __init__(self, message: str, report: dict | None = None) -> None:
+    def __init__(self, message: str, report: dict[str, Any] | None = None) -> None:
         super().__init__(message)
         self.report = report
 
@@ -48,10 +52,11 @@ class JobInputError(Exception):
 def job_create(
     *,
     kind: str,
-    requested_by: AbstractBaseUser,
+    requested_by: User,
+    # The domain's Dataset and ModelVersion rows: the engine does not import their classes.
     dataset: Any = None,
     model_version: Any = None,
-    params: dict | None = None,
+    params: dict[str, Any] | None = None,
     message: str = "Waiting for a worker",
 ) -> Job:
     job_kind_get(kind)  # a kind nobody can run must not be queued
@@ -76,8 +81,6 @@ def job_enqueue(*, job: Job) -> None:
 def job_send(*, job_id: int) -> bool:
     """Hand a queued job's task to the broker, on its kind's queue; False if it is not queued or the
     broker refused it (the job then waits, queued, for the reaper to send it again)."""
-    from training_jobs.tasks import run_job
-
     job = Job.objects.filter(id=job_id, status=Job.Status.QUEUED).first()
     if job is None:
         return False
@@ -85,7 +88,7 @@ def job_send(*, job_id: int) -> bool:
     # Recorded before sending: an eager (inline) task may finish the job inside apply_async.
     Job.objects.filter(id=job_id, status=Job.Status.QUEUED).update(enqueued_at=timezone.now(), celery_task_id=task_id)
     try:
-        run_job.apply_async(args=[job_id], task_id=task_id, queue=job_kind_get(job.kind).queue)
+        signature(RUN_JOB_TASK, args=[job_id]).apply_async(task_id=task_id, queue=job_kind_get(job.kind).queue)
     except Exception:
         logger.exception("Could not send job %s to the broker; the reaper will send it again.", job_id)
         Job.objects.filter(id=job_id, status=Job.Status.QUEUED).update(
@@ -160,7 +163,7 @@ def job_succeed(*, job_id: int, attempt: int, result: JobResult) -> bool:
     return _job_end_or_forget(job_id=job_id, where=where, status=Job.Status.SUCCEEDED, fields=fields, result=result)
 
 
-def job_fail(*, job_id: int, error: str, report: dict | None = None, attempt: int | None = None) -> bool:
+def job_fail(*, job_id: int, error: str, report: dict[str, Any] | None = None, attempt: int | None = None) -> bool:
     where = Q(status__in=ACTIVE_STATUSES)
     if attempt is not None:
         where &= Q(attempts=attempt)
@@ -170,7 +173,7 @@ def job_fail(*, job_id: int, error: str, report: dict | None = None, attempt: in
     return _job_end_or_forget(job_id=job_id, where=where, status=Job.Status.FAILED, fields=fields)
 
 
-def _report_fields(job_id: int, report: dict) -> dict[str, Any]:
+def _report_fields(job_id: int, report: dict[str, Any]) -> dict[str, Any]:
     """The report as stored: bounded to ``SIGHTLINE_REPORT_MAX_ROWS`` rows per list, and, when a list was
     cut, the full lists stored as a CSV (``report_file``) before the job's row names it."""
     bounded, cut = report_bound(report, max_rows=settings.SIGHTLINE_REPORT_MAX_ROWS)
@@ -202,7 +205,7 @@ def job_cancel(*, job: Job) -> Job:
     return job
 
 
-def jobs_cancel(*, jobs: Any) -> int:
+def jobs_cancel(*, jobs: QuerySet[Job]) -> int:
     """Cancel every queued or running job of a queryset (before what they work on is deleted)."""
     cancelled = 0
     for job in jobs.filter(status__in=ACTIVE_STATUSES):
@@ -222,7 +225,7 @@ def job_resume(*, job_id: int, where: Q, message: str) -> bool:
     return bool(resumed)
 
 
-def jobs_result_files(*, jobs: Any) -> list[str]:
+def jobs_result_files(*, jobs: QuerySet[Job]) -> list[str]:
     """The stored files these jobs produced (results and full reports), to delete with them."""
     return [name for pair in jobs.values_list("result_file", "report_file") for name in pair if name]
 
@@ -233,7 +236,12 @@ def job_delete(*, job: Job) -> None:
     with transaction.atomic():
         names = jobs_result_files(jobs=Job.objects.filter(id=job.id))
         Job.objects.filter(id=job.id).delete()
-        transaction.on_commit(lambda: (stored_files_delete(names=names), job_cleanup(job=job)), robust=True)
+
+        def files_delete() -> None:
+            stored_files_delete(names=names)
+            job_cleanup(job=job)
+
+        transaction.on_commit(files_delete, robust=True)
 
 
 class ProgressReporter:
@@ -265,11 +273,7 @@ class ProgressReporter:
         if not Job.objects.filter(self._mine).update(**fields):
             raise JobCancelled()
 
-    def check_cancelled(self) -> None:
-        if (self.heartbeat is not None and self.heartbeat.lost) or not Job.objects.filter(self._mine).exists():
-            raise JobCancelled()
 
-
-def stale_cutoff(*, now: Any = None, older_than: timedelta | None = None) -> Any:
+def stale_cutoff(*, now: datetime | None = None, older_than: timedelta | None = None) -> datetime:
     older_than = older_than or timedelta(seconds=settings.SIGHTLINE_JOB_STALE_SECONDS)
     return (now or timezone.now()) - older_than

@@ -15,6 +15,7 @@ from training_jobs.reports import report_sections, report_truncated
 from training_jobs.selectors import jobs_for_user
 from training_jobs.services import job_cancel
 from webapp.pages import redirect_back
+from webapp.users import request_user
 
 JOBS_PER_PAGE = 50
 
@@ -22,14 +23,14 @@ JOBS_PER_PAGE = 50
 @login_required
 @require_GET
 def job_list(request: HttpRequest) -> HttpResponse:
-    page = Paginator(jobs_for_user(request.user), JOBS_PER_PAGE).get_page(request.GET.get("page"))
+    page = Paginator(jobs_for_user(request_user(request)), JOBS_PER_PAGE).get_page(request.GET.get("page"))
     return render(request, "training_jobs/job_list.html", {"page_obj": page})
 
 
 @login_required
 @require_GET
 def job_detail(request: HttpRequest, pk: int) -> HttpResponse:
-    job = get_object_or_404(jobs_for_user(request.user), pk=pk)
+    job = get_object_or_404(jobs_for_user(request_user(request)), pk=pk)
     counts, rejected = report_sections(job.report or {})
     try:
         kind = job_kind_get(job.kind)
@@ -50,7 +51,7 @@ def job_detail(request: HttpRequest, pk: int) -> HttpResponse:
 @login_required
 @require_POST
 def job_cancel_view(request: HttpRequest, pk: int) -> HttpResponse:
-    job = job_cancel(job=get_object_or_404(jobs_for_user(request.user), pk=pk))
+    job = job_cancel(job=get_object_or_404(jobs_for_user(request_user(request)), pk=pk))
     if job.status == Job.Status.CANCELLED:
         messages.success(request, "Job cancelled.")
     else:

@@ -5,15 +5,19 @@ Services raise Django's ``ValidationError`` for bad input; the handler here turn
 usual 400 shape, so a view never has to catch it and bad input never becomes a 500.
 """
 
+from collections.abc import Iterable
+from typing import Any
+
 from django.core.exceptions import NON_FIELD_ERRORS, RequestDataTooBig, TooManyFieldsSent, TooManyFilesSent
 from django.core.exceptions import ValidationError as DjangoValidationError
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import exceptions, serializers
+from rest_framework.authentication import BaseAuthentication
 from rest_framework.authtoken.models import Token
 from rest_framework.authtoken.serializers import AuthTokenSerializer
 from rest_framework.negotiation import DefaultContentNegotiation
 from rest_framework.permissions import AllowAny
-from rest_framework.renderers import JSONRenderer
+from rest_framework.renderers import BaseRenderer, JSONRenderer
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.settings import api_settings
@@ -44,7 +48,7 @@ class SignInLocked(exceptions.APIException):
         self.wait = int(lockout_retry_after())
 
 
-class ErrorSerializer(serializers.Serializer):
+class ErrorSerializer(serializers.Serializer[dict[str, Any]]):
     """The ``{"detail": "..."}`` body of an error response, for the schema."""
 
     detail = serializers.CharField()
@@ -57,8 +61,11 @@ class FileDownloadNegotiation(DefaultContentNegotiation):
     that accepts only the file's type (``image/*``, ``text/csv``: a 406) before the view could send it.
     """
 
-    def select_renderer(self, request: Request, renderers: list, format_suffix: str | None = None) -> tuple:
-        return renderers[0], renderers[0].media_type
+    def select_renderer(
+        self, request: Request, renderers: Iterable[BaseRenderer], format_suffix: str | None = None
+    ) -> tuple[BaseRenderer, str]:
+        first = next(iter(renderers))
+        return first, first.media_type
 
 
 class FileDownloadView(APIView):
@@ -68,7 +75,7 @@ class FileDownloadView(APIView):
     content_negotiation_class = FileDownloadNegotiation
 
 
-def _validation_error_detail(error: DjangoValidationError) -> dict:
+def _validation_error_detail(error: DjangoValidationError) -> dict[str, Any]:
     if hasattr(error, "error_dict"):
         return {
             api_settings.NON_FIELD_ERRORS_KEY if field == NON_FIELD_ERRORS else field: messages
@@ -77,7 +84,7 @@ def _validation_error_detail(error: DjangoValidationError) -> dict:
     return {"detail": " ".join(error.messages)}
 
 
-def exception_handler(exc: Exception, context: dict) -> Response | None:
+def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
     """DRF's handler, plus a 400 for a service's ``ValidationError`` and for over-limit request bodies, and a
     429 naming the quota, with what is used and allowed, for a request over one of its account's quotas."""
     if isinstance(exc, QuotaExceeded):
@@ -91,7 +98,7 @@ def exception_handler(exc: Exception, context: dict) -> Response | None:
     return drf_exception_handler(exc, context)
 
 
-class TokenResponseSerializer(serializers.Serializer):
+class TokenResponseSerializer(serializers.Serializer[dict[str, Any]]):
     token = serializers.CharField(help_text="Send it as `Authorization: Token <token>`.")
 
 
@@ -99,7 +106,7 @@ class AuthTokenView(APIView):
     """Exchange a username and password for the user's API token."""
 
     # No session authentication here: a login form must not need a CSRF token or a prior session.
-    authentication_classes: list = []
+    authentication_classes: list[type[BaseAuthentication]] = []
     permission_classes = [AllowAny]
     # Rate-limited per client address, and django-axes (the first authentication backend) locks a
     # username out from an address after repeated failures: no guessing passwords as fast as one likes.

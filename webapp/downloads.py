@@ -15,12 +15,17 @@ from django.utils.http import content_disposition_header
 
 
 def stored_file_response(
-    name: str, *, missing: str, download_name: str = "", as_attachment: bool = False, content_type: str = ""
+    name: str | None,
+    *,
+    missing: str,
+    download_name: str = "",
+    as_attachment: bool = False,
+    content_type: str = "",
 ) -> FileResponse | HttpResponseRedirect:
     """Stream the stored file ``name``, sent as ``download_name`` (default: its own name) with the type
     that name suggests unless ``content_type`` is given.
 
-    An empty name or a file gone from storage is a 404 with ``missing`` as its message; DRF answers it
+    No name, an empty one or a file gone from storage is a 404 with ``missing`` as its message; DRF answers it
     as its usual ``{"detail": missing}``.
     """
     if not name:
@@ -53,4 +58,5 @@ def _presigned_redirect(name: str, *, missing: str, download_name: str, content_
         "ResponseContentType": _type_of(filename, content_type),
         "ResponseContentDisposition": content_disposition_header(True, filename),
     }
-    return HttpResponseRedirect(default_storage.url(name, parameters=parameters))
+    # Only reached with S3 storage (``_presigned``), whose ``url`` takes the response parameters.
+    return HttpResponseRedirect(default_storage.url(name, parameters=parameters))  # type: ignore[call-arg]

@@ -3,12 +3,13 @@
 from django import forms
 from django.conf import settings
 from django.contrib.auth.forms import UserCreationForm
+from django.contrib.auth.models import User
 
 from webapp.selectors import invitation_is_usable
 from webapp.services import INVITATION_REFUSED_MESSAGE
 
 
-class SignUpForm(UserCreationForm):
+class SignUpForm(UserCreationForm[User]):
     """Django's sign-up form plus an optional email, kept for password resets by an admin, and an
     invitation code when sign-up is by invitation."""
 
@@ -26,7 +27,7 @@ class SignUpForm(UserCreationForm):
             del self.fields["invitation_code"]
 
     def clean_invitation_code(self) -> str:
-        code = self.cleaned_data["invitation_code"]
+        code: str = self.cleaned_data["invitation_code"]
         if not invitation_is_usable(code=code):
             raise forms.ValidationError(INVITATION_REFUSED_MESSAGE)
         return code

@@ -4,7 +4,7 @@ from collections.abc import Iterable
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import AbstractBaseUser, User
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.utils import timezone
@@ -18,7 +18,7 @@ INVITATION_REFUSED_MESSAGE = "This invitation code is unknown, already used or e
 @transaction.atomic
 def user_sign_up(
     *, username: str, password: str, email: str = "", invitation_code: str | None = None
-) -> AbstractBaseUser:
+) -> User:
     """Create an account as SIGHTLINE_SIGNUP allows: refused when closed, and by invitation only with a
     usable code, which this account then uses up (claimed with a conditional update, so two sign-ups
     racing for one code cannot both succeed: the loser's account is rolled back)."""

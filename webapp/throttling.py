@@ -7,12 +7,18 @@ rates come from ``SIGHTLINE_THROTTLE_RATES``, read on each request.
 
 from collections.abc import Callable
 from functools import wraps
+from typing import TYPE_CHECKING
 
 from django.conf import settings
-from django.http import HttpRequest, HttpResponse
+from django.core.exceptions import ImproperlyConfigured
+from django.http import HttpRequest, HttpResponseBase
 from django.shortcuts import render
 from rest_framework.exceptions import Throttled
 from rest_framework.throttling import SimpleRateThrottle
+
+if TYPE_CHECKING:
+    from rest_framework.request import Request
+    from rest_framework.views import APIView
 
 _PERIOD_NAMES = {1: "second", 60: "minute", 3600: "hour", 86400: "day"}
 
@@ -21,9 +27,9 @@ def client_address(request: HttpRequest) -> str:
     """The address of the client: the connection's own, or, behind ``SIGHTLINE_TRUSTED_PROXIES`` proxies,
     the one the outermost of them saw (each proxy appends the address it received from to
     X-Forwarded-For, so anything further left was written by the client and proves nothing)."""
-    remote = request.META.get("REMOTE_ADDR", "")
+    remote: str = request.META.get("REMOTE_ADDR", "")
     proxies = settings.SIGHTLINE_TRUSTED_PROXIES
-    forwarded = request.META.get("HTTP_X_FORWARDED_FOR", "")
+    forwarded: str = request.META.get("HTTP_X_FORWARDED_FOR", "")
     if proxies == 0 or not forwarded:
         return remote
     addresses = [address.strip() for address in forwarded.split(",")]
@@ -36,6 +42,9 @@ class AddressRateThrottle(SimpleRateThrottle):
 
     counted = "requests"
     counted_per = "from your address"
+    # Set by SimpleRateThrottle from the rate, which settings checked reads like "10/min".
+    num_requests: int
+    duration: int
 
     def __init__(self, scope: str | None = None) -> None:
         if scope is not None:
@@ -43,7 +52,10 @@ class AddressRateThrottle(SimpleRateThrottle):
         super().__init__()
 
     def get_rate(self) -> str:
-        return settings.SIGHTLINE_THROTTLE_RATES[self.scope]
+        if self.scope is None:
+            raise ImproperlyConfigured(f"{type(self).__name__} has no scope to look its rate up by.")
+        rate: str = settings.SIGHTLINE_THROTTLE_RATES[self.scope]
+        return rate
 
     def get_ident(self, request: HttpRequest) -> str:
         return client_address(request)
@@ -74,7 +86,7 @@ class PredictionRateThrottle(AddressRateThrottle):
     counted = "predictions"
     counted_per = "for your account"
 
-    def allow_request(self, request: HttpRequest, view: object) -> bool:
+    def allow_request(self, request: "Request", view: "APIView") -> bool:
         if request.method in ("GET", "HEAD", "OPTIONS"):
             return True
         return super().allow_request(request, view)
@@ -84,21 +96,25 @@ class PredictionRateThrottle(AddressRateThrottle):
         return f"user-{user.pk}" if user.is_authenticated else client_address(request)
 
 
-def rate_limited_page(scope: str, counted: str) -> Callable:
+def rate_limited_page(
+    scope: str, counted: str
+) -> Callable[[Callable[..., HttpResponseBase]], Callable[..., HttpResponseBase]]:
     """Counts a page's form posts per client address under ``scope``; over the rate the page answers 429
     with a readable explanation and Retry-After, and the view does not run."""
 
-    def decorator(view: Callable) -> Callable:
+    def decorator(view: Callable[..., HttpResponseBase]) -> Callable[..., HttpResponseBase]:
         @wraps(view)
-        def limited(request: HttpRequest, *args: object, **kwargs: object) -> HttpResponse:
+        def limited(request: HttpRequest, *args: object, **kwargs: object) -> HttpResponseBase:
             if request.method == "POST":
                 throttle = AddressRateThrottle(scope)
                 throttle.counted = counted
                 try:
-                    throttle.allow_request(request, None)
+                    # DRF's throttle reads only the request's META and needs no view; a page's request has both.
+                    throttle.allow_request(request, None)  # type: ignore[arg-type]
                 except Throttled as refusal:
                     response = render(request, "429.html", {"message": refusal.detail}, status=429)
-                    response["Retry-After"] = str(refusal.wait)
+                    # Throttled sets ``wait`` in its constructor; its stub does not declare it.
+                    response["Retry-After"] = str(refusal.wait)  # type: ignore[attr-defined]
                     return response
             return view(request, *args, **kwargs)
 

@@ -1,12 +1,12 @@
 """Top-level routes: pages, the REST API under /api/v1/, its schema and docs, and the admin."""
 
 from django.contrib import admin
-from django.urls import include, path
+from django.urls import URLPattern, URLResolver, include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from webapp.throttling import rate_limited_page
 
-api_v1 = [
+api_v1: list[URLPattern | URLResolver] = [
     path("", include("webapp.api_urls")),
     path("", include("classifier.api.urls")),
     path("", include("training_jobs.api.urls")),

@@ -7,7 +7,7 @@ downloads stream the files they stored.
 """
 
 from django.db.models import QuerySet
-from django.http import FileResponse
+from django.http import FileResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.utils.text import slugify
 from drf_spectacular.types import OpenApiTypes
@@ -15,30 +15,31 @@ from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import status
 from rest_framework.exceptions import ValidationError
 from rest_framework.generics import GenericAPIView
-from rest_framework.permissions import IsAdminUser
+from rest_framework.permissions import BasePermission
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from classifier.api.access import dataset_or_404, readable_dataset_or_404
+from classifier.api.model_version_input_serializers import ExportFormatSerializer, ModelVersionCreateInputSerializer
 from classifier.api.model_version_serializers import (
     BackboneSerializer,
     EpochMetricSerializer,
-    ExportFormatSerializer,
-    ModelVersionCreateInputSerializer,
     ModelVersionDetailSerializer,
     ModelVersionSerializer,
     ModelVersionStartedSerializer,
 )
-from classifier.api.views import dataset_or_404, readable_dataset_or_404
 from classifier.models import ModelVersion
 from classifier.selectors import (
     backbones_list,
     dataset_model_versions,
     model_version_changeable_by,
-    model_version_training_job,
+    model_version_retrain_allowed,
     model_versions_for_user,
     model_versions_usable_by,
 )
+from classifier.selectors_versions import model_version_training_job
+from classifier.services.export_metadata import version_export_metadata
 from classifier.services.model_versions import (
     ModelVersionInUse,
     model_version_create,
@@ -47,11 +48,11 @@ from classifier.services.model_versions import (
     model_version_retrain,
 )
 from classifier.services.quantization import version_int8_missing
-from classifier.services.serving import version_export_metadata
 from training_jobs.selectors import epoch_metrics_for_job
 from webapp.api import Conflict, ErrorSerializer, FileDownloadView
 from webapp.downloads import stored_file_response
 from webapp.parsers import JSONParser
+from webapp.users import request_user
 
 # The stored file behind each export format.
 EXPORT_FILE_FIELDS = {
@@ -66,7 +67,7 @@ EXPORT_EXTENSIONS = {"keras": "keras", "tflite": "tflite", "tflite_int8": "int8.
 
 def _version_or_404(request: Request, version_id: int) -> ModelVersion:
     """A version the user may change: their own (staff: any)."""
-    return get_object_or_404(model_versions_for_user(request.user), pk=version_id)
+    return get_object_or_404(model_versions_for_user(request_user(request)), pk=version_id)
 
 
 def _check_exportable(version: ModelVersion) -> None:
@@ -76,7 +77,7 @@ def _check_exportable(version: ModelVersion) -> None:
 
 def _readable_version_or_404(request: Request, version_id: int) -> ModelVersion:
     """A version the user may read: also a public dataset's, which everyone may use."""
-    return get_object_or_404(model_versions_usable_by(request.user), pk=version_id)
+    return get_object_or_404(model_versions_usable_by(request_user(request)), pk=version_id)
 
 
 class BackboneListView(APIView):
@@ -85,10 +86,11 @@ class BackboneListView(APIView):
         description="The backbones a version can be trained on; a short, fixed list, so not paginated.",
     )
     def get(self, request: Request) -> Response:
-        return Response(BackboneSerializer(backbones_list(), many=True).data)
+        # The stubs take a list with many=True only for a ModelSerializer.
+        return Response(BackboneSerializer(backbones_list(), many=True).data)  # type: ignore[arg-type]
 
 
-class DatasetModelVersionsView(GenericAPIView):
+class DatasetModelVersionsView(GenericAPIView[ModelVersion]):
     serializer_class = ModelVersionCreateInputSerializer
     # JSON only: a form post leaves an unticked box out and DRF reads that as false, which would
     # silently turn `augment` off where a client meant "the default".
@@ -117,7 +119,9 @@ class DatasetModelVersionsView(GenericAPIView):
         dataset = dataset_or_404(request, dataset_id)
         params = ModelVersionCreateInputSerializer(data=request.data)
         params.is_valid(raise_exception=True)
-        version = model_version_create(dataset=dataset, requested_by=request.user, options=params.validated_data)
+        version = model_version_create(
+            dataset=dataset, requested_by=request_user(request), options=params.validated_data
+        )
         return Response(ModelVersionStartedSerializer(version).data, status=status.HTTP_202_ACCEPTED)
 
 
@@ -125,7 +129,7 @@ class ModelVersionDetailView(APIView):
     @extend_schema(responses=ModelVersionDetailSerializer)
     def get(self, request: Request, version_id: int) -> Response:
         version = _readable_version_or_404(request, version_id)
-        job_visible = model_version_changeable_by(user=request.user, version=version)
+        job_visible = model_version_changeable_by(user=request_user(request), version=version)
         return Response(ModelVersionDetailSerializer(version, context={"job_visible": job_visible}).data)
 
     @extend_schema(
@@ -150,8 +154,7 @@ class ModelVersionCurvesView(APIView):
     )
     def get(self, request: Request, version_id: int) -> Response:
         job = model_version_training_job(version=_readable_version_or_404(request, version_id))
-        epochs = epoch_metrics_for_job(job) if job else []
-        return Response(EpochMetricSerializer(epochs, many=True).data)
+        return Response(EpochMetricSerializer(epoch_metrics_for_job(job), many=True).data if job else [])
 
 
 class ModelVersionPromoteView(APIView):
@@ -165,12 +168,15 @@ class ModelVersionPromoteView(APIView):
         return Response(ModelVersionDetailSerializer(version).data)
 
 
-class IsStaff(IsAdminUser):
+class MayRetrain(BasePermission):
     message = "Only staff can retrain a model version; start a new version on the dataset instead."
+
+    def has_permission(self, request: Request, view: APIView) -> bool:
+        return model_version_retrain_allowed(user=request.user)
 
 
 class ModelVersionRetrainView(APIView):
-    permission_classes = [IsStaff]
+    permission_classes = [MayRetrain]
 
     @extend_schema(
         request=None,
@@ -182,7 +188,9 @@ class ModelVersionRetrainView(APIView):
         description="Starts a new version with this one's settings, on the dataset as it is now.",
     )
     def post(self, request: Request, version_id: int) -> Response:
-        version = model_version_retrain(version=_version_or_404(request, version_id), requested_by=request.user)
+        version = model_version_retrain(
+            version=_version_or_404(request, version_id), requested_by=request_user(request)
+        )
         return Response(ModelVersionStartedSerializer(version).data, status=status.HTTP_202_ACCEPTED)
 
 
@@ -199,7 +207,7 @@ class ModelVersionExportView(FileDownloadView):
         "model: calibrated probabilities and embeddings), `tflite_int8` (the same quantized to int8, with the same "
         "float32 input and outputs) or `savedmodel` (a zipped TensorFlow SavedModel).",
     )
-    def get(self, request: Request, version_id: int) -> FileResponse:
+    def get(self, request: Request, version_id: int) -> FileResponse | HttpResponseRedirect:
         version = _readable_version_or_404(request, version_id)
         params = ExportFormatSerializer(data=request.query_params)
         params.is_valid(raise_exception=True)

@@ -5,7 +5,10 @@ Reading follows the dataset (public datasets are readable by all); the fix is th
 a public dataset's answers 403, another user's 404.
 """
 
-from drf_spectacular.utils import OpenApiTypes, extend_schema, extend_schema_field, inline_serializer
+from typing import Any
+
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema, extend_schema_field, inline_serializer
 from rest_framework import serializers
 from rest_framework.generics import GenericAPIView
 from rest_framework.request import Request
@@ -13,16 +16,19 @@ from rest_framework.response import Response
 from rest_framework.reverse import reverse
 from rest_framework.views import APIView
 
-from classifier.api.views import dataset_or_404, readable_dataset_or_404
+from classifier.api.access import dataset_or_404, readable_dataset_or_404
 from classifier.models import DatasetImage
+from classifier.selectors_near_duplicates import NearDuplicateGroup
 from classifier.services.near_duplicates import near_duplicate_check, near_duplicates_fix
 
 
-class NearDuplicateMemberSerializer(serializers.Serializer):
+class NearDuplicateMemberSerializer(serializers.Serializer[DatasetImage]):
     image = serializers.IntegerField(source="id")
     original_name = serializers.CharField()
     split = serializers.ChoiceField(choices=DatasetImage.Split.choices)
-    label = serializers.CharField(source="label.name", allow_null=True, default=None)
+    label = serializers.CharField(  # type: ignore[assignment]  # a field: DRF's metaclass takes it off the class
+        source="label.name", allow_null=True, default=None
+    )
     thumbnail_url = serializers.SerializerMethodField()
 
     @extend_schema_field(OpenApiTypes.URI)
@@ -30,18 +36,18 @@ class NearDuplicateMemberSerializer(serializers.Serializer):
         return reverse("classifier:image-thumbnail", args=[image.id], request=self.context.get("request"))
 
 
-class NearDuplicateGroupSerializer(serializers.Serializer):
+class NearDuplicateGroupSerializer(serializers.Serializer[NearDuplicateGroup]):
     id = serializers.IntegerField(help_text="The group's first (oldest) member's image id.")
     leaks = serializers.BooleanField(help_text="The group straddles train/val/test.")
     splits = serializers.ListField(child=serializers.CharField())
     members = NearDuplicateMemberSerializer(many=True, help_text="Oldest first.")
 
 
-class NearDuplicateFilterSerializer(serializers.Serializer):
+class NearDuplicateFilterSerializer(serializers.Serializer[dict[str, Any]]):
     leaks = serializers.BooleanField(required=False, default=False, help_text="true: only the leaking groups.")
 
 
-class NearDuplicateFixInputSerializer(serializers.Serializer):
+class NearDuplicateFixInputSerializer(serializers.Serializer[dict[str, Any]]):
     image = serializers.IntegerField(
         required=False,
         min_value=1,
@@ -50,7 +56,7 @@ class NearDuplicateFixInputSerializer(serializers.Serializer):
     )
 
 
-class NearDuplicateFixResultSerializer(serializers.Serializer):
+class NearDuplicateFixResultSerializer(serializers.Serializer[dict[str, Any]]):
     groups = serializers.IntegerField(help_text="Leaking groups moved into one split.")
     moved = inline_serializer(
         "NearDuplicateMove",
@@ -65,9 +71,9 @@ class NearDuplicateFixResultSerializer(serializers.Serializer):
     augmented_deleted = serializers.IntegerField(help_text="Augmented copies of images that left train.")
 
 
-class DatasetNearDuplicatesView(GenericAPIView):
-    serializer_class = NearDuplicateGroupSerializer
-    # Groups are computed, not a queryset; this only tells the schema generator what the path is about.
+class DatasetNearDuplicatesView(GenericAPIView[DatasetImage]):
+    # Groups are computed, not a queryset; this only tells the schema generator and the browsable API
+    # what the path is about.
     queryset = DatasetImage.objects.none()
 
     @extend_schema(
@@ -85,9 +91,9 @@ class DatasetNearDuplicatesView(GenericAPIView):
         filters.is_valid(raise_exception=True)
         groups, summary = near_duplicate_check(dataset=dataset, leaks_only=filters.validated_data["leaks"])
         page = self.paginate_queryset(groups)
-        response = self.get_paginated_response(
-            NearDuplicateGroupSerializer(page, many=True, context={"request": request}).data
-        )
+        # The stubs take a list with many=True only for a ModelSerializer.
+        rows = NearDuplicateGroupSerializer(page, many=True, context={"request": request})  # type: ignore[arg-type]
+        response = self.get_paginated_response(rows.data)
         response.data["summary"] = summary
         return response
 

@@ -4,23 +4,24 @@ Inputs are checked here for their shape only (an image or a url, not both; numbe
 counts as an image, a fetchable URL or a valid top_k is the services' rule, answered with a 400.
 """
 
+from typing import Any
+
 from django.urls import reverse
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from classifier.models import Prediction
-from classifier.services.predictions import (
-    DEFAULT_THRESHOLD,
-    MAX_ENSEMBLE_VERSIONS,
-    MIN_ENSEMBLE_VERSIONS,
-    prediction_answer,
-)
-from classifier.services.serving import DEFAULT_TOP_K
-from classifier.services.url_fetch import MAX_URL_LENGTH
+from classifier.services.prediction_ensembles import MAX_ENSEMBLE_VERSIONS, MIN_ENSEMBLE_VERSIONS
+from classifier.services.predictions import Answer, prediction_answer
+from classifier.services.serving import DEFAULT_THRESHOLD, DEFAULT_TOP_K
+from classifier.services.url_targets import MAX_URL_LENGTH
 
 
-class PredictImageInputSerializer(serializers.Serializer):
+class PredictImageInputSerializer(serializers.Serializer[Prediction]):
     """An image, sent as a file (multipart) or named by its URL (JSON or multipart): exactly one."""
+
+    # This and the other inputs of a prediction are typed by the model they make, not by their dict: the
+    # prediction list view names the queued prediction's input as its serializer_class.
 
     # Empty and non-image files are let through so the service names what is wrong with them.
     image = serializers.FileField(required=False, allow_empty_file=True, help_text="The image file (multipart).")
@@ -30,7 +31,7 @@ class PredictImageInputSerializer(serializers.Serializer):
         help_text="An http(s) URL of the image; fetched from public addresses only.",
     )
 
-    def validate(self, data: dict) -> dict:
+    def validate(self, data: dict[str, Any]) -> dict[str, Any]:
         if "image" in data and "url" in data:
             raise serializers.ValidationError({"url": "Send either an image file or a url, not both."})
         if "image" not in data and "url" not in data:
@@ -38,7 +39,7 @@ class PredictImageInputSerializer(serializers.Serializer):
         return data
 
 
-class PredictOptionsSerializer(serializers.Serializer):
+class PredictOptionsSerializer(serializers.Serializer[Prediction]):
     top_k = serializers.IntegerField(
         required=False,
         help_text=f"How many classes to list, 1 to the version's class count; default {DEFAULT_TOP_K} "
@@ -87,15 +88,15 @@ class PredictionQueueInputSerializer(PredictImageInputSerializer, PredictOptions
     model_version = serializers.IntegerField(help_text="The id of a ready model version you may use.")
 
 
-class LabelProbabilitySerializer(serializers.Serializer):
-    label = serializers.CharField()
+class LabelProbabilitySerializer(serializers.Serializer[dict[str, Any]]):
+    label = serializers.CharField()  # type: ignore[assignment]  # a field: DRF's metaclass takes it off the class
     probability = serializers.FloatField(
         help_text="Probability, 0 to 1: calibrated, or as published for a version not recalibrated (see its "
         "`calibration`)."
     )
 
 
-class AnswerSerializer(serializers.Serializer):
+class AnswerSerializer(serializers.Serializer[dict[str, Any]]):
     kind = serializers.ChoiceField(
         choices=["confident", "uncertain", "unknown", "none"],
         help_text="confident: one class reached the threshold; uncertain: the top two are given; unknown: "
@@ -105,11 +106,11 @@ class AnswerSerializer(serializers.Serializer):
     text = serializers.CharField(help_text="The answer as a sentence.")
 
 
-class _WithAnswerSerializer(serializers.Serializer):
+class _WithAnswerSerializer(serializers.Serializer[Prediction]):
     answer = serializers.SerializerMethodField(help_text="The answer rule applied with the request's threshold.")
 
     @extend_schema_field(AnswerSerializer)
-    def get_answer(self, prediction: Prediction) -> dict:
+    def get_answer(self, prediction: Prediction) -> Answer:
         threshold = prediction.details.get("threshold", DEFAULT_THRESHOLD)
         return prediction_answer(prediction.results, is_unknown=prediction.is_unknown, threshold=threshold)
 
@@ -127,13 +128,13 @@ class PredictionResultSerializer(_WithAnswerSerializer):
     prediction_id = serializers.IntegerField(source="id", help_text="Its entry in /api/v1/predictions/.")
 
 
-class EnsembleMemberSerializer(serializers.Serializer):
+class EnsembleMemberSerializer(serializers.Serializer[dict[str, Any]]):
     model_version = serializers.IntegerField()
     predictions = LabelProbabilitySerializer(many=True, help_text="The version's top 3.")
     is_unknown = serializers.BooleanField()
 
 
-class EnsemblePredictionsSerializer(serializers.Serializer):
+class EnsemblePredictionsSerializer(serializers.Serializer[dict[str, Any]]):
     predictions = LabelProbabilitySerializer(
         many=True, help_text="Mean of the members' probabilities, aligned by class name."
     )
@@ -150,21 +151,21 @@ class EnsembleResultSerializer(_WithAnswerSerializer):
     prediction_id = serializers.IntegerField(source="id")
 
     @extend_schema_field(EnsemblePredictionsSerializer)
-    def get_ensemble(self, prediction: Prediction) -> dict:
+    def get_ensemble(self, prediction: Prediction) -> dict[str, Any]:
         return {"predictions": prediction.results}
 
     def get_shared_classes_only(self, prediction: Prediction) -> bool:
         return bool(prediction.details.get("shared_classes_only", False))
 
 
-class PredictionQueuedSerializer(serializers.ModelSerializer):
+class PredictionQueuedSerializer(serializers.ModelSerializer[Prediction]):
     class Meta:
         model = Prediction
         fields = ["id", "status"]
         read_only_fields = fields
 
 
-class PredictionSerializer(_WithAnswerSerializer, serializers.ModelSerializer):
+class PredictionSerializer(_WithAnswerSerializer, serializers.ModelSerializer[Prediction]):
     predictions = LabelProbabilitySerializer(
         many=True, source="results", read_only=True, help_text="Sorted; empty until it has succeeded."
     )
@@ -196,8 +197,9 @@ class PredictionSerializer(_WithAnswerSerializer, serializers.ModelSerializer):
         read_only_fields = fields
 
     @extend_schema_field(EnsembleMemberSerializer(many=True, allow_null=True))
-    def get_members(self, prediction: Prediction) -> list | None:
-        return prediction.details.get("members")
+    def get_members(self, prediction: Prediction) -> list[dict[str, Any]] | None:
+        members: list[dict[str, Any]] | None = prediction.details.get("members")
+        return members
 
     # Served by an owner-checked route, never straight from media storage.
     @extend_schema_field(serializers.URLField(allow_null=True))
@@ -209,7 +211,7 @@ class PredictionSerializer(_WithAnswerSerializer, serializers.ModelSerializer):
         return request.build_absolute_uri(path) if request else path
 
 
-class PredictionFeedbackInputSerializer(serializers.Serializer):
+class PredictionFeedbackInputSerializer(serializers.Serializer[dict[str, Any]]):
     is_correct = serializers.BooleanField()
     correct_label = serializers.CharField(
         required=False,
@@ -224,8 +226,8 @@ class PredictionFeedbackInputSerializer(serializers.Serializer):
     )
 
 
-class AddToDatasetInputSerializer(serializers.Serializer):
-    label = serializers.CharField(
+class AddToDatasetInputSerializer(serializers.Serializer[dict[str, Any]]):
+    label = serializers.CharField(  # type: ignore[assignment]  # a field: DRF's metaclass takes it off the class
         max_length=200,
         help_text="One of the dataset's classes (case aside), else a 400 naming them, unless `new_class` is true.",
     )
@@ -234,5 +236,5 @@ class AddToDatasetInputSerializer(serializers.Serializer):
     )
 
 
-class BatchPredictionInputSerializer(serializers.Serializer):
+class BatchPredictionInputSerializer(serializers.Serializer[dict[str, Any]]):
     archive = serializers.FileField(help_text="A ZIP of images; folders are kept in the CSV's file names.")

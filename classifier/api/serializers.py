@@ -4,13 +4,15 @@ Input serializers check only the shape of a request; the rules (unique names, sp
 counts as an image) belong to the services, whose ValidationErrors the API answers with a 400.
 """
 
+from typing import Any
+
 from django.urls import reverse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from classifier.ml.augment import AUGMENT_TRANSFORMS
-from classifier.models import Dataset, DatasetImage
+from classifier.models import Dataset, DatasetImage, LabelClass
 from classifier.selectors import dataset_class_stats
 from training_jobs.api.serializers import JobSerializer
 
@@ -18,7 +20,8 @@ from training_jobs.api.serializers import JobSerializer
 MAX_SPLIT_SEED = 2**31 - 1
 
 
-class DatasetCreateInputSerializer(serializers.Serializer):
+class DatasetCreateInputSerializer(serializers.Serializer[Dataset]):
+    # Typed by the model, not by its dict: the dataset list view names it as its serializer_class.
     name = serializers.CharField(max_length=200)
     description = serializers.CharField(required=False, allow_blank=True, default="")
     val_fraction = serializers.FloatField(
@@ -30,12 +33,12 @@ class DatasetCreateInputSerializer(serializers.Serializer):
     split_seed = serializers.IntegerField(required=False, min_value=0, max_value=MAX_SPLIT_SEED, default=0)
 
 
-class DatasetUpdateInputSerializer(serializers.Serializer):
+class DatasetUpdateInputSerializer(serializers.Serializer[dict[str, Any]]):
     name = serializers.CharField(max_length=200, required=False)
     description = serializers.CharField(required=False, allow_blank=True)
 
 
-class DatasetSerializer(serializers.ModelSerializer):
+class DatasetSerializer(serializers.ModelSerializer[Dataset]):
     owner = serializers.CharField(source="owner.username", read_only=True)
     image_count = serializers.IntegerField(read_only=True)
 
@@ -57,13 +60,13 @@ class DatasetSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
-class SplitCountsSerializer(serializers.Serializer):
+class SplitCountsSerializer(serializers.Serializer[dict[str, Any]]):
     train = serializers.IntegerField()
     val = serializers.IntegerField()
     test = serializers.IntegerField()
 
 
-class LabelClassStatsSerializer(serializers.Serializer):
+class LabelClassStatsSerializer(serializers.Serializer[dict[str, Any]]):
     id = serializers.IntegerField()
     name = serializers.CharField()
     image_count = serializers.IntegerField()
@@ -78,15 +81,18 @@ class DatasetDetailSerializer(DatasetSerializer):
         read_only_fields = fields
 
     @extend_schema_field(LabelClassStatsSerializer(many=True))
-    def get_classes(self, dataset: Dataset) -> list:
-        return LabelClassStatsSerializer(dataset_class_stats(dataset=dataset), many=True).data
+    def get_classes(self, dataset: Dataset) -> list[dict[str, Any]]:
+        # The stubs take a list with many=True only for a ModelSerializer, and call .data one object's dict.
+        rows = LabelClassStatsSerializer(dataset_class_stats(dataset=dataset), many=True)  # type: ignore[arg-type]
+        return rows.data  # type: ignore[return-value]
 
 
-class LabelClassCreateInputSerializer(serializers.Serializer):
+class LabelClassCreateInputSerializer(serializers.Serializer[LabelClass]):
+    # Typed by the model, not by its dict: the class list view names it as its serializer_class.
     name = serializers.CharField(max_length=200)
 
 
-class SplitsReassignInputSerializer(serializers.Serializer):
+class SplitsReassignInputSerializer(serializers.Serializer[dict[str, Any]]):
     """Omitted values keep the dataset's current seed and fractions."""
 
     seed = serializers.IntegerField(required=False, min_value=0, max_value=MAX_SPLIT_SEED)
@@ -94,7 +100,7 @@ class SplitsReassignInputSerializer(serializers.Serializer):
     test_fraction = serializers.FloatField(required=False)
 
 
-class SplitsResultSerializer(serializers.Serializer):
+class SplitsResultSerializer(serializers.Serializer[dict[str, Any]]):
     train = serializers.IntegerField(help_text="Original images now in train.")
     val = serializers.IntegerField(help_text="Original images now in validation.")
     test = serializers.IntegerField(help_text="Original images now in test.")
@@ -103,8 +109,8 @@ class SplitsResultSerializer(serializers.Serializer):
     )
 
 
-class ImageSerializer(serializers.ModelSerializer):
-    label = serializers.CharField(
+class ImageSerializer(serializers.ModelSerializer[DatasetImage]):
+    label = serializers.CharField(  # type: ignore[assignment]  # a field: DRF's metaclass takes it off the class
         source="label.name", read_only=True, allow_null=True, help_text="Class name; null when unlabelled."
     )
     file_url = serializers.SerializerMethodField()
@@ -142,7 +148,7 @@ class ImageSerializer(serializers.ModelSerializer):
         return self._absolute(reverse("classifier:image-thumbnail", args=[image.id]))
 
 
-class DatasetFilterSerializer(serializers.Serializer):
+class DatasetFilterSerializer(serializers.Serializer[dict[str, Any]]):
     include_public = serializers.BooleanField(
         required=False,
         default=False,
@@ -150,16 +156,17 @@ class DatasetFilterSerializer(serializers.Serializer):
     )
 
 
-class ImageFilterSerializer(serializers.Serializer):
+class ImageFilterSerializer(serializers.Serializer[dict[str, Any]]):
     """Query parameters of the image list; an empty value means "any"."""
 
-    label = serializers.CharField(
+    label = serializers.CharField(  # type: ignore[assignment]  # a field: DRF's metaclass takes it off the class
         required=False, allow_blank=True, help_text='Class name, or "-" for unlabelled images.'
     )
     split = serializers.ChoiceField(choices=DatasetImage.Split.choices, required=False, allow_blank=True)
 
 
-class ImageUploadInputSerializer(serializers.Serializer):
+class ImageUploadInputSerializer(serializers.Serializer[DatasetImage]):
+    # Typed by the model, not by its dict: the image list view names it as its serializer_class.
     # Empty and non-image files are let through so the service can report each one as rejected
     # instead of failing the whole batch.
     file = serializers.ListField(
@@ -167,7 +174,7 @@ class ImageUploadInputSerializer(serializers.Serializer):
         allow_empty=False,
         help_text="One or more image files (repeat the field).",
     )
-    label = serializers.CharField(
+    label = serializers.CharField(  # type: ignore[assignment]  # a field: DRF's metaclass takes it off the class
         required=False,
         allow_blank=True,
         max_length=200,
@@ -175,19 +182,19 @@ class ImageUploadInputSerializer(serializers.Serializer):
     )
 
 
-class ImageRelabelInputSerializer(serializers.Serializer):
-    label = serializers.CharField(
+class ImageRelabelInputSerializer(serializers.Serializer[dict[str, Any]]):
+    label = serializers.CharField(  # type: ignore[assignment]  # a field: DRF's metaclass takes it off the class
         allow_null=True, max_length=200, help_text="Class name, created if new; null: unlabelled."
     )
 
 
-class RejectedFileSerializer(serializers.Serializer):
+class RejectedFileSerializer(serializers.Serializer[dict[str, Any]]):
     filename = serializers.CharField()
     reason = serializers.CharField(help_text="e.g. duplicate, corrupt, not_image, too_large.")
     detail = serializers.CharField()
 
 
-class UploadResultSerializer(serializers.Serializer):
+class UploadResultSerializer(serializers.Serializer[dict[str, Any]]):
     imported = ImageSerializer(many=True)
     rejected = RejectedFileSerializer(many=True)
     counts = serializers.DictField(child=serializers.IntegerField(), help_text="Number of files per outcome.")
@@ -201,7 +208,7 @@ class UploadResultSerializer(serializers.Serializer):
     )
 
 
-class ImportInputSerializer(serializers.Serializer):
+class ImportInputSerializer(serializers.Serializer[dict[str, Any]]):
     archive = serializers.FileField(
         required=False, help_text="A ZIP archive: one folder per class, or flat with `labels`."
     )
@@ -211,7 +218,7 @@ class ImportInputSerializer(serializers.Serializer):
         help_text="Instead of `archive`: a CSV with `url,label` columns (optional `filename`), one image URL a row.",
     )
 
-    def validate(self, data: dict) -> dict:
+    def validate(self, data: dict[str, Any]) -> dict[str, Any]:
         if data.get("archive") and data.get("urls"):
             raise serializers.ValidationError(
                 {"urls": "Send an archive or a URL list, not both: each is its own import."}
@@ -226,7 +233,7 @@ class ImportInputSerializer(serializers.Serializer):
         return data
 
 
-class AugmentationInputSerializer(serializers.Serializer):
+class AugmentationInputSerializer(serializers.Serializer[dict[str, Any]]):
     target_per_class = serializers.IntegerField(
         help_text="Classes with fewer training images get augmented copies of them up to this count."
     )
@@ -240,5 +247,5 @@ class AugmentationInputSerializer(serializers.Serializer):
     )
 
 
-class JobStartedSerializer(serializers.Serializer):
+class JobStartedSerializer(serializers.Serializer[dict[str, Any]]):
     job = JobSerializer()

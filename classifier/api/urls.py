@@ -3,28 +3,31 @@
 from django.urls import path
 
 from classifier.api import (
+    batch_prediction_views,
+    dataset_views,
+    image_views,
     label_issue_views,
     model_version_views,
     near_duplicate_views,
+    prediction_history_views,
     prediction_views,
     usage_views,
     version_data_views,
     version_list,
-    views,
 )
 
 app_name = "classifier_api"
 
 urlpatterns = [
-    path("datasets/", views.DatasetListView.as_view(), name="dataset-list"),
-    path("datasets/<int:dataset_id>/", views.DatasetDetailView.as_view(), name="dataset-detail"),
-    path("datasets/<int:dataset_id>/classes/", views.DatasetClassesView.as_view(), name="dataset-classes"),
-    path("datasets/<int:dataset_id>/splits/", views.DatasetSplitsView.as_view(), name="dataset-splits"),
-    path("datasets/<int:dataset_id>/images/", views.DatasetImagesView.as_view(), name="dataset-images"),
-    path("datasets/<int:dataset_id>/imports/", views.DatasetImportView.as_view(), name="dataset-imports"),
+    path("datasets/", dataset_views.DatasetListView.as_view(), name="dataset-list"),
+    path("datasets/<int:dataset_id>/", dataset_views.DatasetDetailView.as_view(), name="dataset-detail"),
+    path("datasets/<int:dataset_id>/classes/", dataset_views.DatasetClassesView.as_view(), name="dataset-classes"),
+    path("datasets/<int:dataset_id>/splits/", dataset_views.DatasetSplitsView.as_view(), name="dataset-splits"),
+    path("datasets/<int:dataset_id>/images/", image_views.DatasetImagesView.as_view(), name="dataset-images"),
+    path("datasets/<int:dataset_id>/imports/", image_views.DatasetImportView.as_view(), name="dataset-imports"),
     path(
         "datasets/<int:dataset_id>/augmentations/",
-        views.DatasetAugmentationView.as_view(),
+        image_views.DatasetAugmentationView.as_view(),
         name="dataset-augmentations",
     ),
     path(
@@ -33,8 +36,8 @@ urlpatterns = [
         name="dataset-model-versions",
     ),
     path("datasets/<int:dataset_id>/predict/", prediction_views.DatasetPredictView.as_view(), name="dataset-predict"),
-    path("classes/<int:class_id>/", views.LabelClassDetailView.as_view(), name="class-detail"),
-    path("images/<int:image_id>/", views.ImageDetailView.as_view(), name="image-detail"),
+    path("classes/<int:class_id>/", dataset_views.LabelClassDetailView.as_view(), name="class-detail"),
+    path("images/<int:image_id>/", image_views.ImageDetailView.as_view(), name="image-detail"),
     path(
         "datasets/<int:dataset_id>/label-issues/",
         label_issue_views.DatasetLabelIssuesView.as_view(),
@@ -103,25 +106,29 @@ urlpatterns = [
     ),
     path(
         "model-versions/<int:version_id>/batch-predictions/",
-        prediction_views.ModelVersionBatchPredictionView.as_view(),
+        batch_prediction_views.ModelVersionBatchPredictionView.as_view(),
         name="model-version-batch-predictions",
     ),
     path("ensembles/predict/", prediction_views.EnsemblePredictView.as_view(), name="ensemble-predict"),
-    path("predictions/", prediction_views.PredictionListView.as_view(), name="prediction-list"),
-    path("predictions/<int:prediction_id>/", prediction_views.PredictionDetailView.as_view(), name="prediction-detail"),
+    path("predictions/", prediction_history_views.PredictionListView.as_view(), name="prediction-list"),
+    path(
+        "predictions/<int:prediction_id>/",
+        prediction_history_views.PredictionDetailView.as_view(),
+        name="prediction-detail",
+    ),
     path(
         "predictions/<int:prediction_id>/image/",
-        prediction_views.PredictionImageView.as_view(),
+        prediction_history_views.PredictionImageView.as_view(),
         name="prediction-image",
     ),
     path(
         "predictions/<int:prediction_id>/feedback/",
-        prediction_views.PredictionFeedbackView.as_view(),
+        prediction_history_views.PredictionFeedbackView.as_view(),
         name="prediction-feedback",
     ),
     path(
         "predictions/<int:prediction_id>/add-to-dataset/",
-        prediction_views.PredictionAddToDatasetView.as_view(),
+        prediction_history_views.PredictionAddToDatasetView.as_view(),
         name="prediction-add-to-dataset",
     ),
 ]

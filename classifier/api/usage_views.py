@@ -1,5 +1,7 @@
 """The requesting account's quotas: what it uses of each and what it may (the pages show the same panel)."""
 
+from typing import Any
+
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import serializers
 from rest_framework.request import Request
@@ -8,19 +10,20 @@ from rest_framework.views import APIView
 
 from classifier.services.quotas import QUOTA_SETTINGS, account_usage
 from classifier.services.url_fetch import URL_FETCHES_NOW
+from webapp.users import request_user
 
 
-class QuotaCountSerializer(serializers.Serializer):
+class QuotaCountSerializer(serializers.Serializer[dict[str, Any]]):
     used = serializers.IntegerField()
     allowed = serializers.IntegerField(allow_null=True, help_text="null: no limit.")
 
 
-class QuotaMinutesSerializer(serializers.Serializer):
+class QuotaMinutesSerializer(serializers.Serializer[dict[str, Any]]):
     used = serializers.FloatField()
     allowed = serializers.IntegerField(allow_null=True, help_text="null: no limit.")
 
 
-class AccountUsageSerializer(serializers.Serializer):
+class AccountUsageSerializer(serializers.Serializer[dict[str, Any]]):
     images = QuotaCountSerializer(help_text="Images stored in all the account's datasets.")
     storage_bytes = QuotaCountSerializer(help_text="Bytes those images' files take.")
     active_jobs = QuotaCountSerializer(help_text="Jobs of any kind queued or running.")
@@ -33,7 +36,7 @@ class AccountUsageSerializer(serializers.Serializer):
     )
 
 
-class QuotaExceededSerializer(serializers.Serializer):
+class QuotaExceededSerializer(serializers.Serializer[dict[str, Any]]):
     """The body of a 429 for a request over one of the account's quotas, or over the server's sync URL
     fetches at once (``url_fetches_now``, per web process)."""
 
@@ -56,4 +59,4 @@ class AccountUsageView(APIView):
         '`{"detail", "quota", "used", "allowed"}`. Staff have no limits (`allowed` is null).',
     )
     def get(self, request: Request) -> Response:
-        return Response(AccountUsageSerializer(account_usage(user=request.user)).data)
+        return Response(AccountUsageSerializer(account_usage(user=request_user(request))).data)

@@ -5,6 +5,8 @@ Rows are short on purpose: a version of an ImageNet model knows 1,000 class name
 `class_count` and leaves the names, per-class scores and calibration to the detail.
 """
 
+from typing import Any
+
 from django.db.models import QuerySet
 from drf_spectacular.utils import extend_schema, extend_schema_field
 from rest_framework import serializers
@@ -16,9 +18,10 @@ from classifier.api.model_version_serializers import ModelVersionSerializer
 from classifier.models import ModelVersion
 from classifier.selectors import datasets_listed_for, model_versions_listed_for
 from classifier.services.quantization import FLOAT, INT8, version_serving_choice
+from webapp.users import request_user
 
 
-class ModelVersionFilterSerializer(serializers.Serializer):
+class ModelVersionFilterSerializer(serializers.Serializer[dict[str, Any]]):
     """The list's query parameters; each one left out means "any"."""
 
     dataset = serializers.IntegerField(required=False, min_value=1, help_text="Only this dataset's versions.")
@@ -30,9 +33,9 @@ class ModelVersionFilterSerializer(serializers.Serializer):
         required=False, default=True, help_text="false: only your own datasets' versions."
     )
 
-    def validate(self, attrs: dict) -> dict:
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
         dataset_id = attrs.get("dataset")
-        user = self.context["request"].user
+        user = request_user(self.context["request"])
         visible = datasets_listed_for(user, include_public=attrs["include_public"])
         if dataset_id is not None and not visible.filter(id=dataset_id).exists():
             # The same words for a dataset that does not exist and another user's: nothing leaks.
@@ -40,7 +43,7 @@ class ModelVersionFilterSerializer(serializers.Serializer):
         return attrs
 
 
-class ModelVersionListItemSerializer(serializers.ModelSerializer):
+class ModelVersionListItemSerializer(serializers.ModelSerializer[ModelVersion]):
     dataset_name = serializers.CharField(source="dataset.name", read_only=True)
     is_public = serializers.BooleanField(
         source="dataset.is_public", read_only=True, help_text="A public dataset's version: everyone may use it."
@@ -84,7 +87,7 @@ class ModelVersionListItemSerializer(serializers.ModelSerializer):
     get_metrics = ModelVersionSerializer.get_metrics
 
 
-class ModelVersionListView(GenericAPIView):
+class ModelVersionListView(GenericAPIView[ModelVersion]):
     serializer_class = ModelVersionListItemSerializer
 
     def get_queryset(self) -> QuerySet[ModelVersion]:
@@ -92,7 +95,7 @@ class ModelVersionListView(GenericAPIView):
         filters.is_valid(raise_exception=True)
         params = filters.validated_data
         return model_versions_listed_for(
-            self.request.user,
+            request_user(self.request),
             include_public=params["include_public"],
             dataset_id=params.get("dataset"),
             status=params.get("status"),

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from numpy.typing import NDArray
 
 from classifier.ml.features import FeatureCache, FeatureKey, load_batch
 
@@ -122,6 +123,7 @@ def repeated_rows(count: int, views: int) -> np.ndarray:
     return np.repeat(np.arange(count), views)
 
 
-def view_rows(count: int, views: int, used: Sequence[int]) -> np.ndarray:
+def view_rows(count: int, views: int, used: Sequence[int]) -> NDArray[np.int64]:
     """The rows of a (count × views) flattening that hold the ``used`` views, image by image."""
-    return (np.arange(count)[:, None] * views + np.asarray(used)[None, :]).ravel()
+    rows: NDArray[np.int64] = (np.arange(count)[:, None] * views + np.asarray(used, dtype=np.int64)[None, :]).ravel()
+    return rows

@@ -11,6 +11,7 @@ import math
 from typing import Any
 
 import numpy as np
+from numpy.typing import NDArray
 
 from classifier.ml.evaluation import check_predictions
 
@@ -18,9 +19,10 @@ TEMPERATURE_BOUNDS = (0.05, 20.0)
 _GOLDEN = (math.sqrt(5.0) - 1.0) / 2.0
 
 
-def softmax(logits: np.ndarray, temperature: float = 1.0) -> np.ndarray:
+def softmax(logits: np.ndarray, temperature: float = 1.0) -> NDArray[np.float64]:
     """Row-wise softmax of logits / temperature, in float64."""
-    return np.exp(_log_softmax(logits, temperature))
+    probabilities: NDArray[np.float64] = np.exp(_log_softmax(logits, temperature))
+    return probabilities
 
 
 def negative_log_likelihood(logits: np.ndarray, labels: np.ndarray, temperature: float = 1.0) -> float:
@@ -108,9 +110,10 @@ def expected_calibration_error(probabilities: np.ndarray, labels: np.ndarray, bi
     )
 
 
-def _log_softmax(logits: np.ndarray, temperature: float) -> np.ndarray:
+def _log_softmax(logits: np.ndarray, temperature: float) -> NDArray[np.float64]:
     if not temperature > 0:
         raise ValueError(f"temperature must be positive, got {temperature}")
-    scaled = np.asarray(logits, dtype=np.float64) / temperature
+    scaled: NDArray[np.float64] = np.asarray(logits, dtype=np.float64) / temperature
     scaled = scaled - scaled.max(axis=-1, keepdims=True)
-    return scaled - np.log(np.exp(scaled).sum(axis=-1, keepdims=True))
+    log_probabilities: NDArray[np.float64] = scaled - np.log(np.exp(scaled).sum(axis=-1, keepdims=True))
+    return log_probabilities

@@ -17,6 +17,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, Protocol
 
 import numpy as np
+from numpy.typing import NDArray
 
 FORMAT_VERSION = 1
 
@@ -119,7 +120,7 @@ class TrainingCheckpoint:
         ):
             arrays.update({f"{group}/{index}": np.asarray(value) for index, value in enumerate(values)})
         buffer = io.BytesIO()
-        np.savez(buffer, **arrays)
+        np.savez(buffer, allow_pickle=False, **arrays)
         return buffer.getvalue()
 
     @classmethod
@@ -147,7 +148,9 @@ class TrainingCheckpoint:
             )
 
 
-def run_fingerprint(config: dict[str, Any], image_ids: Sequence[str], labels: Sequence[int]) -> str:
+def run_fingerprint(
+    config: dict[str, Any], image_ids: Sequence[str], labels: Sequence[int] | NDArray[np.integer[Any]]
+) -> str:
     """Identifies what a run trains on: a checkpoint of another configuration or other images is not
     resumed from (the run starts over instead)."""
     digest = hashlib.sha256(json.dumps(config, sort_keys=True, default=str).encode())

@@ -11,7 +11,7 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
-from classifier.ml.backbones import get_backbone_spec
+from classifier.ml.backbone_registry import get_backbone_spec
 
 WEIGHT_CHOICES = ("imagenet", None)
 

@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
+from numpy.typing import NDArray
 
 
 def evaluate(probabilities: np.ndarray, labels: np.ndarray, class_names: Sequence[str]) -> dict[str, Any]:
@@ -70,9 +71,10 @@ def most_confused(probabilities: np.ndarray, labels: np.ndarray, k: int = 10) ->
     ]
 
 
-def _ratio(numerator: np.ndarray, denominator: np.ndarray) -> np.ndarray:
-    numerator = numerator.astype(np.float64)
-    return np.divide(numerator, denominator, out=np.zeros_like(numerator), where=denominator > 0)
+def _ratio(numerator: np.ndarray, denominator: np.ndarray) -> NDArray[np.float64]:
+    share: NDArray[np.float64] = numerator.astype(np.float64)
+    ratio: NDArray[np.float64] = np.divide(share, denominator, out=np.zeros_like(share), where=denominator > 0)
+    return ratio
 
 
 def check_predictions(probabilities: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

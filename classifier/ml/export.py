@@ -13,9 +13,6 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-# The int8 export lives in its own module (quantize.py) and is named here too, beside the float one.
-from classifier.ml.quantize import Int8Export, QuantizationFailed, export_tflite_int8  # noqa: F401
-
 if TYPE_CHECKING:
     import keras
 

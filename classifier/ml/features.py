@@ -18,8 +18,8 @@ from typing import Protocol
 import numpy as np
 
 from classifier.ml.disk_cache import BoundedFolder
+from classifier.ml.views import ORIGINAL
 
-ORIGINAL = "original"
 # Images a batch loads at once. Loading is reading a file from storage and decoding it: with object
 # storage each read is a round trip that costs far more than its bytes, and Pillow decodes without
 # holding the GIL, so a batch's reads overlap instead of queueing one after another.
@@ -100,7 +100,7 @@ class DirectoryFeatureCache:
         path = self.path_for(key)
         try:
             # Read whole, not memory-mapped: an eviction or a deleted folder cannot pull it from under us.
-            features = np.load(path, allow_pickle=False)
+            features: np.ndarray = np.load(path, allow_pickle=False)
         except (OSError, ValueError, EOFError):
             # Missing or damaged alike: a miss, so the features are recomputed and rewritten.
             return None
@@ -112,7 +112,7 @@ class DirectoryFeatureCache:
         self.folder.write(self.path_for(key), lambda file: np.save(file, array, allow_pickle=False))
 
 
-def _stored_dtype(features: np.ndarray) -> type:
+def _stored_dtype(features: np.ndarray) -> type[np.float16 | np.float32]:
     # Mid-level feature maps are kept in half precision (half the disk); pooled vectors in full.
     return np.float16 if np.asarray(features).dtype == np.float16 else np.float32
 
@@ -149,14 +149,15 @@ def compute_features(
         raise ValueError("no images to compute features for")
     found = get_many(cache, keys)
     missing = [index for index, vector in enumerate(found) if vector is None]
+    computed: dict[int, np.ndarray] = {}
     if missing:
-        computed = extract_in_batches(
+        batches = extract_in_batches(
             extract, [images[index] for index in missing], batch_size, on_batch_end=on_batch_end
         )
-        put_many(cache, [keys[index] for index in missing], computed)
-        for index, vector in zip(missing, computed, strict=True):
-            found[index] = vector
-    return np.stack(found).astype(np.float32)
+        put_many(cache, [keys[index] for index in missing], batches)
+        computed = dict(zip(missing, batches, strict=True))
+    rows = [vector if vector is not None else computed[index] for index, vector in enumerate(found)]
+    return np.stack(rows).astype(np.float32)
 
 
 def extract_in_batches(

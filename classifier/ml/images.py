@@ -89,7 +89,7 @@ def center_crop_square(image: Image.Image, size: int, *, scale: float = 1.0) -> 
     padding = round(size * (1 / IMAGENET_CROP_FRACTION - 1))
     side = max(1, int(size / (size + padding) * min(width, height)))
     left, top = (width - side + 1) // 2, (height - side + 1) // 2
-    box = tuple(edge / scale for edge in (left, top, left + side, top + side))
+    box = (left / scale, top / scale, (left + side) / scale, (top + side) / scale)
     return image.resize((size, size), Image.Resampling.BICUBIC, box=box)
 
 

@@ -10,10 +10,16 @@ explains, and ranks them by label quality.
 from __future__ import annotations
 
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
+from numpy.typing import NDArray
+
+if TYPE_CHECKING:
+    from sklearn.pipeline import Pipeline
 
 MAX_FOLDS = 5
 # Fewer than this many images of a class and no fold could both train on it and judge it.
@@ -72,16 +78,18 @@ def out_of_sample_probabilities(
     return probabilities
 
 
-def single_threaded():
+@contextmanager
+def single_threaded() -> Iterator[None]:
     """One BLAS/OpenMP thread for these small products. With TensorFlow's pools loaded in the same process,
     several BLAS threads on a busy machine spend their time waiting on each other: one fold took 15 s
     instead of 0.6 s on 2 cores."""
     from threadpoolctl import threadpool_limits
 
-    return threadpool_limits(limits=1)
+    with threadpool_limits(limits=1):
+        yield
 
 
-def fit_classifier(features: np.ndarray, labels: np.ndarray, *, seed: int = 0):
+def fit_classifier(features: np.ndarray, labels: np.ndarray, *, seed: int = 0) -> Pipeline:
     """A standardised, L2-regularised multinomial logistic regression: a linear head on the features, as
     training's first phase is, but fitted in seconds and deterministic."""
     from sklearn.linear_model import LogisticRegression
@@ -96,11 +104,12 @@ def fit_classifier(features: np.ndarray, labels: np.ndarray, *, seed: int = 0):
     return model
 
 
-def label_quality(labels: np.ndarray, probabilities: np.ndarray) -> np.ndarray:
+def label_quality(labels: np.ndarray, probabilities: np.ndarray) -> NDArray[np.float64]:
     """Each label's quality, 0–1 (cleanlab's self-confidence: the probability of the given label)."""
     from cleanlab.rank import get_label_quality_scores
 
-    return get_label_quality_scores(np.asarray(labels), probabilities, method="self_confidence")
+    quality: NDArray[np.float64] = get_label_quality_scores(np.asarray(labels), probabilities, method="self_confidence")
+    return quality
 
 
 def find_label_issues(labels: np.ndarray, probabilities: np.ndarray) -> list[LabelIssue]:

@@ -14,6 +14,7 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
+from numpy.typing import NDArray
 
 # Images the check fits on and tries, at most; fewer tried than MIN_CHECKED and it keeps the mirrors.
 MAX_FIT = 4000
@@ -69,9 +70,10 @@ def mirror_check(
     gram = features.T @ features + RIDGE * len(fitted) * np.eye(features.shape[1])
     weights = np.linalg.solve(gram, features.T @ (targets - targets.mean(axis=0)))
 
-    def recognised(rows: np.ndarray) -> np.ndarray:
+    def recognised(rows: np.ndarray) -> NDArray[np.bool_]:
         scores = ((np.asarray(rows, dtype=np.float64) - mean) / scale) @ weights
-        return scores.argmax(axis=1) == labels[checked]
+        right: NDArray[np.bool_] = scores.argmax(axis=1) == labels[checked]
+        return right
 
     as_they_are, mirror = recognised(original[checked]), recognised(mirrored[checked])
     only_as_they_are = int((as_they_are & ~mirror).sum())

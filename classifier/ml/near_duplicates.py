@@ -76,11 +76,14 @@ def distances_to(matrix: np.ndarray, other: np.ndarray) -> np.ndarray:
 
 
 def _bit_count(words: np.ndarray) -> np.ndarray:
+    counts: np.ndarray
     if hasattr(np, "bitwise_count"):
-        return np.bitwise_count(words)
-    # NumPy before 2.0: count the bits of each byte through a table.
-    as_bytes = words.view(np.uint8).reshape(*words.shape, 8)
-    return _BYTE_BITS[as_bytes].sum(axis=-1, dtype=np.uint8)
+        counts = np.bitwise_count(words)
+    else:
+        # NumPy before 2.0: count the bits of each byte through a table.
+        as_bytes = words.view(np.uint8).reshape(*words.shape, 8)
+        counts = _BYTE_BITS[as_bytes].sum(axis=-1, dtype=np.uint8)
+    return counts
 
 
 _BYTE_BITS = np.array([bin(value).count("1") for value in range(256)], dtype=np.uint8)

@@ -18,7 +18,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from classifier.ml.backbones import BackboneSpec
+from classifier.ml.backbone_registry import BackboneSpec
 
 PRESETS = {"quick": 2.0, "standard": 10.0, "best": 60.0}
 DEFAULT_BUDGET_MINUTES = PRESETS["standard"]

@@ -12,6 +12,7 @@ import os
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
+from typing import Any
 
 import numpy as np
 from ai_edge_litert.interpreter import Interpreter
@@ -111,7 +112,7 @@ class TFLitePredictor:
         return np.stack(probabilities), (np.stack(embeddings) if embeddings else None)
 
 
-def _input_converter(detail: dict) -> Callable[[np.ndarray], np.ndarray]:
+def _input_converter(detail: dict[str, Any]) -> Callable[[np.ndarray], np.ndarray]:
     """How uint8 pixels become the model's input tensor: float32 for the float and int8 files Sightline
     exports (their int8 model quantizes its own input), else the integer the tensor's scale and zero point
     give, for a file converted with integer input."""
@@ -129,12 +130,13 @@ def _input_converter(detail: dict) -> Callable[[np.ndarray], np.ndarray]:
 
     def quantize(pixels: np.ndarray) -> np.ndarray:
         values = np.round(pixels.astype(np.float32) / scale + zero_point)
-        return np.clip(values, limits.min, limits.max).astype(dtype)
+        quantized: np.ndarray = np.clip(values, limits.min, limits.max).astype(dtype)
+        return quantized
 
     return quantize
 
 
-def _signature_details(interpreter: Interpreter) -> tuple[dict, dict]:
+def _signature_details(interpreter: Interpreter) -> tuple[dict[str, Any], dict[str, Any]]:
     """The input and output tensors of the model's one signature, by signature name.
 
     Names, not positions: LiteRT lists a model's outputs in no fixed order. The signature runner is
@@ -213,7 +215,7 @@ class PredictorCache:
             return len(self._slots)
 
 
-def top_k(probabilities: np.ndarray, class_names: Sequence[str], k: int) -> list[dict]:
+def top_k(probabilities: np.ndarray, class_names: Sequence[str], k: int) -> list[dict[str, Any]]:
     """The k most probable classes of one image, [{"label", "probability"}], most probable first.
 
     `probabilities` is one image's (classes,) row (a (1, classes) batch is accepted); ties keep the

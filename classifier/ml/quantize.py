@@ -13,7 +13,7 @@ import tempfile
 from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -53,7 +53,7 @@ class Int8Export:
     # model is int8 throughout, as every backbone here is.
     float_ops: list[str]
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
 
@@ -138,9 +138,9 @@ def _check(model: keras.Model, content: bytes, images: np.ndarray) -> tuple[list
     sum_error = float(np.abs(served.sum(axis=-1) - 1.0).max())
     if not sum_error <= PROBABILITY_SUM_TOLERANCE:
         raise QuantizationFailed(f"the int8 model's probabilities sum to 1 ± {sum_error:.3f}")
-    expected = model.predict(images, batch_size=CHECK_BATCH, verbose=0)
-    expected = expected[name] if isinstance(expected, dict) else np.asarray(expected)
-    return outputs, sum_error, top1_agreement(served, np.asarray(expected)), _float_ops(content)
+    answered = model.predict(images, batch_size=CHECK_BATCH, verbose=0)
+    answered = answered[name] if isinstance(answered, dict) else np.asarray(answered)
+    return outputs, sum_error, top1_agreement(served, np.asarray(answered)), _float_ops(content)
 
 
 def _float_ops(content: bytes) -> list[str]:
@@ -179,7 +179,7 @@ def top1_agreement(first: np.ndarray, second: np.ndarray) -> float:
 
 def float_int8_comparison(
     float_content: bytes, int8_content: bytes, pixels: np.ndarray, right: Sequence[set[int]]
-) -> dict:
+) -> dict[str, Any]:
     """Both TFLite models on the same labelled images: top-1 accuracy of each and their top-1 agreement.
 
     `pixels` is (n, s, s, 3) uint8 model input; `right[i]` holds the classes that count as right for image

@@ -9,6 +9,7 @@ are simply no photos, and callers say so.
 from __future__ import annotations
 
 import importlib.resources
+from importlib.resources.abc import Traversable
 from pathlib import Path
 
 import numpy as np
@@ -71,7 +72,7 @@ def calibration_photos(size: int, *, crops_per_photo: int = CROPS_PER_PHOTO, see
     return np.stack(pixels) if pixels else np.zeros((0, size, size, 3), np.uint8)
 
 
-def _package_folder(package: str):
+def _package_folder(package: str) -> Traversable | None:
     try:
         return importlib.resources.files(package)
     except ModuleNotFoundError:

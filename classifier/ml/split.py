@@ -15,6 +15,8 @@ from dataclasses import dataclass
 from math import prod
 from typing import TYPE_CHECKING, Any
 
+from classifier.ml.backbone_registry import BACKBONE_LAYER_NAME
+
 if TYPE_CHECKING:
     import keras
 
@@ -61,8 +63,6 @@ def split_backbone(extractor: keras.Model, *, top_fraction: float, preprocess: A
     """Cut the extractor's nested backbone where the top holds closest to ``top_fraction`` of its
     weighted layers (at least one block); ``preprocess`` maps pixels to the backbone's input."""
     import keras
-
-    from classifier.ml.backbones import BACKBONE_LAYER_NAME
 
     backbone = extractor.get_layer(BACKBONE_LAYER_NAME)
     layers = backbone.layers

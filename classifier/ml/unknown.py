@@ -12,8 +12,10 @@ from __future__ import annotations
 import io
 import zipfile
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
+from numpy.typing import NDArray
 
 METHOD_KNN = "knn"
 # On a real case (EfficientNet-Lite0 features, LFW faces vs non-faces against other photos, 20
@@ -103,7 +105,7 @@ class UnknownDetector:
             raise ValueError("corrupt unknown-image detector: bad reference embeddings or k")
         return detector
 
-    def summary(self) -> dict:
+    def summary(self) -> dict[str, Any]:
         """What a version page shows: JSON-ready."""
         return {
             "method": self.method,
@@ -184,10 +186,11 @@ def _as_matrix(name: str, embeddings: np.ndarray, width: int | None = None) -> n
     return array
 
 
-def _unit_rows(matrix: np.ndarray) -> np.ndarray:
+def _unit_rows(matrix: np.ndarray) -> NDArray[np.float32]:
     # An all-zero row stays zero: similarity 0 to everything, i.e. far from all references.
-    norms = np.linalg.norm(matrix, axis=1, keepdims=True)
-    return (matrix / np.maximum(norms, 1e-12)).astype(np.float32)
+    norms: NDArray[np.floating[Any]] = np.linalg.norm(matrix, axis=1, keepdims=True)
+    unit: NDArray[np.float32] = (matrix / np.maximum(norms, 1e-12)).astype(np.float32)
+    return unit
 
 
 def _sample_per_class(embeddings: np.ndarray, labels: np.ndarray, max_reference: int, seed: int) -> np.ndarray:
@@ -202,4 +205,5 @@ def _sample_per_class(embeddings: np.ndarray, labels: np.ndarray, max_reference:
         rng.choice(np.flatnonzero(labels == label), quota, replace=False)
         for label, quota in zip(classes, quotas, strict=True)
     ]
-    return embeddings[np.sort(np.concatenate(chosen))]
+    sample: np.ndarray = embeddings[np.sort(np.concatenate(chosen))]
+    return sample

@@ -1,7 +1,7 @@
 """Deleting a user with everything they own: datasets (with their images, versions and jobs), the
 jobs they started elsewhere, and their predictions' images."""
 
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.db import transaction
 
 from classifier.models import Dataset, Prediction
@@ -11,7 +11,7 @@ from training_jobs.services import jobs_cancel, jobs_result_files
 from webapp.storage import stored_files_delete
 
 
-def user_delete(*, user: AbstractBaseUser) -> None:
+def user_delete(*, user: User) -> None:
     """Cancel the user's jobs, delete their datasets through ``dataset_delete`` (so every file goes),
     then the user; their prediction images and job results go once that has committed."""
     with transaction.atomic():

@@ -5,6 +5,8 @@ name ever becomes a path on disk; hostile archives (zip bombs, ``../`` names) ar
 directory before anything is decompressed.
 """
 
+from __future__ import annotations
+
 import zipfile
 import zlib
 from collections.abc import Iterator
@@ -16,6 +18,7 @@ from django.core.files.storage import default_storage
 from django.core.files.uploadedfile import UploadedFile
 
 from classifier.services.imaging import ImageRejected
+from classifier.services.storage import upload_size
 from training_jobs.services import JobInputError
 from webapp.units import human_bytes
 
@@ -27,11 +30,12 @@ _SYSTEM_NAMES = {"__MACOSX", "Thumbs.db", "desktop.ini"}
 _ZIP_ERRORS = (zipfile.BadZipFile, OSError, EOFError, ValueError)
 
 
-def archive_upload_check(archive: UploadedFile) -> None:
+def archive_upload_check(archive: UploadedFile[bytes]) -> None:
     """Refuse an upload that is over the size limit or not a readable ZIP: ``ValidationError({"archive"})``."""
     limit = settings.SIGHTLINE_MAX_ARCHIVE_BYTES
-    if archive.size > limit:
-        message = f"The archive is {human_bytes(archive.size)}; the limit is {human_bytes(limit)}."
+    size = upload_size(archive)
+    if size > limit:
+        message = f"The archive is {human_bytes(size)}; the limit is {human_bytes(limit)}."
         raise ValidationError({"archive": message})
     if not zipfile.is_zipfile(archive):
         raise ValidationError({"archive": f"{archive.name} is not a ZIP archive."})

@@ -11,7 +11,7 @@ its report says so.
 import io
 
 import numpy as np
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.core.exceptions import ValidationError
 from django.core.files.storage import default_storage
 from django.db import IntegrityError, transaction
@@ -20,9 +20,11 @@ from django.db.models import Count, Q
 from classifier.ml.augment import AUGMENT_TRANSFORMS, augment_image, plan_augmentation
 from classifier.ml.images import InvalidImage, load_rgb
 from classifier.models import Dataset, DatasetImage, LabelClass
+from classifier.services.datasets import job_dataset
 from classifier.services.images import SourceNotTraining, image_store
 from classifier.services.imaging import ImageRejected, image_check
 from classifier.services.quotas import QuotaExceeded, job_quota_check, storage_quota_check
+from classifier.services.storage import stored_file_name
 from training_jobs.kinds import JobResult
 from training_jobs.models import Job
 from training_jobs.services import ProgressReporter, job_create, job_enqueue
@@ -35,7 +37,7 @@ ATTEMPTS_PER_COPY = 5
 def dataset_augment_start(
     *,
     dataset: Dataset,
-    requested_by: AbstractBaseUser,
+    requested_by: User,
     target_per_class: int,
     transforms: list[str] | None = None,
     seed: int = 0,
@@ -75,7 +77,7 @@ def _train_counts(dataset: Dataset) -> dict[str, int]:
 
 
 def dataset_augment_run(*, job: Job, progress: ProgressReporter) -> JobResult:
-    dataset = job.dataset
+    dataset = job_dataset(job)
     target = job.params["target_per_class"]
     transforms = job.params["transforms"]
     # Another stream per attempt: a resumed attempt must not draw the same copies again.
@@ -126,10 +128,13 @@ def _copies_by_class(job: Job) -> dict[str, int]:
     return dict(copies.values_list("label__name").annotate(n=Count("id")).order_by())
 
 
-def _augment_one(job: Job, label: LabelClass, source: DatasetImage, transforms: list[str], rng) -> str:
+def _augment_one(
+    job: Job, label: LabelClass, source: DatasetImage, transforms: list[str], rng: np.random.Generator
+) -> str:
     """Store one augmented copy of ``source``; returns "created", "not_training" or "failed"."""
+    dataset = job_dataset(job)
     try:
-        with default_storage.open(source.file.name, "rb") as file:
+        with default_storage.open(stored_file_name(source.file), "rb") as file:
             original = load_rgb(file.read())
     except (InvalidImage, OSError):
         return "failed"
@@ -140,11 +145,11 @@ def _augment_one(job: Job, label: LabelClass, source: DatasetImage, transforms: 
             checked = image_check(content=buffer.getvalue(), filename=f"augmented-{source.id}.jpg")
         except ImageRejected:
             return "failed"
-        if DatasetImage.objects.filter(dataset_id=job.dataset_id, sha256=checked.sha256).exists():
+        if DatasetImage.objects.filter(dataset=dataset, sha256=checked.sha256).exists():
             continue
         try:
             image_store(
-                dataset=job.dataset,
+                dataset=dataset,
                 checked=checked,
                 label=label,
                 origin=DatasetImage.Origin.AUGMENTED,

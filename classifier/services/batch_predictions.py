@@ -18,7 +18,7 @@ from concurrent.futures import ThreadPoolExecutor
 from zipfile import ZipFile, ZipInfo
 
 import numpy as np
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 from django.core.files.uploadedfile import UploadedFile
@@ -55,7 +55,7 @@ BATCH_SIZE = 8
 CSV_COLUMNS = ("filename", "label", "probability", "is_unknown", "error")
 
 
-def batch_prediction_start(*, owner: AbstractBaseUser, model_version: ModelVersion, archive: UploadedFile) -> Job:
+def batch_prediction_start(*, owner: User, model_version: ModelVersion, archive: UploadedFile[bytes]) -> Job:
     """Check the version can serve and the upload is a ZIP, store it, and queue the job on the inference queue."""
     version_check_servable(version=model_version)
     archive_upload_check(archive)
@@ -141,7 +141,7 @@ def batch_cores() -> int:
     return cpu_thread_cap()
 
 
-def _archive_predict(*, archive: ZipFile, serving: ServingModel, progress: Callable[..., None]) -> list[dict]:
+def _archive_predict(*, archive: ZipFile, serving: ServingModel, progress: Callable[..., None]) -> list[dict[str, str]]:
     infos = archive.infolist()
     archive_refuse_bombs(infos)
     # An unsafe name such as ``../a.png`` would pass for a hidden file: it is checked first, so it gets its
@@ -193,11 +193,14 @@ def _replicas(serving: ServingModel, *, count: int) -> queue.SimpleQueue[Serving
 
 
 def _chunk_predict(
-    archive: ZipFile, reading: threading.Lock, chunk: list[tuple[dict, ZipInfo]], replicas: queue.SimpleQueue
+    archive: ZipFile,
+    reading: threading.Lock,
+    chunk: list[tuple[dict[str, str], ZipInfo]],
+    replicas: queue.SimpleQueue[ServingModel],
 ) -> None:
     serving = replicas.get()
     try:
-        waiting: list[tuple[dict, np.ndarray]] = []
+        waiting: list[tuple[dict[str, str], np.ndarray]] = []
         for row, info in chunk:
             try:
                 if member_is_unsafe(info.filename):
@@ -222,7 +225,7 @@ def _chunk_predict(
         replicas.put(serving)
 
 
-def _batch_predict(serving: ServingModel, waiting: list[tuple[dict, np.ndarray]]) -> None:
+def _batch_predict(serving: ServingModel, waiting: list[tuple[dict[str, str], np.ndarray]]) -> None:
     probabilities, _scores, unknown = serving.answer(np.stack([pixels for _row, pixels in waiting]))
     for (row, _pixels), row_probabilities, row_unknown in zip(waiting, probabilities, unknown, strict=True):
         best = int(np.argmax(row_probabilities))

@@ -1,7 +1,7 @@
 """Create, change and delete datasets and their label classes."""
 
 from django.conf import settings
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import Q
@@ -10,8 +10,16 @@ from classifier.models import Dataset, LabelClass
 from classifier.services.quotas import training_usage_settle
 from classifier.services.storage import dataset_images_folder, dataset_models_folder
 from training_jobs.models import Job
-from training_jobs.services import jobs_cancel, jobs_result_files
+from training_jobs.services import JobInputError, jobs_cancel, jobs_result_files
 from webapp.storage import stored_files_delete, stored_folder_delete
+
+
+def job_dataset(job: Job) -> Dataset:
+    """The dataset an import, augmentation, scoring or label-issue job works on. Such a job is deleted with
+    its dataset, so one without a dataset was made wrong: it fails saying so."""
+    if job.dataset is None:
+        raise JobInputError(f"Job {job.id} names no dataset to work on.")
+    return job.dataset
 
 
 def split_fractions_check(val_fraction: float, test_fraction: float) -> None:
@@ -22,8 +30,10 @@ def split_fractions_check(val_fraction: float, test_fraction: float) -> None:
         )
 
 
-def _check_name_free(*, owner: AbstractBaseUser, name: str, exclude_id: int | None = None) -> None:
-    taken = Dataset.objects.filter(owner=owner, name=name).exclude(id=exclude_id)
+def _check_name_free(*, owner: User, name: str, exclude_id: int | None = None) -> None:
+    taken = Dataset.objects.filter(owner=owner, name=name)
+    if exclude_id is not None:
+        taken = taken.exclude(id=exclude_id)
     if taken.exists():
         raise ValidationError({"name": f'You already have a dataset named "{name}".'})
 
@@ -31,7 +41,7 @@ def _check_name_free(*, owner: AbstractBaseUser, name: str, exclude_id: int | No
 @transaction.atomic
 def dataset_create(
     *,
-    owner: AbstractBaseUser,
+    owner: User,
     name: str,
     description: str = "",
     val_fraction: float | None = None,
@@ -83,10 +93,13 @@ def dataset_delete(*, dataset: Dataset) -> None:
         training_usage_settle(jobs=jobs)
         results = jobs_result_files(jobs=jobs)
         dataset.delete()
-        transaction.on_commit(
-            lambda: ([stored_folder_delete(folder=folder) for folder in folders], stored_files_delete(names=results)),
-            robust=True,
-        )
+
+        def files_delete() -> None:
+            for folder in folders:
+                stored_folder_delete(folder=folder)
+            stored_files_delete(names=results)
+
+        transaction.on_commit(files_delete, robust=True)
 
 
 def label_class_get_or_create(*, dataset: Dataset, name: str) -> LabelClass:

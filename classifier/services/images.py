@@ -1,10 +1,12 @@
-"""Add, relabel and delete a dataset's images. Uploads and imports both store through ``image_add``.
+"""Add and relabel a dataset's images. Uploads and imports both store through ``image_add``.
 
 An image is its row plus two stored files (the original and a thumbnail). Files are written before the
-row and removed if the row cannot be written; on deletion the row goes first and the files once that
-has committed, so no row ever points at a missing file. Every image stored counts against its dataset
-owner's images and storage quotas (``services.quotas``).
+row and removed if the row cannot be written; deletion (``services.image_deletion``) removes the row first
+and the files once that has committed, so no row ever points at a missing file. Every image stored counts
+against its dataset owner's images and storage quotas (``services.quotas``).
 """
+
+from __future__ import annotations
 
 from dataclasses import dataclass, field
 from typing import Any
@@ -13,7 +15,6 @@ from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 from django.core.files.uploadedfile import UploadedFile
 from django.db import IntegrityError, transaction
-from django.db.models import Q, QuerySet
 
 from classifier.models import Dataset, DatasetImage, LabelClass, LabelIssue
 from classifier.services.datasets import label_class_get_or_create
@@ -27,6 +28,8 @@ from classifier.services.imaging import (
 from classifier.services.near_duplicates import near_duplicate_match
 from classifier.services.quotas import QuotaExceeded, storage_quota_check
 from classifier.services.splits import split_for_new_image
+from classifier.services.storage import upload_size
+from training_jobs.models import Job
 from webapp.storage import stored_files_delete
 
 _UPLOAD_REASONS = ("duplicate", "corrupt", "not_image", "too_large", "over_quota")
@@ -36,12 +39,12 @@ _UPLOAD_REASONS = ("duplicate", "corrupt", "not_image", "too_large", "over_quota
 class UploadResult:
     imported: list[DatasetImage] = field(default_factory=list)
     # Each {"filename", "reason", "detail"}: what the user sees for every file not stored.
-    rejected: list[dict] = field(default_factory=list)
+    rejected: list[dict[str, Any]] = field(default_factory=list)
     # Each {"filename", "image", "near_duplicate_of", "near_duplicate_of_name", "split"}: imported files that
     # nearly copy a picture already in the dataset (stored in its split, so the pair cannot leak).
-    near_duplicates: list[dict] = field(default_factory=list)
+    near_duplicates: list[dict[str, Any]] = field(default_factory=list)
 
-    def counts(self) -> dict:
+    def counts(self) -> dict[str, int]:
         counts = {"imported": len(self.imported), **dict.fromkeys(_UPLOAD_REASONS, 0)}
         for rejection in self.rejected:
             counts[rejection["reason"]] = counts.get(rejection["reason"], 0) + 1
@@ -56,9 +59,24 @@ class UploadResult:
         return [image.original_name + notes.get(image.id, "") for image in self.imported]
 
 
-def near_duplicate_row(image: DatasetImage) -> dict:
-    """The report row of a stored image that nearly copies ``image.near_duplicate_of``."""
-    match = image.near_duplicate_of
+# Set by ``image_store`` on the object it returns, not a database field (see ``near_duplicate_of``).
+_NEAR_DUPLICATE_OF = "near_duplicate_of"
+
+
+def near_duplicate_of(image: DatasetImage) -> DatasetImage | None:
+    """The picture already in the dataset that ``image``, as ``image_store`` returned it, nearly copies.
+
+    Only the returned object knows it: the pair is not stored, and can always be found again from the hashes.
+    """
+    match: DatasetImage | None = getattr(image, _NEAR_DUPLICATE_OF, None)
+    return match
+
+
+def near_duplicate_row(image: DatasetImage) -> dict[str, Any] | None:
+    """The report row of a just-stored image that nearly copies a picture in the dataset; None if it does not."""
+    match = near_duplicate_of(image)
+    if match is None:
+        return None
     return {
         "filename": image.original_name,
         "image": image.id,
@@ -76,7 +94,7 @@ def image_store(
     origin: str,
     original_name: str,
     source_image: DatasetImage | None = None,
-    job: Any = None,
+    job: Job | None = None,
 ) -> DatasetImage:
     """Save the file and its thumbnail, then the row, with its split (augmented copies always train).
 
@@ -110,6 +128,7 @@ def image_store(
         with transaction.atomic():
             storage_quota_check(owner_id=dataset.owner_id, adding_bytes=stored_bytes, lock=True)
             match = None
+            split: str
             if origin == DatasetImage.Origin.AUGMENTED:
                 _source_lock_training(source_image)
                 split = DatasetImage.Split.TRAIN
@@ -133,8 +152,7 @@ def image_store(
                 job=job,
                 perceptual_hash=checked.perceptual_hash,
             )
-            # Not stored: import and upload reports name it, and it can always be found again from the hashes.
-            image.near_duplicate_of = match
+            setattr(image, _NEAR_DUPLICATE_OF, match)
             return image
     except BaseException:
         stored_files_delete(names=saved)
@@ -146,13 +164,13 @@ class SourceNotTraining(Exception):
 
 
 def _source_lock_training(source: DatasetImage | None) -> None:
-    locked = DatasetImage.objects.select_for_update().filter(id=getattr(source, "id", None))
-    if source is None or not list(locked.filter(split=DatasetImage.Split.TRAIN).values_list("id", flat=True)):
+    training = DatasetImage.objects.select_for_update().filter(split=DatasetImage.Split.TRAIN)
+    if source is None or not list(training.filter(id=source.id).values_list("id", flat=True)):
         raise SourceNotTraining(f"{source} is no longer a training image; a copy of it would leak held-out data.")
 
 
 def image_add(
-    *, dataset: Dataset, content: bytes, filename: str, label_name: str | None, origin: str, job: Any = None
+    *, dataset: Dataset, content: bytes, filename: str, label_name: str | None, origin: str, job: Job | None = None
 ) -> DatasetImage:
     """Check one file, refuse it if the dataset already holds the same picture, and store it.
 
@@ -189,7 +207,7 @@ def _raise_if_duplicate(*, dataset: Dataset, checked: CheckedImage, filename: st
         )
 
 
-def images_upload(*, dataset: Dataset, files: list[UploadedFile], label_name: str | None) -> UploadResult:
+def images_upload(*, dataset: Dataset, files: list[UploadedFile[bytes]], label_name: str | None) -> UploadResult:
     """Store each uploaded file that is a new, valid image; report the others with their reason.
 
     Each image is stored in its own transaction, so one bad file never costs the user the rest. Files past
@@ -202,7 +220,7 @@ def images_upload(*, dataset: Dataset, files: list[UploadedFile], label_name: st
         filename = upload.name or "unnamed file"
         try:
             # Refused on its size before its bytes are read into memory.
-            image_size_check(size=upload.size, filename=filename)
+            image_size_check(size=upload_size(upload), filename=filename)
             content = b"".join(upload.chunks())
             image = image_add(
                 dataset=dataset,
@@ -218,14 +236,14 @@ def images_upload(*, dataset: Dataset, files: list[UploadedFile], label_name: st
             result.rejected.append(quota_rejection(filename=filename, error=error))
         else:
             result.imported.append(image)
-            if image.near_duplicate_of is not None:
-                result.near_duplicates.append(near_duplicate_row(image))
+            if (row := near_duplicate_row(image)) is not None:
+                result.near_duplicates.append(row)
     if refusal is not None and not result.imported and all(row["reason"] == "over_quota" for row in result.rejected):
         raise refusal
     return result
 
 
-def quota_rejection(*, filename: str, error: QuotaExceeded) -> dict:
+def quota_rejection(*, filename: str, error: QuotaExceeded) -> dict[str, Any]:
     """The report row of a file its account's quota had no room for."""
     return {"filename": filename, "reason": "over_quota", "detail": f"{filename} was not stored. {error.message}"}
 
@@ -245,22 +263,3 @@ def image_relabel(*, image: DatasetImage, label_name: str | None) -> DatasetImag
     # stays only while the image keeps the label it was kept with; a later search may ask about the new one.
     LabelIssue.objects.filter(image=image).exclude(status=LabelIssue.Status.KEPT, given_label=label).delete()
     return image
-
-
-def image_delete(*, image: DatasetImage) -> None:
-    images_delete(images=DatasetImage.objects.filter(id=image.id))
-
-
-def images_delete(*, images: QuerySet[DatasetImage]) -> int:
-    """Delete these images and their augmented copies; their files go once the deletion commits.
-
-    Returns how many image rows were deleted.
-    """
-    with transaction.atomic():
-        ids = images.values("id")
-        doomed = DatasetImage.objects.filter(Q(id__in=ids) | Q(source_image__in=ids))
-        names = [name for pair in doomed.values_list("file", "thumbnail") for name in pair if name]
-        deleted = doomed.delete()[1].get(DatasetImage._meta.label, 0)
-        # robust: the rows are gone either way; a file that cannot be deleted is logged, not raised.
-        transaction.on_commit(lambda: stored_files_delete(names=names), robust=True)
-    return deleted

@@ -3,6 +3,7 @@ the job stored (a resumed job counts them as imported, not as duplicates), and t
 that stored nothing fails with."""
 
 import hashlib
+from typing import Any
 
 from training_jobs.models import Job
 
@@ -24,7 +25,7 @@ def stored_earlier(stored_before: set[str], content: bytes) -> bool:
     return True
 
 
-def nothing_imported(report: dict, *, reasons: tuple[str, ...], noun: str, already: str) -> str:
+def nothing_imported(report: dict[str, Any], *, reasons: tuple[str, ...], noun: str, already: str) -> str:
     """Why an import stored nothing, in one sentence: ``noun`` names what it read ("files", "URLs") and
     ``already`` what they all were when every one was a duplicate."""
     counts = [f"{count} {reason.replace('_', ' ')}" for reason in reasons if (count := report.get(reason))]

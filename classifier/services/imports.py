@@ -1,17 +1,19 @@
 """Import a ZIP of images into a dataset: quick checks in the request, the work on a cpu worker.
 
 Classes come from folder names (``sparrow/1.jpg``) or from a ``filename,label`` CSV sent beside the
-archive. The archive is read member by member through ``services.archives``, which refuses hostile
-archives (zip bombs, ``../`` names) before anything is decompressed or stored.
+archive (``services.import_labels``). The archive is read member by member through ``services.archives``,
+which refuses hostile archives (zip bombs, ``../`` names) before anything is decompressed or stored.
 """
+
+from __future__ import annotations
 
 import uuid
 import zipfile
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass
+from typing import Any
 
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.core.exceptions import ValidationError
 from django.core.files.storage import default_storage
 from django.core.files.uploadedfile import UploadedFile
@@ -22,16 +24,15 @@ from classifier.services.archives import (
     archive_member_read,
     archive_refuse_bombs,
     archive_upload_check,
-    member_is_system_file,
-    member_is_unsafe,
-    member_path_key,
     stored_archive_open,
 )
-from classifier.services.csv_tables import CsvUnreadable, csv_table_read
+from classifier.services.datasets import job_dataset
 from classifier.services.images import image_add, near_duplicate_row, quota_rejection
 from classifier.services.imaging import ImageRejected, image_size_check
+from classifier.services.import_labels import archive_members_plan, labels_csv_parse
 from classifier.services.import_reports import nothing_imported, stored_by_earlier_attempts, stored_earlier
 from classifier.services.quotas import QuotaExceeded, job_quota_check, storage_quota_check
+from classifier.services.storage import upload_size
 from classifier.services.url_imports import url_list_import_run
 from training_jobs.kinds import JobResult
 from training_jobs.models import Job
@@ -39,7 +40,6 @@ from training_jobs.services import JobInputError, job_create, job_enqueue
 from webapp.storage import stored_files_delete
 from webapp.units import human_bytes
 
-_REQUIRED_COLUMNS = ("filename", "label")
 # A filename,label row per member for the largest archive we accept is a few MB; anything far
 # larger is not a labels file and is not read into the request's memory.
 MAX_LABELS_BYTES = 32 * 1024 * 1024
@@ -58,9 +58,9 @@ _REPORT_REASONS = (
 def dataset_import_start(
     *,
     dataset: Dataset,
-    requested_by: AbstractBaseUser,
-    archive: UploadedFile,
-    labels: UploadedFile | None = None,
+    requested_by: User,
+    archive: UploadedFile[bytes],
+    labels: UploadedFile[bytes] | None = None,
 ) -> Job:
     """Check the upload is a ZIP (and the CSV has its columns), store it, and queue the import job.
 
@@ -71,10 +71,11 @@ def dataset_import_start(
     storage_quota_check(owner_id=dataset.owner_id, adding_bytes=1)
     archive_upload_check(archive)
     if labels is not None:
-        if labels.size > MAX_LABELS_BYTES:
-            message = f"The labels CSV is {human_bytes(labels.size)}; the limit is {human_bytes(MAX_LABELS_BYTES)}."
+        size = upload_size(labels)
+        if size > MAX_LABELS_BYTES:
+            message = f"The labels CSV is {human_bytes(size)}; the limit is {human_bytes(MAX_LABELS_BYTES)}."
             raise ValidationError({"labels": message})
-        _labels_parse(b"".join(labels.chunks()))
+        labels_csv_parse(b"".join(labels.chunks()))
 
     stem = f"imports/{uuid.uuid4().hex}"
     stored = [default_storage.save(f"{stem}.zip", archive)]
@@ -100,36 +101,6 @@ def dataset_import_start(
     return job
 
 
-def _labels_parse(raw: bytes) -> dict[str, str]:
-    """``{member path: label}`` from a ``filename,label`` CSV (more columns are fine; an empty label
-    means unlabelled). Raises ``ValidationError({"labels": ...})`` naming what is wrong."""
-    try:
-        table = csv_table_read(raw, what="The labels CSV")
-    except CsvUnreadable as error:
-        raise ValidationError({"labels": str(error)}) from None
-    missing = [column for column in _REQUIRED_COLUMNS if column not in table.columns]
-    if missing:
-        found = ", ".join(column for column in table.columns if column) or "none"
-        message = (
-            f"The labels CSV needs the columns filename and label; missing: {', '.join(missing)} (found: {found})."
-        )
-        raise ValidationError({"labels": message})
-    labels: dict[str, str] = {}
-    for index, (cell, label_cell) in enumerate(zip(table.cells("filename"), table.cells("label"), strict=True)):
-        filename = member_path_key(cell)
-        label = label_cell.strip()
-        if not filename:
-            continue
-        if labels.get(filename, label) != label:
-            message = (
-                f'Line {table.line(index)} of the labels CSV gives {filename} the label "{label}", '
-                f'but an earlier line gave it "{labels[filename]}".'
-            )
-            raise ValidationError({"labels": message})
-        labels[filename] = label
-    return labels
-
-
 def dataset_import_run(*, job: Job, progress: Callable[..., None]) -> JobResult:
     """Import the job's stored archive into its dataset; returns the report and a summary message.
 
@@ -149,7 +120,7 @@ def dataset_import_run(*, job: Job, progress: Callable[..., None]) -> JobResult:
     if labels_name:
         with default_storage.open(labels_name, "rb") as stored_labels:
             try:
-                labels = _labels_parse(stored_labels.read())
+                labels = labels_csv_parse(stored_labels.read())
             except ValidationError as error:
                 raise JobInputError(" ".join(error.messages)) from None
     with stored_archive_open(archive_name) as archive:
@@ -161,7 +132,7 @@ def dataset_import_run(*, job: Job, progress: Callable[..., None]) -> JobResult:
     return JobResult(report=report, message=f"Imported {report['imported']} of {report['total']} files")
 
 
-def _nothing_imported(report: dict) -> str:
+def _nothing_imported(report: dict[str, Any]) -> str:
     """Why an import stored no image, in one sentence."""
     if not report["total"] and not report.get("missing"):
         return "Nothing was imported: the archive holds no files."
@@ -174,35 +145,27 @@ def dataset_import_cleanup(job: Job) -> None:
     stored_files_delete(names=[name for name in names if name])
 
 
-@dataclass
-class _Member:
-    info: zipfile.ZipInfo
-    label: str | None = None
-    # Set when the member is refused on its name alone, before it is read.
-    rejection: ImageRejected | None = None
-
-
 def _archive_import(
     *,
     job: Job,
     archive: zipfile.ZipFile,
     labels: dict[str, str] | None,
     progress: Callable[..., None],
-) -> dict:
+) -> dict[str, Any]:
     infos = archive.infolist()
     archive_refuse_bombs(infos)
-    members, missing = _members_plan(infos, labels)
+    members, missing = archive_members_plan(infos, labels)
     if not members:
         raise JobInputError("The archive has no files to import, only folders or system files.")
 
-    dataset = job.dataset
+    dataset = job_dataset(job)
     # Images an earlier attempt of this job stored, by content hash.
     stored_before = stored_by_earlier_attempts(job)
     counts: Counter[str] = Counter()
     classes: Counter[str | None] = Counter()
-    rejected: list[dict] = []
+    rejected: list[dict[str, Any]] = []
     # Imported all the same (a near-copy may be a legitimate view), each with the picture it nearly copies.
-    near_duplicates: list[dict] = []
+    near_duplicates: list[dict[str, Any]] = []
     total = len(members)
     for done, member in enumerate(members, start=1):
         filename = member.info.filename
@@ -220,8 +183,8 @@ def _archive_import(
                     origin=DatasetImage.Origin.IMPORT,
                     job=job,
                 )
-                if image.near_duplicate_of is not None:
-                    near_duplicates.append(near_duplicate_row(image))
+                if (row := near_duplicate_row(image)) is not None:
+                    near_duplicates.append(row)
         except ImageRejected as rejection:
             counts[rejection.reason] += 1
             rejected.append({"filename": filename, "reason": rejection.reason, "detail": rejection.detail})
@@ -242,76 +205,10 @@ def _archive_import(
         counts["missing"] += 1
         detail = f"{filename} is in the labels CSV but not in the archive."
         rejected.append({"filename": filename, "reason": "missing", "detail": detail})
-    report: dict = {"imported": counts["imported"], **{reason: counts[reason] for reason in _REPORT_REASONS}}
+    report: dict[str, Any] = {"imported": counts["imported"], **{reason: counts[reason] for reason in _REPORT_REASONS}}
     report.update(total=total, rejected=rejected, classes=dict(classes))
     if near_duplicates:
         report.update(near_duplicate=len(near_duplicates), near_duplicates=near_duplicates)
     return report
 
 
-def _members_plan(infos: list[zipfile.ZipInfo], labels: dict[str, str] | None) -> tuple[list[_Member], list[str]]:
-    """The members to import in archive order, each with its class or the reason it is refused, and
-    the CSV rows that name no member."""
-    members: list[_Member] = []
-    paths: list[list[str]] = []
-    for info in infos:
-        if info.is_dir():
-            continue
-        if member_is_unsafe(info.filename):
-            rejection = ImageRejected(
-                "unsafe_path",
-                f"{info.filename} has an unsafe path (absolute, '..' or a backslash) and was skipped.",
-            )
-            members.append(_Member(info, rejection=rejection))
-            continue
-        if member_is_system_file(info.filename):
-            continue
-        parts = member_path_key(info.filename).split("/")
-        members.append(_Member(info))
-        paths.append(parts)
-
-    named = [member for member in members if member.rejection is None]
-    if labels is None:
-        _labels_from_folders(named, paths)
-        return members, []
-    matched = _labels_from_csv(named, paths, labels)
-    return members, [filename for filename in labels if filename not in matched]
-
-
-def _labels_from_folders(members: list[_Member], paths: list[list[str]]) -> None:
-    """Each member's class is its folder's name. One folder wrapping all the class folders
-    (``birds/sparrow/1.jpg``) is not a class; a single folder holding only files is."""
-    wrapped = len({parts[0] for parts in paths}) == 1 and any(len(parts) > 2 for parts in paths)
-    for member, parts in zip(members, paths, strict=True):
-        folders = parts[1:-1] if wrapped else parts[:-1]
-        label = folders[-1].strip() if folders else ""
-        if label:
-            member.label = label
-        else:
-            member.rejection = ImageRejected(
-                "unlabelled",
-                f"{member.info.filename} is not in a class folder; put each class's images in a folder "
-                "named after the class.",
-            )
-
-
-def _labels_from_csv(members: list[_Member], paths: list[list[str]], labels: dict[str, str]) -> set[str]:
-    """Each member's class from the CSV row naming its path, any tail of it, or its file name
-    (longest match first); returns the CSV names that matched."""
-    matched: set[str] = set()
-    for member, parts in zip(members, paths, strict=True):
-        key = next(
-            (tail for tail in ("/".join(parts[start:]) for start in range(len(parts))) if tail in labels),
-            None,
-        )
-        if key is None:
-            member.rejection = ImageRejected("unlabelled", f"{member.info.filename} is not in the labels CSV.")
-            continue
-        matched.add(key)
-        if labels[key]:
-            member.label = labels[key]
-        else:
-            member.rejection = ImageRejected(
-                "unlabelled", f"{member.info.filename} has an empty label in the labels CSV."
-            )
-    return matched

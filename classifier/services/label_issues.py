@@ -1,4 +1,5 @@
-"""The label-issue queue: a job that finds a dataset's likely mislabelled images, and the owner's review.
+"""The label-issue queue: a job that finds a dataset's likely mislabelled images (the owner's review of them
+is ``services.label_issue_reviews``; the queue is read through ``selectors``).
 
 The job reads each labelled picture's backbone features through the feature cache training fills (the
 active version's backbone and input size, else those a default training would choose, so a training
@@ -10,27 +11,29 @@ Augmented copies are left out: they repeat their source's picture and label.
 """
 
 from collections import Counter
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 from django.conf import settings
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.core.exceptions import ValidationError
 from django.core.files.storage import default_storage
 from django.db import transaction
 from django.db.models import QuerySet
-from django.utils import timezone
 
 from classifier.ml import label_issues as ml
 from classifier.ml.arrays import fill_features
-from classifier.ml.backbones import UnknownBackbone, WeightsUnavailable
+from classifier.ml.backbone_registry import UnknownBackbone
+from classifier.ml.backbone_weights import WeightsUnavailable
 from classifier.ml.features import FeatureKey
 from classifier.ml.images import load_array
 from classifier.ml.views import ORIGINAL
 from classifier.models import Dataset, DatasetImage, LabelIssue
-from classifier.services.images import image_delete, image_relabel
 from classifier.services.quotas import job_quota_check
-from classifier.services.training import feature_cache
+from classifier.services.storage import stored_file_name
+from classifier.services.training_inputs import feature_cache
 from classifier.services.training_plans import training_plan_build
 from training_jobs.kinds import JobResult
 from training_jobs.models import Job
@@ -50,7 +53,7 @@ def label_issue_images(dataset: Dataset) -> QuerySet[DatasetImage]:
     )
 
 
-def _class_counts(dataset: Dataset) -> Counter:
+def _class_counts(dataset: Dataset) -> Counter[str]:
     return Counter(label_issue_images(dataset).values_list("label__name", flat=True))
 
 
@@ -86,7 +89,7 @@ def _feature_setup(dataset: Dataset, class_names: list[str]) -> dict[str, Any]:
     return {"backbone": config.backbone, "image_size": config.image_size, "weights": config.weights, "seed": 0}
 
 
-def label_issues_start(*, dataset: Dataset, requested_by: AbstractBaseUser) -> Job:
+def label_issues_start(*, dataset: Dataset, requested_by: User) -> Job:
     """Check the dataset can be judged and queue the job on the training worker (it needs the backbone)."""
     class_names = _classes_check(dataset)
     setup = _feature_setup(dataset, class_names)
@@ -117,8 +120,13 @@ def label_issues_run(*, job: Job, progress: ProgressReporter) -> JobResult:
             f"Too few labelled images left: at least 2 classes need {ml.MIN_IMAGES_PER_CLASS} images each."
         )
     index = {name: i for i, name in enumerate(class_names)}
-    images = [image for image in label_issue_images(dataset).select_related("label") if image.label.name in index]
-    labels = np.array([index[image.label.name] for image in images], dtype=np.int64)
+    labelled = [
+        (image, image.label)
+        for image in label_issue_images(dataset).select_related("label")
+        if image.label is not None and image.label.name in index
+    ]
+    images = [image for image, _ in labelled]
+    labels = np.array([index[label.name] for _, label in labelled], dtype=np.int64)
     setup = job.params
     try:
         features = _features(images, setup, progress)
@@ -131,7 +139,7 @@ def label_issues_run(*, job: Job, progress: ProgressReporter) -> JobResult:
 
     probabilities = ml.out_of_sample_probabilities(features, labels, seed=setup.get("seed", 0), on_fold_end=fold_done)
     found = ml.find_label_issues(labels, probabilities)
-    label_ids = {image.label.name: image.label_id for image in images}
+    label_ids = {label.name: label.id for _, label in labelled}
     kept = _kept_labels(dataset.id)
     rows = [
         {
@@ -177,7 +185,7 @@ def _features(images: list[DatasetImage], setup: dict[str, Any], progress: Progr
     )
     weights_id = "imagenet" if weights == "imagenet" else f"random-seed{setup.get('seed', 0)}"
     keys = [FeatureKey(image.sha256, setup["backbone"], size, weights_id, ORIGINAL) for image in images]
-    loaders = [_loader(image.file.name, size) for image in images]
+    loaders = [_loader(stored_file_name(image.file), size) for image in images]
     cache = feature_cache()
     out = np.zeros((len(images), int(extractor.output.shape[-1])), dtype=np.float32)
     for start in range(0, len(images), BATCH_SIZE):
@@ -189,8 +197,8 @@ def _features(images: list[DatasetImage], setup: dict[str, Any], progress: Progr
     return out
 
 
-def _loader(name: str, size: int):
-    def load() -> np.ndarray:
+def _loader(name: str, size: int) -> Callable[[], npt.NDArray[np.uint8]]:
+    def load() -> npt.NDArray[np.uint8]:
         with default_storage.open(name, "rb") as file:
             return load_array(file.read(), size)
 
@@ -203,7 +211,7 @@ def _kept_labels(dataset_id: int) -> dict[int, int | None]:
     return dict(kept.values_list("image_id", "given_label_id"))
 
 
-def label_issues_replace(*, dataset_id: int, job: Job, rows: list[dict]) -> int:
+def label_issues_replace(*, dataset_id: int, job: Job, rows: list[dict[str, Any]]) -> int:
     """In the transaction that ends the job succeeded: the dataset's open issues become ``rows``.
 
     Images deleted or relabelled since the job read them are left out (their label was not the one
@@ -225,45 +233,3 @@ def label_issues_replace(*, dataset_id: int, job: Job, rows: list[dict]) -> int:
     LabelIssue.objects.filter(dataset_id=dataset_id, image_id__in=stale).delete()
     LabelIssue.objects.bulk_create([LabelIssue(dataset_id=dataset_id, job=job, **row) for row in fresh], batch_size=500)
     return len(fresh)
-
-
-# Review
-
-
-def label_issues_for_dataset(*, dataset: Dataset, status: str = LabelIssue.Status.OPEN) -> QuerySet[LabelIssue]:
-    """A dataset's issues of one status, most suspicious first."""
-    return (
-        LabelIssue.objects.filter(dataset=dataset, status=status)
-        .select_related("image", "given_label", "suggested_label")
-        .order_by("-score", "id")
-    )
-
-
-def label_issue_keep(*, issue: LabelIssue) -> LabelIssue:
-    """The label is right: the issue leaves the queue, and later jobs do not ask while the label stays."""
-    issue.status = LabelIssue.Status.KEPT
-    issue.reviewed_at = timezone.now()
-    issue.save(update_fields=["status", "reviewed_at"])
-    return issue
-
-
-@transaction.atomic
-def label_issue_relabel(*, issue: LabelIssue, label_name: str | None = None) -> DatasetImage:
-    """Give the image ``label_name``, or the suggested label; the issue goes (the relabel drops it)."""
-    name = (label_name or "").strip()
-    if not name:
-        if issue.suggested_label is None:
-            raise ValidationError({"label": "The suggested class was deleted: name the class to give the image."})
-        name = issue.suggested_label.name
-    image = image_relabel(image=issue.image, label_name=name)
-    LabelIssue.objects.filter(id=issue.id).delete()
-    return image
-
-
-def label_issue_delete_image(*, issue: LabelIssue) -> None:
-    """Delete the issue's image (and with it the issue, and the image's augmented copies)."""
-    image_delete(image=issue.image)
-
-
-def label_issues_open_count(*, dataset: Dataset) -> int:
-    return LabelIssue.objects.filter(dataset=dataset, status=LabelIssue.Status.OPEN).count()

@@ -10,6 +10,7 @@ to score versions again on the same test images (``services.scoring``).
 import io
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import Any
 
 import pandas as pd
 from django.core.files.base import ContentFile
@@ -40,7 +41,8 @@ def manifest_store(*, folder: str, images_by_split: dict[str, list[DatasetImage]
     A manifest left by an earlier attempt of the same training is replaced, so a resumed one keeps one.
     """
     rows = [
-        (image.id, image.sha256, split, image.label.name, image.original_name)
+        # Trainings use labelled images only; an unlabelled one would be written with an empty label.
+        (image.id, image.sha256, split, image.label.name if image.label else "", image.original_name)
         for split in SPLITS
         for image in images_by_split.get(split, [])
     ]
@@ -87,8 +89,8 @@ def manifest_rows(*, version: ModelVersion, split: str | None = None) -> list[Ma
     ]
 
 
-def manifest_summary_text(summary: dict) -> str:
-    """``summary`` (``selectors.model_version_data_summary``) in one sentence for the version page:
+def manifest_summary_text(summary: dict[str, Any]) -> str:
+    """``summary`` (``selectors_versions.model_version_data_summary``) in one sentence for the version page:
     "Trained on 800/100/100 images (train/val/test); since then 3 relabelled, 1 deleted"."""
     splits = summary["splits"]
     text = f"Trained on {splits['train']}/{splits['val']}/{splits['test']} images (train/validation/test)"

@@ -4,13 +4,16 @@ The training itself runs on a worker (``training.model_version_train_run``); thi
 validates the request in the web tier, where a bad request becomes a 400 naming the problem.
 """
 
-from typing import Any
+from __future__ import annotations
 
-from django.contrib.auth.models import AbstractBaseUser
+from typing import TYPE_CHECKING, Any, TypeAlias, TypedDict
+
+from django.contrib.auth.models import User
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import Count, Max, Q
 
+from classifier.ml.backbone_registry import get_backbone_spec
 from classifier.models import Dataset, DatasetImage, LabelClass, ModelVersion
 from classifier.services.quotas import job_quota_check, training_usage_record, training_usage_settle
 from classifier.services.storage import model_version_folder
@@ -19,8 +22,18 @@ from training_jobs.models import Job
 from training_jobs.services import job_create, job_enqueue, jobs_cancel, jobs_result_files
 from webapp.storage import stored_files_delete, stored_folder_delete
 
+if TYPE_CHECKING:
+    from django_stubs_ext import WithAnnotations
 
-def dataset_check_trainable(*, dataset: Dataset) -> list[LabelClass]:
+    class _SplitCounts(TypedDict):
+        train: int
+        val: int
+
+    # A class with its training and validation image counts (``dataset_check_trainable``).
+    CountedClass: TypeAlias = WithAnnotations[LabelClass, _SplitCounts]
+
+
+def dataset_check_trainable(*, dataset: Dataset) -> list[CountedClass]:
     """The classes a version of this dataset would learn; ValidationError says what is missing."""
     classes = list(
         LabelClass.objects.filter(dataset=dataset)
@@ -41,7 +54,7 @@ def dataset_check_trainable(*, dataset: Dataset) -> list[LabelClass]:
     return classes
 
 
-def _class_problem(label: LabelClass) -> str:
+def _class_problem(label: CountedClass) -> str:
     """What a class lacks for training, and what fixes it: a one-image class (often a typo in a feedback
     or an upload) needs more pictures or deleting; a larger one only a split that gives it both."""
     count = label.train + label.val
@@ -61,7 +74,7 @@ def _class_problem(label: LabelClass) -> str:
 def model_version_create(
     *,
     dataset: Dataset,
-    requested_by: AbstractBaseUser,
+    requested_by: User,
     options: dict[str, Any],
     parent: ModelVersion | None = None,
 ) -> ModelVersion:
@@ -81,7 +94,8 @@ def model_version_create(
         dataset=dataset,
         number=number,
         backbone=config.backbone,
-        image_size=config.image_size,
+        # None would mean the backbone's default; the plan always chooses a size.
+        image_size=config.image_size or get_backbone_spec(config.backbone).default_input_size,
         hyperparameters=config.to_dict(),
         plan=plan,
         class_names=[c.name for c in classes],
@@ -102,7 +116,7 @@ def model_version_create(
     return version
 
 
-def model_version_train_again(*, version: ModelVersion, requested_by: AbstractBaseUser) -> ModelVersion:
+def model_version_train_again(*, version: ModelVersion, requested_by: User) -> ModelVersion:
     """A failed or cancelled version started again by its owner: ``model_version_retrain`` without
     the staff rule, since it takes no more of the workers than the training that did not finish."""
     if version.status not in (ModelVersion.Status.FAILED, ModelVersion.Status.CANCELLED):
@@ -113,7 +127,7 @@ def model_version_train_again(*, version: ModelVersion, requested_by: AbstractBa
     return model_version_retrain(version=version, requested_by=requested_by)
 
 
-def model_version_retrain(*, version: ModelVersion, requested_by: AbstractBaseUser) -> ModelVersion:
+def model_version_retrain(*, version: ModelVersion, requested_by: User) -> ModelVersion:
     """A new version with the same settings, on the dataset as it is now (its classes may differ).
 
     The options the user gave are kept and the plan is made again for the data as it is now; a
@@ -164,6 +178,9 @@ def model_version_delete(*, version: ModelVersion, allow_active: bool = False) -
         folder = model_version_folder(dataset_id=current.dataset_id, number=current.number, version_id=current.id)
         results = jobs_result_files(jobs=Job.objects.filter(model_version=current))
         current.delete()
-        transaction.on_commit(
-            lambda: (stored_folder_delete(folder=folder), stored_files_delete(names=results)), robust=True
-        )
+
+        def files_delete() -> None:
+            stored_folder_delete(folder=folder)
+            stored_files_delete(names=results)
+
+        transaction.on_commit(files_delete, robust=True)

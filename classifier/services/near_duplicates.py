@@ -10,6 +10,7 @@ left out of groups: they follow their own rule (always train, deleted when their
 
 import io
 import logging
+from typing import Any
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
@@ -25,6 +26,8 @@ from classifier.selectors_near_duplicates import (
     near_duplicate_groups,
     near_duplicate_summary,
 )
+from classifier.services.image_deletion import images_delete
+from classifier.services.storage import stored_file_name
 
 logger = logging.getLogger(__name__)
 # Rows hashed per database write while filling older images' hashes.
@@ -42,7 +45,9 @@ def near_duplicate_match(*, dataset: Dataset, hash_hex: str) -> DatasetImage | N
     return None if index is None else DatasetImage.objects.filter(id=rows[index][0]).first()
 
 
-def near_duplicate_check(*, dataset: Dataset, leaks_only: bool = False) -> tuple[list[NearDuplicateGroup], dict]:
+def near_duplicate_check(
+    *, dataset: Dataset, leaks_only: bool = False
+) -> tuple[list[NearDuplicateGroup], dict[str, Any]]:
     """The dataset check the page and the API show: a bounded batch of older images hashed first, then the
     groups (only the leaking ones if asked) and the summary over all of them."""
     perceptual_hashes_fill(dataset=dataset, limit=settings.SIGHTLINE_NEAR_DUPLICATE_FILL_PER_REQUEST)
@@ -78,7 +83,7 @@ def perceptual_hashes_fill(*, dataset: Dataset, limit: int | None = None, retry_
         done, storage_failed = [], False
         for image in batch:
             try:
-                with default_storage.open(image.file.name, "rb") as stored:
+                with default_storage.open(stored_file_name(image.file), "rb") as stored:
                     content = stored.read()
                 with Image.open(io.BytesIO(content)) as picture:
                     image.perceptual_hash = perceptual_hash(picture)
@@ -97,7 +102,7 @@ def perceptual_hashes_fill(*, dataset: Dataset, limit: int | None = None, retry_
     return filled
 
 
-def near_duplicates_fix(*, dataset: Dataset, image_id: int | None = None) -> dict:
+def near_duplicates_fix(*, dataset: Dataset, image_id: int | None = None) -> dict[str, Any]:
     """Move the rest of every leaking group (or only of the group holding ``image_id``) into the split of
     its first member (the oldest image), in one transaction; augmented copies whose source leaves train
     are deleted, as a split reassignment does.
@@ -106,9 +111,6 @@ def near_duplicates_fix(*, dataset: Dataset, image_id: int | None = None) -> dic
     Raises ``ValidationError({"image": ...})`` when ``image_id`` is not an original image of the dataset in
     a near-duplicate group (nothing changes then).
     """
-    # Imported here: images imports this module to place new images.
-    from classifier.services.images import images_delete
-
     # Bounded, and before the transaction: a dataset of older images is hashed a batch per fix, not in one
     # request holding the dataset's lock (manage.py near_duplicates_hash does all at once).
     perceptual_hashes_fill(dataset=dataset, limit=settings.SIGHTLINE_NEAR_DUPLICATE_FILL_PER_REQUEST)
@@ -132,7 +134,7 @@ def near_duplicates_fix(*, dataset: Dataset, image_id: int | None = None) -> dic
     return {"groups": len(leaking), "moved": moved, "augmented_deleted": deleted}
 
 
-def _group_into_one_split(group: NearDuplicateGroup) -> list[dict]:
+def _group_into_one_split(group: NearDuplicateGroup) -> list[dict[str, Any]]:
     target = group.members[0].split
     strays = [member for member in group.members[1:] if member.split != target]
     DatasetImage.objects.filter(id__in=[member.id for member in strays]).update(split=target)

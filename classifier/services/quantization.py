@@ -22,6 +22,7 @@ from classifier.ml.images import STRETCH, InvalidImage, load_array
 from classifier.ml.predictor import TFLitePredictor
 from classifier.ml.quantize import CALIBRATION_IMAGES
 from classifier.models import DatasetImage, ModelVersion
+from classifier.services.storage import stored_file_name
 
 logger = logging.getLogger(__name__)
 
@@ -42,7 +43,7 @@ def version_serving_choice(*, version: ModelVersion) -> ServingChoice:
     return serving_choice(record=version.quantization or {}, has_int8=bool(version.tflite_int8_file))
 
 
-def serving_choice(*, record: dict, has_int8: bool) -> ServingChoice:
+def serving_choice(*, record: dict[str, Any], has_int8: bool) -> ServingChoice:
     """The rule itself, from a quantization record and whether an int8 file was stored: for a version's
     files before its row is written (the end of a training, an install)."""
     if not has_int8:
@@ -104,14 +105,14 @@ def calibration_pixels(
     pixels = []
     for image in picked:
         try:
-            with default_storage.open(image.file.name, "rb") as file:
+            with default_storage.open(stored_file_name(image.file), "rb") as file:
                 pixels.append(load_array(file.read(), size, resize))
         except (OSError, InvalidImage):
             logger.warning("Image %s is left out of the int8 calibration: it cannot be read.", image.id)
     return np.stack(pixels) if pixels else np.zeros((0, size, size, 3), np.uint8)
 
 
-def int8_export(*, model: Any, calibration_images: np.ndarray, path: Path) -> dict:
+def int8_export(*, model: Any, calibration_images: np.ndarray, path: Path) -> dict[str, Any]:
     """Write the int8 file of ``model`` (the serving model) to ``path``; the version's quantization record.
 
     Never raises for a model that will not quantize: the record holds the error instead, the file is not
@@ -129,8 +130,14 @@ def int8_export(*, model: Any, calibration_images: np.ndarray, path: Path) -> di
 
 
 def int8_accuracy_record(
-    *, record: dict, int8_file: str, images: list[DatasetImage], labels: np.ndarray, size: int, accuracy: float | None
-) -> dict:
+    *,
+    record: dict[str, Any],
+    int8_file: str,
+    images: list[DatasetImage],
+    labels: np.ndarray,
+    size: int,
+    accuracy: float | None,
+) -> dict[str, Any]:
     """The quantization record with the int8 model's top-1 accuracy on the test images the float model was
     scored on (``accuracy``); the record says so when there are none or they cannot be run."""
     if accuracy is None or not images:
@@ -140,7 +147,7 @@ def int8_accuracy_record(
             predictor = TFLitePredictor(file.read())
         predicted = []
         for image in images:
-            with default_storage.open(image.file.name, "rb") as file:
+            with default_storage.open(stored_file_name(image.file), "rb") as file:
                 probabilities, _ = predictor.predict(load_array(file.read(), size))
             predicted.append(int(probabilities[0].argmax()))
     except (OSError, ValueError) as error:

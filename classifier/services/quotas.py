@@ -13,7 +13,7 @@ from typing import Any
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.core.exceptions import ValidationError
 from django.db.models import Count, Q, Sum
 from django.db.models.functions import Coalesce
@@ -47,7 +47,7 @@ class QuotaExceeded(ValidationError):
         self.allowed = allowed
 
 
-def account_limits(user: AbstractBaseUser) -> dict[str, int | None]:
+def account_limits(user: User) -> dict[str, int | None]:
     """Each quota's limit for this account; None where it has none (staff, or a limit of 0)."""
     if user.is_staff:
         return dict.fromkeys(QUOTA_SETTINGS)
@@ -59,7 +59,7 @@ def account_limits(user: AbstractBaseUser) -> dict[str, int | None]:
     return limits
 
 
-def account_usage(*, user: AbstractBaseUser) -> dict[str, dict[str, Any]]:
+def account_usage(*, user: User) -> dict[str, dict[str, Any]]:
     """``{quota: {"used", "allowed"}}`` for every quota; ``allowed`` is None where there is no limit."""
     limits = account_limits(user)
     stored = _stored(user.pk)
@@ -106,7 +106,7 @@ def _active_jobs(user_id: int) -> dict[str, int]:
     )
 
 
-def _account(user_id: int, *, lock: bool) -> AbstractBaseUser:
+def _account(user_id: int, *, lock: bool) -> User:
     users = get_user_model().objects
     return (users.select_for_update() if lock else users).get(pk=user_id)
 
@@ -139,7 +139,7 @@ def storage_quota_check(*, owner_id: int, adding_bytes: int, lock: bool = False)
         )
 
 
-def job_quota_check(*, user: AbstractBaseUser, kind: str, budget_minutes: float | None = None) -> None:
+def job_quota_check(*, user: User, kind: str, budget_minutes: float | None = None) -> None:
     """Refuse a new job of ``kind`` when the account already has as many queued or running as it may (of
     any kind, and of the training worker's kinds), or a training whose ``budget_minutes`` would pass its
     training minutes in 24 hours.

@@ -10,14 +10,16 @@ resumed attempt simply scores again.
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.core.exceptions import ValidationError
 from django.core.files.storage import default_storage
 from django.db import transaction
 
 from classifier.models import DatasetImage, ModelVersion
+from classifier.services.datasets import job_dataset
 from classifier.services.manifests import ManifestMissing, manifest_rows
 from classifier.services.quotas import job_quota_check
 from classifier.services.serving import VersionNotServable, image_pixels, version_check_servable, version_serving
@@ -40,7 +42,7 @@ class _TestImage:
 
 
 def model_versions_score_start(
-    *, requested_by: AbstractBaseUser, versions: list[ModelVersion], manifest_version: ModelVersion | None = None
+    *, requested_by: User, versions: list[ModelVersion], manifest_version: ModelVersion | None = None
 ) -> Job:
     """Queue a scoring of ``versions`` (ready, of one dataset) on their dataset's current test split, or on
     ``manifest_version``'s manifest test set. A ValidationError names what is wrong; nothing is created."""
@@ -141,12 +143,12 @@ def _test_set(job: Job) -> tuple[list[_TestImage], int]:
     """The test images with the labels to score against, and how many of them are gone since."""
     params = job.params
     if params["test_set"] == CURRENT:
-        rows = (
-            DatasetImage.objects.filter(dataset_id=job.dataset_id, split=DatasetImage.Split.TEST, label__isnull=False)
+        current = (
+            DatasetImage.objects.filter(dataset=job_dataset(job), split=DatasetImage.Split.TEST, label__isnull=False)
             .order_by("id")
             .values_list("file", "label__name")
         )
-        return [_TestImage(file=name, label=label) for name, label in rows], 0
+        return [_TestImage(file=name, label=label) for name, label in current], 0
     source = ModelVersion.objects.filter(id=params["manifest_version"]).first()
     if source is None:
         raise JobInputError("The version whose test set was to be used was deleted before the scoring ran.")
@@ -166,7 +168,7 @@ def _test_set(job: Job) -> tuple[list[_TestImage], int]:
 
 def _version_score(
     *, version: ModelVersion, images: list[_TestImage], missing: int, step: Callable[[int], None]
-) -> dict:
+) -> dict[str, Any]:
     try:
         serving = version_serving(version=version)
     except VersionNotServable as error:
@@ -206,7 +208,7 @@ def _version_score(
     }
 
 
-def _message(report: dict) -> str:
+def _message(report: dict[str, Any]) -> str:
     scores = [
         f"v{result['number']} {result['accuracy'] * 100:.1f}%"
         for result in report["results"]

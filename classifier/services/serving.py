@@ -14,18 +14,20 @@ import threading
 import time
 from collections import OrderedDict
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.files.storage import default_storage
 
-from classifier.ml.images import CENTER_CROP, IMAGENET_CROP_FRACTION, STRETCH, load_model_input
+from classifier.ml.images import STRETCH, load_model_input
 from classifier.ml.predictor import PredictorCache, TFLitePredictor
 from classifier.ml.predictor import top_k as top_classes
 from classifier.ml.unknown import UnknownDetector
 from classifier.models import ModelVersion
-from classifier.services.quantization import FLOAT, version_model_file, version_serving_choice
+from classifier.services.quantization import FLOAT, version_model_file
+from classifier.services.storage import stored_file_name
 
 logger = logging.getLogger(__name__)
 
@@ -96,7 +98,8 @@ def version_serving(*, version: ModelVersion, quantized: bool | None = None) -> 
     version_check_servable(version=version)
     model_file, model = version_model_file(version=version, quantized=quantized)
     key = f"{version.id}:{model_file.name}"
-    names = (version.tflite_file.name, version.tflite_int8_file.name or "")
+    # The float file is there (version_check_servable); an int8 one may not be.
+    names = (version.tflite_file.name or "", version.tflite_int8_file.name or "")
     with _lock:
         # Both files stay cached side by side: a request forcing the other model does not evict the default.
         if _current_keys.get(version.id) != names:
@@ -107,7 +110,8 @@ def version_serving(*, version: ModelVersion, quantized: bool | None = None) -> 
                 del _detectors[stale]
             _current_keys[version.id] = names
     try:
-        predictor = _predictors.get(key, lambda: _read(model_file.name))
+        model_name = stored_file_name(model_file)
+        predictor = _predictors.get(key, lambda: _read(model_name))
     except FileNotFoundError as error:
         raise VersionNotServable(
             f"The TFLite model of version {version.number} of {version.dataset.name} is missing from storage."
@@ -125,47 +129,8 @@ def version_input_resize(*, version: ModelVersion) -> str:
     """How images are resized for the version: as its hyperparameters' "input" says (the ready ImageNet
     models, centre-cropped as their weights were evaluated), else stretched, as every trained version was
     trained."""
-    return (version.hyperparameters.get("input") or {}).get("resize", STRETCH)
-
-
-def version_export_metadata(*, version: ModelVersion) -> dict:
-    """What a client needs to run the version's exported files outside Sightline (docs/exports.md):
-    the input every format takes, how to resize to it, each format's outputs, and the class names in
-    output order. Built from the row, so versions trained before it existed answer it too."""
-    resize = version_input_resize(version=version)
-    model_input = {
-        "shape": [None, version.image_size, version.image_size, 3],
-        "dtype": "float32",
-        "color": "RGB",
-        "range": [0, 255],
-        "resize": resize,
-        **({"crop_fraction": IMAGENET_CROP_FRACTION} if resize == CENTER_CROP else {}),
-    }
-    return {
-        "model_version": version.id,
-        "backbone": version.backbone,
-        "class_names": list(version.class_names),
-        "image_size": version.image_size,
-        "input": model_input,
-        # Per format downloadable now, its output names: the probabilities (one per class, in class_names'
-        # order) first; the TFLite files also answer the pooled image features as "embeddings".
-        "outputs": {
-            file_format: outputs
-            for file_format, outputs, field in (
-                ("keras", ["probabilities"], version.keras_file),
-                ("savedmodel", ["output_0"], version.savedmodel_file),
-                ("tflite", ["probabilities", "embeddings"], version.tflite_file),
-                ("tflite_int8", ["probabilities", "embeddings"], version.tflite_int8_file),
-            )
-            if field
-        },
-        "serving_model": version_serving_choice(version=version).model,
-        # Every export answers the same probabilities as the served model: the temperature is already
-        # inside each file, so a client never divides by it again.
-        "calibrated": version_is_recalibrated(version=version),
-        "temperature": version.calibration.get("temperature", 1.0),
-        "temperature_applied": True,
-    }
+    resize: str = (version.hyperparameters.get("input") or {}).get("resize", STRETCH)
+    return resize
 
 
 def version_is_recalibrated(*, version: ModelVersion) -> bool:
@@ -185,19 +150,21 @@ def version_answer_threshold(*, version: ModelVersion) -> float:
 
 def _read(name: str) -> bytes:
     with default_storage.open(name, "rb") as file:
-        return file.read()
+        content: bytes = file.read()
+    return content
 
 
 def _detector(version: ModelVersion) -> UnknownDetector | None:
-    if not version.unknown_file:
+    name = version.unknown_file.name
+    if not name:
         return None
-    key = f"{version.id}:{version.unknown_file.name}"
+    key = f"{version.id}:{name}"
     with _lock:
         if key in _detectors:
             _detectors.move_to_end(key)
             return _detectors[key]
     try:
-        detector: UnknownDetector | None = UnknownDetector.from_bytes(_read(version.unknown_file.name))
+        detector: UnknownDetector | None = UnknownDetector.from_bytes(_read(name))
     except (OSError, ValueError):
         # Predictions still work without it; they only cannot say "unknown".
         logger.exception("The unknown-image detector of model version %s cannot be loaded.", version.id)
@@ -269,7 +236,7 @@ def version_predict(
     top_k: int | None = None,
     quantized: bool | None = None,
     pixels: np.ndarray | None = None,
-) -> dict:
+) -> dict[str, Any]:
     """``{"predictions": [{"label", "probability"}], "is_unknown", "unknown_score", "latency_ms",
     "serving_model"}``.
 

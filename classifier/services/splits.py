@@ -7,6 +7,7 @@ split from the seed when the user asks for it, keeping each near-duplicate group
 
 import hashlib
 from collections import defaultdict
+from typing import Any
 
 from django.conf import settings
 from django.db import transaction
@@ -15,6 +16,7 @@ from django.db.models import Count
 from classifier.models import Dataset, DatasetImage, LabelClass
 from classifier.selectors_near_duplicates import near_duplicate_id_groups
 from classifier.services.datasets import split_fractions_check
+from classifier.services.image_deletion import images_delete
 from classifier.services.near_duplicates import perceptual_hashes_fill
 
 Split = DatasetImage.Split
@@ -70,7 +72,7 @@ def dataset_splits_reassign(
     seed: int | None = None,
     val_fraction: float | None = None,
     test_fraction: float | None = None,
-) -> dict:
+) -> dict[str, Any]:
     """Recompute every split (``_reassign``), after hashing a bounded batch of older images that have no
     perceptual hash yet, outside the transaction: a request never reads thousands of files while holding
     the dataset's lock. Images still unhashed are placed as if they had no near-duplicate."""
@@ -85,7 +87,7 @@ def _reassign(
     seed: int | None,
     val_fraction: float | None,
     test_fraction: float | None,
-) -> dict:
+) -> dict[str, Any]:
     """Recompute every original image's split per class from the seed and fractions (saved on the
     dataset when given).
 
@@ -119,7 +121,7 @@ def _reassign(
         first = min(ids, key=lambda image_id: _seeded_order(dataset.split_seed, rows[image_id][1]))
         by_class[rows[first][0]].append((_seeded_order(dataset.split_seed, rows[first][1]), ids))
 
-    ids_by_split: dict[str, list[int]] = {split: [] for split in _SPLIT_ORDER}
+    ids_by_split: dict[Split, list[int]] = {split: [] for split in _SPLIT_ORDER}
     for class_units in by_class.values():
         class_units.sort()
         val, test = _split_counts(sum(len(ids) for _, ids in class_units), dataset.val_fraction, dataset.test_fraction)
@@ -133,9 +135,6 @@ def _reassign(
     for split, ids in ids_by_split.items():
         for start in range(0, len(ids), _CHUNK):
             DatasetImage.objects.filter(id__in=ids[start : start + _CHUNK]).exclude(split=split).update(split=split)
-
-    # Imported here: images imports this module to place new images.
-    from classifier.services.images import images_delete
 
     copies = DatasetImage.objects.filter(dataset=dataset, origin=DatasetImage.Origin.AUGMENTED)
     copies.exclude(split=Split.TRAIN).update(split=Split.TRAIN)

@@ -10,7 +10,7 @@ from typing import Any
 from django.conf import settings
 from django.core.exceptions import ValidationError
 
-from classifier.ml.backbones import BackboneSpec
+from classifier.ml.backbone_registry import BackboneSpec
 
 
 def training_option_limits(*, spec: BackboneSpec) -> dict[str, tuple[float, str]]:

@@ -14,13 +14,8 @@ from django.core.exceptions import ValidationError
 from django.db.models import Count, Q
 from django.db.models.functions import Greatest
 
-from classifier.ml.backbones import (
-    UnknownBackbone,
-    available_backbones,
-    get_backbone_spec,
-    pretrained_weights_available,
-    weights_file_name,
-)
+from classifier.ml.backbone_registry import UnknownBackbone, available_backbones, get_backbone_spec
+from classifier.ml.backbone_weights import pretrained_weights_available, weights_file_name
 from classifier.ml.config import TrainingConfig
 from classifier.ml.plan import DataSummary, budget_minutes_resolve, plan_training
 from classifier.models import Dataset, DatasetImage

@@ -20,7 +20,8 @@ from urllib.parse import urlsplit
 
 from django.conf import settings
 
-from classifier.services.url_fetch import FetchedContent, UrlRefused, url_content_fetch
+from classifier.services.url_fetch import FetchedContent, url_content_fetch
+from classifier.services.url_targets import UrlRefused
 
 
 @dataclass(frozen=True)
@@ -64,13 +65,14 @@ def retry_after_seconds(header: str | None) -> float | None:
 
 
 def _retry_delay(error: UrlRefused, tries: int) -> float:
-    backoff = settings.SIGHTLINE_URL_IMPORT_RETRY_BACKOFF_SECONDS * 2 ** (tries - 1)
+    backoff: float = settings.SIGHTLINE_URL_IMPORT_RETRY_BACKOFF_SECONDS * 2 ** (tries - 1)
+    cap: float = settings.SIGHTLINE_URL_IMPORT_RETRY_AFTER_MAX_SECONDS
     asked = retry_after_seconds(error.retry_after)
     if asked is None:
         return backoff
     # A server that says when to come back is believed, up to the cap: one host's say-so must not stall
     # the whole list for hours.
-    return max(backoff, min(asked, settings.SIGHTLINE_URL_IMPORT_RETRY_AFTER_MAX_SECONDS))
+    return max(backoff, min(asked, cap))
 
 
 def urls_fetch(urls: list[str]) -> Iterator[UrlFetched]:
@@ -124,7 +126,7 @@ class _Scheduler:
         self.order = itertools.count()
         self.host_free_at: defaultdict[str, float] = defaultdict(float)
         self.busy: Counter[str] = Counter()
-        self.running: dict[Future, tuple[str, _Waiting]] = {}
+        self.running: dict[Future[FetchedContent], tuple[str, _Waiting]] = {}
 
     def run(self) -> None:
         pool = ThreadPoolExecutor(max_workers=self.concurrency, thread_name_prefix="sightline-url-import")
@@ -152,7 +154,7 @@ class _Scheduler:
         finally:
             pool.shutdown(wait=False, cancel_futures=True)
 
-    def _finished(self, future: Future) -> None:
+    def _finished(self, future: Future[FetchedContent]) -> None:
         host, item = self.running.pop(future)
         self.busy[host] -= 1
         tries = item.tries + 1

@@ -6,13 +6,16 @@ politely per host (``url_fetch_pool``), and stored through ``image_add`` like an
 image checks, duplicate checks and quotas apply. The report lists every URL not imported with why.
 """
 
+from __future__ import annotations
+
 import uuid
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from django.conf import settings
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.core.exceptions import ValidationError
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
@@ -21,12 +24,14 @@ from django.db import transaction
 
 from classifier.models import Dataset, DatasetImage, LabelClass
 from classifier.services.csv_tables import CsvUnreadable, csv_table_read
+from classifier.services.datasets import job_dataset
 from classifier.services.images import image_add, near_duplicate_row
 from classifier.services.imaging import ImageRejected
 from classifier.services.import_reports import nothing_imported, stored_by_earlier_attempts, stored_earlier
 from classifier.services.quotas import QuotaExceeded, job_quota_check, storage_quota_check
-from classifier.services.url_fetch import UrlRefused, url_check
+from classifier.services.storage import upload_size
 from classifier.services.url_fetch_pool import UrlFetched, urls_fetch
+from classifier.services.url_targets import UrlRefused, url_check
 from training_jobs.kinds import JobResult
 from training_jobs.models import Job
 from training_jobs.services import JobInputError, job_create, job_enqueue
@@ -60,15 +65,16 @@ class _Row:
     filename: str
 
 
-def url_list_import_start(*, dataset: Dataset, requested_by: AbstractBaseUser, urls: UploadedFile) -> Job:
+def url_list_import_start(*, dataset: Dataset, requested_by: User, urls: UploadedFile[bytes]) -> Job:
     """Check the URL list (its columns, its size, its row count), store it, and queue the import job.
 
     Raises ``ValidationError({"urls": ...})`` naming what is wrong with the list, and ``QuotaExceeded``
     when the account has no room for one more image or one more job; either way nothing is stored.
     """
     storage_quota_check(owner_id=dataset.owner_id, adding_bytes=1)
-    if urls.size > MAX_URL_LIST_BYTES:
-        message = f"The URL list is {human_bytes(urls.size)}; the limit is {human_bytes(MAX_URL_LIST_BYTES)}."
+    size = upload_size(urls)
+    if size > MAX_URL_LIST_BYTES:
+        message = f"The URL list is {human_bytes(size)}; the limit is {human_bytes(MAX_URL_LIST_BYTES)}."
         raise ValidationError({"urls": message})
     raw = b"".join(urls.chunks())
     _url_list_parse(raw)
@@ -138,7 +144,7 @@ def url_list_import_run(*, job: Job, progress: Callable[..., None]) -> JobResult
     return JobResult(report=report, message=f"Imported {report['imported']} of {report['total']} URLs")
 
 
-def _nothing_imported(report: dict) -> str:
+def _nothing_imported(report: dict[str, Any]) -> str:
     return nothing_imported(report, reasons=URL_REPORT_REASONS, noun="URL", already="URLs are images")
 
 
@@ -153,7 +159,7 @@ def _row_problem(row: _Row, first_line_of: dict[str, int]) -> ImageRejected | No
     if not row.label:
         return ImageRejected("unlabelled", f"Line {row.line} has no label.")
     longest = LabelClass._meta.get_field("name").max_length
-    if len(row.label) > longest:
+    if longest is not None and len(row.label) > longest:
         return ImageRejected("bad_row", f"Line {row.line}: a class name can be at most {longest} characters.")
     if row.url in first_line_of:
         return ImageRejected("duplicate", f"Line {row.line} repeats the URL of line {first_line_of[row.url]}.")
@@ -161,13 +167,13 @@ def _row_problem(row: _Row, first_line_of: dict[str, int]) -> ImageRejected | No
     return None
 
 
-def _url_list_import(*, job: Job, rows: list[_Row], progress: Callable[..., None]) -> dict:
+def _url_list_import(*, job: Job, rows: list[_Row], progress: Callable[..., None]) -> dict[str, Any]:
     counts: Counter[str] = Counter()
     classes: Counter[str] = Counter()
-    rejected: list[dict] = []
-    near_duplicates: list[dict] = []
+    rejected: list[dict[str, Any]] = []
+    near_duplicates: list[dict[str, Any]] = []
 
-    def reject(row: _Row, reason: str, detail: str, **extra) -> None:
+    def reject(row: _Row, reason: str, detail: str, **extra: Any) -> None:
         counts[reason] += 1
         rejected.append(
             {"line": row.line, "filename": row.filename or row.url, "url": row.url, "reason": reason, "detail": detail}
@@ -197,13 +203,14 @@ def _url_list_import(*, job: Job, rows: list[_Row], progress: Callable[..., None
             if imported:
                 counts["imported"] += 1
                 classes[row.label] += 1
-                if getattr(image, "near_duplicate_of", None) is not None:
-                    near_duplicates.append({"line": row.line, "url": row.url} | near_duplicate_row(image))
+                if image is not None and (near_duplicate := near_duplicate_row(image)) is not None:
+                    near_duplicates.append({"line": row.line, "url": row.url} | near_duplicate)
         done += 1
         progress(done / total, f"{done} of {total} URLs")
 
     rejected.sort(key=lambda entry: entry["line"])
-    report: dict = {"imported": counts["imported"], **{reason: counts[reason] for reason in URL_REPORT_REASONS}}
+    report: dict[str, Any] = {"imported": counts["imported"]}
+    report.update({reason: counts[reason] for reason in URL_REPORT_REASONS})
     report.update(total=total, rejected=rejected, classes=dict(classes), near_duplicates=near_duplicates)
     return report
 
@@ -220,7 +227,7 @@ def _store(
     filename = row.filename or fetched.filename
     try:
         image = image_add(
-            dataset=job.dataset,
+            dataset=job_dataset(job),
             content=fetched.content,
             filename=filename,
             label_name=row.label,

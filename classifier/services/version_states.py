@@ -14,7 +14,10 @@ from training_jobs.models import Job
 from webapp.storage import stored_folder_delete
 
 _UNFINISHED = (ModelVersion.Status.QUEUED, ModelVersion.Status.TRAINING)
-_ENDED_AS = {Job.Status.FAILED: ModelVersion.Status.FAILED, Job.Status.CANCELLED: ModelVersion.Status.CANCELLED}
+_ENDED_AS: dict[str, str] = {
+    Job.Status.FAILED: ModelVersion.Status.FAILED,
+    Job.Status.CANCELLED: ModelVersion.Status.CANCELLED,
+}
 
 
 def model_version_follow_job(job: Job) -> None:
@@ -32,7 +35,9 @@ def model_version_training_cleanup(job: Job) -> None:
     folder = job.params.get("folder")
     if not folder:
         return
-    status = ModelVersion.objects.filter(id=job.model_version_id).values_list("status", flat=True).first()
+    version_id = job.model_version_id
+    versions = ModelVersion.objects.filter(id=version_id) if version_id is not None else ModelVersion.objects.none()
+    status = versions.values_list("status", flat=True).first()
     if status == ModelVersion.Status.READY:
         StoredCheckpoints(folder).delete()
     elif status is None or status not in _UNFINISHED:

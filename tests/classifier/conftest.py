@@ -1,6 +1,7 @@
 """Fixtures for the prediction tests: tiny real TFLite models (tests/models.py), an unknown-image
 detector, ready versions serving them from storage, and a local HTTP server the URL fetcher is allowed
-to reach.
+to reach. Also ``run_import``, ``run_url_import`` and ``fast`` (short fetch timeouts), shared by the import
+tests.
 
 The models are built with Keras and exported once per session (TensorFlow is fine in tests; the web
 code under test only ever loads the TFLite files, through LiteRT).
@@ -17,9 +18,14 @@ import numpy as np
 import pytest
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
+from django.core.files.uploadedfile import SimpleUploadedFile
 
 from classifier.models import Dataset, ModelVersion
+from classifier.services.imports import dataset_import_start
+from classifier.services.url_imports import url_list_import_start
+from tests.classifier.url_import_support import LIMIT, url_list
 from tests.models import MODEL_SIZE, OTHER_CLASSES, PRIMARY_CLASSES, colour_model_tflite
+from training_jobs.models import Job
 
 
 @pytest.fixture(scope="session")
@@ -172,3 +178,44 @@ def image_server(settings):
     yield server
     server.httpd.shutdown()
     server.httpd.server_close()
+
+
+@pytest.fixture
+def run_import(user, django_capture_on_commit_callbacks):
+    """Start an import as ``user`` and let its task run (eagerly) once the request commits."""
+
+    def run(dataset, archive: bytes, labels: bytes | None = None) -> Job:
+        labels_file = SimpleUploadedFile("labels.csv", labels) if labels is not None else None
+        with django_capture_on_commit_callbacks(execute=True):
+            job = dataset_import_start(
+                dataset=dataset,
+                requested_by=user,
+                archive=SimpleUploadedFile("birds.zip", archive),
+                labels=labels_file,
+            )
+        job.refresh_from_db()
+        return job
+
+    return run
+
+
+@pytest.fixture
+def fast(settings):
+    """Short timeouts and pauses, so the slow and flaky routes cost a fraction of a second."""
+    settings.SIGHTLINE_URL_FETCH_TIMEOUT_SECONDS = 0.3
+    settings.SIGHTLINE_URL_FETCH_DEADLINE_SECONDS = 1.0
+    settings.SIGHTLINE_URL_IMPORT_RETRIES = 1
+    settings.SIGHTLINE_URL_IMPORT_RETRY_BACKOFF_SECONDS = 0.01
+    settings.SIGHTLINE_MAX_IMAGE_BYTES = LIMIT
+    return settings
+
+
+@pytest.fixture
+def run_url_import(user, django_capture_on_commit_callbacks):
+    def run(dataset, lines: list[str]) -> Job:
+        with django_capture_on_commit_callbacks(execute=True):
+            job = url_list_import_start(dataset=dataset, requested_by=user, urls=url_list(lines))
+        job.refresh_from_db()
+        return job
+
+    return run

@@ -1,4 +1,5 @@
-"""Datasets with planted label mistakes and a stand-in backbone, for the label-issue tests.
+"""Datasets with planted label mistakes, a stand-in backbone and the queue's open issues, for the label-issue
+tests.
 
 The stand-in maps a picture to its mean colour (and a fixed random projection of it): cheap, and it
 separates the colours as an ImageNet backbone would, so the queue's contents can be checked exactly.
@@ -10,7 +11,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from PIL import Image
 
-from classifier.models import Dataset, DatasetImage
+from classifier.models import Dataset, DatasetImage, LabelIssue
 from classifier.services.images import image_add
 from tests.factories import DatasetFactory
 
@@ -87,3 +88,13 @@ def augmented_copy(source: DatasetImage, seed: int) -> DatasetImage:
     checked = image_check(content=png((1, 2, 3), seed), filename=f"copy{seed}.png")
     return image_store(dataset=source.dataset, checked=checked, label=source.label, origin="augmented",
                        original_name=f"copy{seed}.png", source_image=source)
+
+
+def open_issues(dataset) -> list[LabelIssue]:
+    return list(LabelIssue.objects.filter(dataset=dataset, status=LabelIssue.Status.OPEN))
+
+
+def old_issue(dataset) -> LabelIssue:
+    """An issue an earlier search left open, on a green picture."""
+    image = DatasetImage.objects.filter(dataset=dataset, label__name="green").first()
+    return LabelIssue.objects.create(dataset=dataset, image=image, given_label=image.label, score=0.5)

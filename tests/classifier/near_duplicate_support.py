@@ -1,5 +1,6 @@
 """Pictures for the near-duplicate tests: structured synthetic photos (a smooth colour field with blocks
-on it, so the perceptual hash has something to see) and the issue's near-copies of them.
+on it, so the perceptual hash has something to see) and the issue's near-copies of them; hashes of alike
+pictures; a dataset whose groups leak between splits.
 
 Measured for seeds 0-39: near-copies are at most 35 bits from their photo, distinct photos at least 61
 bits apart, around the default threshold of 57.
@@ -12,6 +13,9 @@ from PIL import Image
 
 from classifier.models import Dataset, DatasetImage
 from classifier.services.images import image_add
+from tests.factories import DatasetFactory
+
+THRESHOLD = 57
 
 
 def photo(seed: int, size: int = 160) -> Image.Image:
@@ -58,3 +62,29 @@ def add_photo(dataset: Dataset, seed: int, label: str | None = "cat", split: str
 
 def add_copy(dataset: Dataset, seed: int, change: str = "jpeg30", label: str | None = "cat") -> DatasetImage:
     return add(dataset, near_copies(photo(seed))[change], f"photo{seed}-{change}.png", label)
+
+
+def alike_hashes(count: int, seed: int = 0) -> list[str]:
+    """Hashes of pictures alike by nature (digits, one product on one background): each about 36 bits from
+    every other, within the threshold, though no two are copies of each other."""
+    rng = np.random.default_rng(seed)
+    base = int.from_bytes(rng.bytes(24), "big")
+    hashes = []
+    for _ in range(count):
+        value = base
+        for bit in rng.choice(192, size=18, replace=False):
+            value ^= 1 << int(bit)
+        hashes.append(f"{value:048x}")
+    return hashes
+
+
+def leaky_dataset():
+    """Two groups: photo 1 (train, oldest) with a copy in test, photo 2 all in val; photo 3 alone."""
+    dataset = DatasetFactory()
+    first = add_photo(dataset, 1, split="train")
+    leaked = add_copy(dataset, 1, "jpeg30")
+    DatasetImage.objects.filter(id=leaked.id).update(split="test")
+    add_photo(dataset, 2, split="val")
+    add_copy(dataset, 2, "resized")
+    add_photo(dataset, 3)
+    return dataset, first, leaked

@@ -2,7 +2,8 @@
 
 import pytest
 
-from classifier.ml.backbones import available_backbones, weights_file_name
+from classifier.ml.backbone_registry import available_backbones
+from classifier.ml.backbone_weights import weights_file_name
 
 pytestmark = pytest.mark.django_db
 

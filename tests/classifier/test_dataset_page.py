@@ -5,7 +5,7 @@ import pytest
 from django.urls import reverse
 
 from classifier.models import DatasetImage, ModelVersion
-from tests.classifier.test_pages_versions import make_version
+from tests.classifier.version_pages_support import make_version
 from tests.factories import DatasetFactory, DatasetImageFactory, LabelClassFactory
 from training_jobs.models import Job
 

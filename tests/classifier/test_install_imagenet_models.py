@@ -12,7 +12,7 @@ from django.core.management import call_command
 from django.urls import reverse
 from PIL import Image
 
-from classifier.ml.backbones import get_backbone_spec
+from classifier.ml.backbone_registry import get_backbone_spec
 from classifier.ml.imagenet import ANSWER_THRESHOLDS, imagenet_class_names
 from classifier.ml.images import CENTER_CROP
 from classifier.ml.predictor import TFLitePredictor, prepare_image, top_k

@@ -7,7 +7,7 @@ import pytest
 from django.urls import reverse
 from django.utils import timezone
 
-from tests.classifier.test_pages_versions import make_version
+from tests.classifier.version_pages_support import make_version
 from tests.factories import DatasetFactory, JobFactory
 from training_jobs.models import Job
 

@@ -37,7 +37,7 @@ def test_the_page_shows_each_issue_most_suspicious_first_with_its_forms(user_cli
 
 def test_the_page_is_paginated(user_client, planted, monkeypatch):
     dataset, _wrong, _issues = planted
-    monkeypatch.setattr("classifier.views_label_issues.ISSUES_PER_PAGE", 1)
+    monkeypatch.setattr("classifier.views.label_issues.ISSUES_PER_PAGE", 1)
     page = user_client.get(f"/datasets/{dataset.id}/label-issues/?page=2").content.decode()
     assert "Page 2 of 2" in page
 

@@ -4,8 +4,8 @@ scored on different test images (added, removed or relabelled in between)."""
 import pytest
 from django.urls import reverse
 
-from classifier.selectors import model_version_promote_warnings, model_versions_test_sets
-from tests.classifier.test_pages_versions import make_version
+from classifier.selectors_versions import model_version_promote_warnings, model_versions_test_sets
+from tests.classifier.version_pages_support import make_version
 from tests.factories import DatasetFactory
 
 pytestmark = pytest.mark.django_db

@@ -1,6 +1,6 @@
 """Batch predictions on several cores: chunks decoded and predicted side by side on their own
 interpreters, yet the CSV keeps the archive's order, every bad member is reported as itself, and a
-cancelled job stops between chunks. (The single-core behaviour is in test_services_predictions.py.)
+cancelled job stops between chunks. (The single-core behaviour is in test_services_batch_prediction_start.py.)
 """
 
 import csv

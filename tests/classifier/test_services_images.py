@@ -10,9 +10,9 @@ from django.db import IntegrityError
 from PIL import Image
 
 from classifier.models import DatasetImage, LabelClass
+from classifier.services.image_deletion import image_delete
 from classifier.services.images import (
     SourceNotTraining,
-    image_delete,
     image_relabel,
     image_store,
     images_upload,

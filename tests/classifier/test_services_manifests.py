@@ -11,7 +11,7 @@ from django.core.files.storage import default_storage
 
 from classifier.ml import calibration
 from classifier.models import DatasetImage, LabelClass, ModelVersion
-from classifier.selectors import model_version_data_summary
+from classifier.selectors_versions import model_version_data_summary
 from classifier.services import training
 from classifier.services.manifests import (
     MANIFEST_NAME,
@@ -22,6 +22,7 @@ from classifier.services.manifests import (
 )
 from classifier.services.model_versions import model_version_delete
 from classifier.services.orphans import stored_orphans_find
+from classifier.services.training_observer import JobObserver
 from tests.classifier.test_services_training import _train, dataset  # noqa: F401 - the tiny trainings' fixture
 from tests.factories import DatasetFactory, DatasetImageFactory, LabelClassFactory
 from training_jobs.models import Job
@@ -82,7 +83,7 @@ def test_training_stores_a_manifest_of_every_image_it_used_and_drift_is_counted_
 def test_a_cancelled_training_leaves_no_manifest(
     dataset, user, django_capture_on_commit_callbacks, monkeypatch  # noqa: F811
 ):
-    original = training._JobObserver.on_epoch_end
+    original = JobObserver.on_epoch_end
     written = []
     real_store = training.manifest_store
 
@@ -95,7 +96,7 @@ def test_a_cancelled_training_leaves_no_manifest(
         job_cancel(job=self.job)
 
     monkeypatch.setattr(training, "manifest_store", recording_store)
-    monkeypatch.setattr(training._JobObserver, "on_epoch_end", cancel_after_first_epoch)
+    monkeypatch.setattr(JobObserver, "on_epoch_end", cancel_after_first_epoch)
     version, job = _train(dataset, user, django_capture_on_commit_callbacks, epochs=5)
 
     assert (job.status, version.status) == (Job.Status.CANCELLED, ModelVersion.Status.CANCELLED)

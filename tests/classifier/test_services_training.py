@@ -13,11 +13,11 @@ from classifier.ml import quantize
 from classifier.ml.predictor import TFLitePredictor, prepare_image
 from classifier.ml.unknown import UnknownDetector
 from classifier.models import ModelVersion
-from classifier.services import training
 from classifier.services.images import image_add
 from classifier.services.model_versions import model_version_create
 from classifier.services.quantization import version_serving_choice
 from classifier.services.serving import version_predict
+from classifier.services.training_observer import JobObserver
 from tests.factories import DatasetFactory
 from training_jobs.models import EpochMetric, Job
 from training_jobs.services import job_cancel
@@ -172,13 +172,13 @@ def test_weights_that_went_missing_after_submission_fail_the_job_naming_the_file
 def test_cancelling_during_training_ends_the_job_and_version_cancelled(
     dataset, user, django_capture_on_commit_callbacks, monkeypatch
 ):
-    original = training._JobObserver.on_epoch_end
+    original = JobObserver.on_epoch_end
 
     def cancel_after_first_epoch(self, epoch, phase, logs):
         original(self, epoch, phase, logs)
         job_cancel(job=self.job)
 
-    monkeypatch.setattr(training._JobObserver, "on_epoch_end", cancel_after_first_epoch)
+    monkeypatch.setattr(JobObserver, "on_epoch_end", cancel_after_first_epoch)
     version, job = _train(dataset, user, django_capture_on_commit_callbacks, epochs=5)
 
     assert job.status == Job.Status.CANCELLED

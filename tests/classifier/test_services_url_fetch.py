@@ -13,7 +13,8 @@ import pytest
 from django.core.exceptions import ValidationError
 
 from classifier.services import url_fetch
-from classifier.services.url_fetch import url_check, url_image_fetch
+from classifier.services.url_fetch import url_image_fetch
+from classifier.services.url_targets import url_check
 from tests.classifier.conftest import Route
 from tests.factories import image_bytes
 

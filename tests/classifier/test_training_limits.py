@@ -4,7 +4,7 @@ the limit and the setting, and nothing is created (no version, no job)."""
 import pytest
 
 from classifier.models import ModelVersion
-from tests.classifier.test_api_model_versions import _start, _trainable_dataset
+from tests.classifier.model_version_support import start_training, trainable_dataset
 from training_jobs.models import Job
 
 pytestmark = pytest.mark.django_db
@@ -12,7 +12,7 @@ pytestmark = pytest.mark.django_db
 
 @pytest.fixture
 def dataset(user):
-    return _trainable_dataset(user)
+    return trainable_dataset(user)
 
 
 @pytest.mark.parametrize(
@@ -27,7 +27,7 @@ def dataset(user):
     ],
 )
 def test_an_option_beyond_its_limit_is_400_naming_it_and_nothing_is_created(user_api, dataset, options, field, words):
-    response = _start(user_api, dataset, {"backbone": "efficientnet_lite0", **options})
+    response = start_training(user_api, dataset, {"backbone": "efficientnet_lite0", **options})
 
     assert response.status_code == 400
     assert list(response.json()) == [field]
@@ -36,7 +36,7 @@ def test_an_option_beyond_its_limit_is_400_naming_it_and_nothing_is_created(user
 
 
 def test_every_option_beyond_its_limit_is_named_at_once(user_api, dataset):
-    response = _start(user_api, dataset, {"epochs": 1_000, "batch_size": 100_000})
+    response = start_training(user_api, dataset, {"epochs": 1_000, "batch_size": 100_000})
 
     assert response.status_code == 400
     assert set(response.json()) == {"epochs", "batch_size"}
@@ -44,8 +44,8 @@ def test_every_option_beyond_its_limit_is_named_at_once(user_api, dataset):
 
 def test_the_image_size_limit_follows_the_backbone(user_api, dataset):
     # EfficientNet-Lite2's weights were trained at 260 px: twice that is allowed, a pixel more is not.
-    allowed = _start(user_api, dataset, {"backbone": "efficientnet_lite2", "image_size": 520})
-    refused = _start(user_api, dataset, {"backbone": "efficientnet_lite2", "image_size": 521})
+    allowed = start_training(user_api, dataset, {"backbone": "efficientnet_lite2", "image_size": 520})
+    refused = start_training(user_api, dataset, {"backbone": "efficientnet_lite2", "image_size": 521})
 
     assert allowed.status_code == 202, allowed.content
     assert refused.status_code == 400
@@ -56,8 +56,8 @@ def test_the_operator_sets_the_limits(user_api, dataset, settings):
     settings.SIGHTLINE_MAX_EPOCHS = 5
     settings.SIGHTLINE_MAX_BATCH_SIZE = 8
 
-    at_limit = _start(user_api, dataset, {"epochs": 5, "batch_size": 8})
-    beyond = _start(user_api, dataset, {"epochs": 6})
+    at_limit = start_training(user_api, dataset, {"epochs": 5, "batch_size": 8})
+    beyond = start_training(user_api, dataset, {"epochs": 6})
 
     assert at_limit.status_code == 202, at_limit.content
     assert ModelVersion.objects.get(id=at_limit.json()["id"]).hyperparameters["epochs"] == 5

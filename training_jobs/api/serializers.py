@@ -1,5 +1,8 @@
 """Input and output serializers of the jobs API."""
 
+from typing import Any
+
+from django.db.models.fields.files import FieldFile
 from django.urls import reverse
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
@@ -7,7 +10,7 @@ from rest_framework import serializers
 from training_jobs.models import Job
 
 
-class JobListItemSerializer(serializers.ModelSerializer):
+class JobListItemSerializer(serializers.ModelSerializer[Job]):
     """A job in a list: its state and message, not its report, which the detail carries (a list of 50
     import jobs with their per-file reports would be a large response)."""
 
@@ -38,7 +41,7 @@ class JobListItemSerializer(serializers.ModelSerializer):
     def get_result_url(self, job: Job) -> str | None:
         return self._download_url(job, job.result_file, "training_jobs_api:job-result")
 
-    def _download_url(self, job: Job, file, route: str) -> str | None:
+    def _download_url(self, job: Job, file: FieldFile, route: str) -> str | None:
         # Served by an owner-checked route, never straight from media storage.
         if not file:
             return None
@@ -66,7 +69,7 @@ class JobSerializer(JobListItemSerializer):
         return self._download_url(job, job.report_file, "training_jobs_api:job-report")
 
 
-class JobFilterSerializer(serializers.Serializer):
+class JobFilterSerializer(serializers.Serializer[dict[str, Any]]):
     """Query parameters of the job list; an empty value means "any"."""
 
     status = serializers.ChoiceField(choices=Job.Status.choices, required=False, allow_blank=True)

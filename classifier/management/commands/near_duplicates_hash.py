@@ -4,6 +4,8 @@ near-duplicate check sees all of them at once (the check otherwise hashes them a
     manage.py near_duplicates_hash [--dataset ID ...] [--retry-unreadable]
 """
 
+from typing import Any
+
 from django.core.management.base import BaseCommand, CommandParser
 
 from classifier.ml.near_duplicates import UNREADABLE
@@ -22,7 +24,7 @@ class Command(BaseCommand):
             help="Also try again the images whose files could not be read before (after restoring them).",
         )
 
-    def handle(self, *args, **options) -> None:
+    def handle(self, *args: Any, **options: Any) -> None:
         waiting = ["", UNREADABLE] if options["retry_unreadable"] else [""]
         pending = DatasetImage.objects.filter(perceptual_hash__in=waiting).exclude(
             origin=DatasetImage.Origin.AUGMENTED

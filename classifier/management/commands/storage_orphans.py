@@ -1,9 +1,10 @@
 """List (by default) or delete stored files that no row references; beat deletes them daily."""
 
 from datetime import timedelta
+from typing import Any
 
 from django.conf import settings
-from django.core.management.base import BaseCommand
+from django.core.management.base import BaseCommand, CommandParser
 
 from classifier.services.orphans import stored_orphans_delete, stored_orphans_find
 
@@ -11,7 +12,7 @@ from classifier.services.orphans import stored_orphans_delete, stored_orphans_fi
 class Command(BaseCommand):
     help = "List stored files no row references (a dry run); --delete removes them."
 
-    def add_arguments(self, parser):
+    def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--delete", action="store_true", help="Delete them instead of listing them.")
         parser.add_argument(
             "--min-age-hours",
@@ -20,7 +21,7 @@ class Command(BaseCommand):
             help="Leave files younger than this alone (a file is written just before its row).",
         )
 
-    def handle(self, *args, delete: bool, min_age_hours: float, **options):
+    def handle(self, *args: Any, delete: bool, min_age_hours: float, **options: Any) -> None:
         min_age = timedelta(hours=min_age_hours)
         orphans = stored_orphans_delete(min_age=min_age) if delete else stored_orphans_find(min_age=min_age)
         for name in orphans:

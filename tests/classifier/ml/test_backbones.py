@@ -7,16 +7,9 @@ import numpy as np
 import pytest
 
 from classifier.ml import efficientnet_lite
-from classifier.ml.backbones import (
-    UnknownBackbone,
-    WeightsUnavailable,
-    available_backbones,
-    backbone_layers,
-    build_feature_extractor,
-    get_backbone_spec,
-    pretrained_weights_available,
-    weights_file_name,
-)
+from classifier.ml.backbone_registry import UnknownBackbone, available_backbones, get_backbone_spec
+from classifier.ml.backbone_weights import WeightsUnavailable, pretrained_weights_available, weights_file_name
+from classifier.ml.backbones import backbone_layers, build_feature_extractor
 
 # Building all thirteen costs ~25 s on a small machine; the rest of each family differs only in the
 # scaling constants Keras applies.

@@ -23,9 +23,9 @@ from classifier.ml.efficientnet_lite import (
     find_weights,
     load_torch_weights,
     packaged_weights_path,
-    read_legacy_torch_state_dict,
 )
 from classifier.ml.imagenet import imagenet_class_names
+from classifier.ml.torch_pickle import read_legacy_torch_state_dict
 
 IMAGENET_CATS = range(281, 286)  # tabby, tiger cat, Persian, Siamese, Egyptian cat
 

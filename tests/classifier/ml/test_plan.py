@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from classifier.ml.backbones import get_backbone_spec
+from classifier.ml.backbone_registry import get_backbone_spec
 from classifier.ml.config import TrainingConfig
 from classifier.ml.plan import DataSummary, budget_minutes_resolve, plan_training
 from classifier.ml.views import MIRRORED, ORIGINAL, view_names, view_of

@@ -3,9 +3,9 @@
 import numpy as np
 import pytest
 
-from classifier.ml.export import export_tflite, export_tflite_int8, serving_model
+from classifier.ml.export import export_tflite, serving_model
 from classifier.ml.predictor import TFLitePredictor, _input_converter
-from classifier.ml.quantize import QuantizationFailed, float_int8_comparison, top1_agreement
+from classifier.ml.quantize import QuantizationFailed, export_tflite_int8, float_int8_comparison, top1_agreement
 
 SIZE = 16
 

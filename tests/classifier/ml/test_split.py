@@ -4,7 +4,8 @@ functional backbone, so fine-tuning the top on cached bottom features trains the
 import numpy as np
 import pytest
 
-from classifier.ml.backbones import BACKBONE_LAYER_NAME, build_split_extractor
+from classifier.ml.backbone_registry import BACKBONE_LAYER_NAME
+from classifier.ml.backbones import build_split_extractor
 from classifier.ml.split import clean_cuts
 
 

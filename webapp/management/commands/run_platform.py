@@ -13,54 +13,37 @@ address and how to make an admin, last. Ctrl-C stops everything and exits 0; a p
 own stops the rest, shows the end of its log and exits non-zero. ``--verbose`` shows everything.
 """
 
-import os
 import signal
-import socket
 import subprocess
 import sys
 import time
 from collections import deque
-from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
 from django.conf import settings
 from django.core.management import call_command
-from django.core.management.base import BaseCommand
+from django.core.management.base import BaseCommand, CommandParser
 from kombu.utils.url import maybe_sanitize_url
+
+from webapp.management.processes import (
+    LOOPBACK_OF_WILDCARD,
+    Child,
+    ProcessEnded,
+    answers,
+    child_environment,
+    python_command,
+    shown_path,
+    stop,
+)
 
 # Celery warns on every start as root (a container, a throwaway VM). C_FORCE_ROOT is not the answer: it
 # only lets a root worker accept pickle, and this project accepts JSON only. The quiet run filters this
 # one warning by its text (-W matches the start of the message); --verbose shows it.
 ROOT_WARNING_FILTER = "ignore:You're running the worker with superuser privileges"
-# A worker in the middle of a task finishes it on SIGTERM; past this it is killed, and the job rows'
-# heartbeats let the reaper recover the task, as after any lost worker.
-STOP_GRACE_SECONDS = 10
 # The address is announced once the web server answers; a slower start is announced anyway.
 READY_TIMEOUT_SECONDS = 60
 LOG_TAIL_LINES = 20
-# A server listening on every address is reached, and shown, at the loopback one.
-LOOPBACK_OF_WILDCARD = {"0.0.0.0": "127.0.0.1", "::": "::1", "": "127.0.0.1"}  # noqa: S104 - connects, binds nothing
-
-
-class ProcessEnded(Exception):
-    """A platform process ended without being asked to."""
-
-    def __init__(self, child: "Child"):
-        super().__init__(child.name)
-        self.child = child
-
-
-@dataclass
-class Child:
-    name: str
-    process: subprocess.Popen
-    log: Path | None
-
-    def exit_status(self) -> int:
-        """The command's exit status for this process's end: never 0, since it was not asked to end."""
-        code = self.process.returncode
-        return 128 - code if code < 0 else code or 1
 
 
 class Command(BaseCommand):
@@ -69,7 +52,7 @@ class Command(BaseCommand):
         "workers until Ctrl-C. Their output goes to log files under the var folder unless --verbose."
     )
 
-    def add_arguments(self, parser):
+    def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--host", default="127.0.0.1")
         parser.add_argument("--port", default="8000")
         parser.add_argument("--no-workers", action="store_true", help="Run only the web server.")
@@ -83,7 +66,16 @@ class Command(BaseCommand):
             "instead of in the log files.",
         )
 
-    def handle(self, *args, host: str, port: str, no_workers: bool, no_imagenet: bool, verbose: bool, **options):
+    def handle(
+        self,
+        *args: object,
+        host: str,
+        port: str,
+        no_workers: bool,
+        no_imagenet: bool,
+        verbose: bool,
+        **options: object,
+    ) -> None:
         # Ctrl-C, a closed terminal and SIGTERM all stop the platform the same way, even when this
         # process was started with SIGINT ignored (as a shell's background job is).
         for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
@@ -199,7 +191,7 @@ class Command(BaseCommand):
         ]
         if not self.verbose:
             names = ", ".join(child.log.name for child in self.children if child.log)
-            lines.append(f"  logs      {_shown_path(self.log_dir)}/ ({names}); --verbose shows them here instead")
+            lines.append(f"  logs      {shown_path(self.log_dir)}/ ({names}); --verbose shows them here instead")
         everywhere = "  (listening on all addresses)" if host in LOOPBACK_OF_WILDCARD else ""
         lines += [
             "",
@@ -220,72 +212,5 @@ class Command(BaseCommand):
             return
         with child.log.open(encoding="utf-8", errors="replace") as log:
             tail = deque(log, maxlen=LOG_TAIL_LINES)
-        shown = _shown_path(child.log)
+        shown = shown_path(child.log)
         self.stderr.write(f"The end of {shown}:\n" + "".join(tail).rstrip() if tail else f"{shown} is empty.")
-
-
-def answers(host: str, port: str) -> bool:
-    """Whether something accepts connections at ``host:port``."""
-    try:
-        socket.create_connection((LOOPBACK_OF_WILDCARD.get(host, host), int(port)), timeout=0.5).close()
-    except OSError:
-        return False
-    return True
-
-
-def child_environment(*, verbose: bool) -> dict[str, str]:
-    """The environment of the platform's processes. Quiet, a machine with no GPU device also skips
-    TensorFlow's CUDA probe and its error (``cuInit: UNKNOWN ERROR (303)``) in every training. A value
-    set by the caller is kept."""
-    environment = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    if verbose:
-        return environment
-    if gpu_device_present():
-        environment.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    else:
-        environment.setdefault("CUDA_VISIBLE_DEVICES", "")
-        # Level 3 hides TensorFlow's C++ errors too: the probe's is one, and its Python errors still
-        # reach the job.
-        environment.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    return environment
-
-
-def gpu_device_present() -> bool:
-    """Whether an NVIDIA device node exists (Linux, or WSL's /dev/dxg): without one, CUDA cannot work."""
-    return any(Path("/dev").glob("nvidia[0-9]*")) or Path("/dev/dxg").exists()
-
-
-def stop(children: list[Child]) -> None:
-    """SIGTERM each running process, wait up to STOP_GRACE_SECONDS, then kill what is left of each
-    process group (a worker's pool children included). A second Ctrl-C kills at once."""
-    for child in children:
-        if child.process.poll() is None:
-            child.process.terminate()
-    deadline = time.monotonic() + STOP_GRACE_SECONDS
-    try:
-        for child in children:
-            try:
-                child.process.wait(timeout=max(0.1, deadline - time.monotonic()))
-            except subprocess.TimeoutExpired:
-                pass
-    except KeyboardInterrupt:
-        pass
-    finally:
-        for child in children:
-            try:
-                os.killpg(child.process.pid, signal.SIGKILL)
-            except (ProcessLookupError, PermissionError):
-                pass
-            child.process.wait()
-
-
-def python_command() -> str:
-    return _shown_path(Path(sys.executable))
-
-
-def _shown_path(path: Path) -> str:
-    """``path`` relative to the working folder when it is inside it (``.venv/bin/python``, ``var/log``)."""
-    try:
-        return str(path.relative_to(Path.cwd()))
-    except ValueError:
-        return str(path)
