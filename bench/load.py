@@ -29,16 +29,22 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from multiprocessing.queues import Queue
+
+    import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.predict_latency import free_port, multipart, percentile, setup_platform, start_web, test_jpeg  # noqa: E402
+from bench.serving_platform import free_port, multipart, percentile, setup_platform, start_web, test_jpeg  # noqa: E402
 
 REQUEST_TIMEOUT_S = 30
 
 
-def ceiling_worker(model_bytes: bytes, pixels, seconds: float, results) -> None:
+def ceiling_worker(model_bytes: bytes, pixels: "np.ndarray", seconds: float, results: "Queue[float]") -> None:
     from classifier.ml.predictor import TFLitePredictor
 
     predictor = TFLitePredictor(model_bytes, num_threads=1)
@@ -51,24 +57,25 @@ def ceiling_worker(model_bytes: bytes, pixels, seconds: float, results) -> None:
     results.put(count / seconds)
 
 
-def interpreter_ceiling(model_bytes: bytes, pixels, seconds: float) -> float:
+def interpreter_ceiling(model_bytes: bytes, pixels: "np.ndarray", seconds: float) -> float:
     """Images/s of one single-threaded interpreter per core, all running at once."""
     context = multiprocessing.get_context("fork")
-    results = context.Queue()
+    results: Queue[float] = context.Queue()
     workers = [
         context.Process(target=ceiling_worker, args=(model_bytes, pixels, seconds, results))
         for _ in range(os.cpu_count() or 1)
     ]
     for worker in workers:
         worker.start()
-    rates = [results.get() for _ in workers]
+    rates: list[float] = [results.get() for _ in workers]
     for worker in workers:
         worker.join()
     return sum(rates)
 
 
-async def read_response(reader: asyncio.StreamReader) -> tuple[int, bytes]:
-    """The status and body of one HTTP/1.1 response (Content-Length or chunked)."""
+async def read_response(reader: asyncio.StreamReader) -> tuple[int, bytes, bool]:
+    """The status and body of one HTTP/1.1 response (Content-Length or chunked), and whether the server
+    closes the connection after it (``Connection: close``)."""
     head = await reader.readuntil(b"\r\n\r\n")
     lines = head.split(b"\r\n")
     status = int(lines[0].split()[1])
@@ -77,26 +84,27 @@ async def read_response(reader: asyncio.StreamReader) -> tuple[int, bytes]:
         if b":" in line:
             name, value = line.split(b":", 1)
             headers[name.strip().lower()] = value.strip()
+    closes = headers.get(b"connection", b"").lower() == b"close"
     if b"content-length" in headers:
-        return status, await reader.readexactly(int(headers[b"content-length"]))
+        return status, await reader.readexactly(int(headers[b"content-length"])), closes
     body = b""
     while True:  # chunked
         size = int((await reader.readuntil(b"\r\n")).strip(), 16)
         chunk = await reader.readexactly(size + 2)
         if not size:
-            return status, body
+            return status, body, closes
         body += chunk[:-2]
 
 
-async def client(port: int, request: bytes, deadline: float, latencies: list, errors: list) -> None:
+async def client(port: int, request: bytes, deadline: float, latencies: list[float], errors: list[str]) -> None:
     reader = writer = None
     while time.monotonic() < deadline:
         started = time.perf_counter()
         try:
-            if writer is None:
+            if reader is None or writer is None:
                 reader, writer = await asyncio.open_connection("127.0.0.1", port)
             writer.write(request)
-            status, body = await asyncio.wait_for(read_response(reader), REQUEST_TIMEOUT_S)
+            status, body, closes = await asyncio.wait_for(read_response(reader), REQUEST_TIMEOUT_S)
         except (OSError, asyncio.IncompleteReadError, asyncio.LimitOverrunError, TimeoutError) as error:
             errors.append(type(error).__name__)
             if writer is not None:
@@ -107,12 +115,23 @@ async def client(port: int, request: bytes, deadline: float, latencies: list, er
             errors.append(f"HTTP {status}")
         else:
             latencies.append((time.perf_counter() - started) * 1000)
+        if closes:
+            # The server ends the connection after this answer (keep-alive off): the next request opens
+            # another, and pays for it in its latency.
+            writer.close()
+            reader = writer = None
     if writer is not None:
         writer.close()
 
 
-def load_process(port: int, requests: list[bytes], start_at: float, seconds: float, results) -> None:
-    async def run() -> tuple[list, list]:
+def load_process(
+    port: int,
+    requests: list[bytes],
+    start_at: float,
+    seconds: float,
+    results: "Queue[tuple[list[float], list[str], float]]",
+) -> None:
+    async def run() -> tuple[list[float], list[str]]:
         latencies: list[float] = []
         errors: list[str] = []
         await asyncio.sleep(max(0.0, start_at - time.monotonic()))
@@ -170,9 +189,10 @@ def main() -> None:
     from django.core.files.storage import default_storage
 
     from classifier.ml.images import load_array
+    from classifier.services.storage import stored_file_name
 
     jpeg = test_jpeg()
-    with default_storage.open(lite0.tflite_file.name, "rb") as file:
+    with default_storage.open(stored_file_name(lite0.tflite_file), "rb") as file:
         model_bytes = file.read()
     pixels = load_array(jpeg, lite0.image_size)
     # Measured before and after the load, and averaged: on a shared machine the neighbours' work changes

@@ -21,6 +21,10 @@ if TYPE_CHECKING:
     from rest_framework.views import APIView
 
 _PERIOD_NAMES = {1: "second", 60: "minute", 3600: "hour", 86400: "day"}
+# Set in a request's META by the predict endpoint's lean path (classifier.api.predict_fast_path) once it
+# has counted the request, so the DRF view it hands the request on to does not count it again. No
+# client can set it: headers reach META as HTTP_* keys.
+PREDICTION_COUNTED = "sightline.prediction_counted"
 
 
 def client_address(request: HttpRequest) -> str:
@@ -87,7 +91,7 @@ class PredictionRateThrottle(AddressRateThrottle):
     counted_per = "for your account"
 
     def allow_request(self, request: "Request", view: "APIView") -> bool:
-        if request.method in ("GET", "HEAD", "OPTIONS"):
+        if request.method in ("GET", "HEAD", "OPTIONS") or request.META.get(PREDICTION_COUNTED):
             return True
         return super().allow_request(request, view)
 

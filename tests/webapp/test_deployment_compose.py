@@ -102,22 +102,26 @@ def test_web_and_image_serve_with_the_project_gunicorn_config():
 
 def test_gunicorn_config_sizes_the_web_tier_from_the_environment():
     defaults = _gunicorn_settings({})
-    assert defaults["workers"] == str(os.cpu_count())
-    assert (defaults["worker_class"], defaults["threads"]) == ("gthread", "4")
+    assert defaults["workers"] == str((os.cpu_count() or 1) + 1)
+    assert (defaults["worker_class"], defaults["threads"]) == ("gthread", "2")
+    # A process takes no more connections than its threads, and none is kept alive: requests queue in the
+    # kernel's accept queue, first come first served across processes (docs/serving.md).
+    assert (defaults["worker_connections"], defaults["keepalive"]) == ("2", "0")
     assert defaults["bind"] == "['0.0.0.0:8000']"
     tuned = _gunicorn_settings(
         {"SIGHTLINE_WEB_WORKERS": "3", "SIGHTLINE_WEB_THREADS": "8", "SIGHTLINE_WEB_TIMEOUT": "30"}
     )
     assert (tuned["workers"], tuned["threads"], tuned["timeout"]) == ("3", "8", "30")
+    assert tuned["worker_connections"] == "8"
 
 
-def test_gunicorn_config_gives_web_interpreters_one_thread_unless_told(monkeypatch):
+def test_gunicorn_config_gives_web_interpreters_the_cores_unless_told(monkeypatch):
     config = (ROOT / "webapp" / "gunicorn.conf.py").read_text()
     # Set first so the test's end restores the variable however the config file changed it.
     monkeypatch.setenv("SIGHTLINE_INTERPRETER_THREADS", "")
     monkeypatch.delenv("SIGHTLINE_INTERPRETER_THREADS")
     exec(config, {})  # noqa: S102 - the project's own config file
-    assert os.environ["SIGHTLINE_INTERPRETER_THREADS"] == "1"
+    assert os.environ["SIGHTLINE_INTERPRETER_THREADS"] == str(max(1, min(os.cpu_count() or 1, 4)))
     monkeypatch.setenv("SIGHTLINE_INTERPRETER_THREADS", "2")
     exec(config, {})  # noqa: S102
     assert os.environ["SIGHTLINE_INTERPRETER_THREADS"] == "2"
