@@ -38,13 +38,13 @@ class ServiceDeleteMixin(Generic[ModelT]):
             self.delete_with_service(obj)
 
 
-class LabelClassInline(admin.TabularInline):  # type: ignore[type-arg]  # generic in the stubs only: Django's class is not subscriptable
+class LabelClassInline(admin.TabularInline[LabelClass, Dataset]):
     model = LabelClass
     extra = 0
 
 
 @admin.register(Dataset)
-class DatasetAdmin(ServiceDeleteMixin[Dataset], admin.ModelAdmin):  # type: ignore[type-arg]  # generic in the stubs only: Django's class is not subscriptable
+class DatasetAdmin(ServiceDeleteMixin[Dataset], admin.ModelAdmin[Dataset]):
     list_display = ("name", "owner", "created_at")
     list_filter = ("owner",)
     search_fields = ("name", "description", "owner__username")
@@ -72,13 +72,13 @@ class DatasetAdmin(ServiceDeleteMixin[Dataset], admin.ModelAdmin):  # type: igno
 
 
 @admin.register(LabelClass)
-class LabelClassAdmin(admin.ModelAdmin):  # type: ignore[type-arg]  # generic in the stubs only: Django's class is not subscriptable
+class LabelClassAdmin(admin.ModelAdmin[LabelClass]):
     list_display = ("name", "dataset")
     search_fields = ("name", "dataset__name")
 
 
 @admin.register(DatasetImage)
-class DatasetImageAdmin(admin.ModelAdmin):  # type: ignore[type-arg]  # generic in the stubs only: Django's class is not subscriptable
+class DatasetImageAdmin(admin.ModelAdmin[DatasetImage]):
     def delete_model(self, request: HttpRequest, obj: DatasetImage) -> None:
         images_delete(images=DatasetImage.objects.filter(id=obj.id))
 
@@ -93,7 +93,7 @@ class DatasetImageAdmin(admin.ModelAdmin):  # type: ignore[type-arg]  # generic 
 
 
 @admin.register(ModelVersion)
-class ModelVersionAdmin(ServiceDeleteMixin[ModelVersion], admin.ModelAdmin):  # type: ignore[type-arg]  # generic in the stubs only: Django's class is not subscriptable
+class ModelVersionAdmin(ServiceDeleteMixin[ModelVersion], admin.ModelAdmin[ModelVersion]):
     list_display = ("__str__", "backbone", "image_size", "status", "is_active", "created_by", "created_at")
     list_filter = ("status", "is_active", "backbone")
     search_fields = ("dataset__name",)
@@ -105,7 +105,7 @@ class ModelVersionAdmin(ServiceDeleteMixin[ModelVersion], admin.ModelAdmin):  # 
         model_version_delete(version=obj, allow_active=True)
 
 
-class AccountQuotaInline(admin.StackedInline):  # type: ignore[type-arg]  # generic in the stubs only: Django's class is not subscriptable
+class AccountQuotaInline(admin.StackedInline[AccountQuota, User]):
     """The account's own limits; an empty field keeps the site's default (SIGHTLINE_QUOTA_*), 0 is no limit."""
 
     model = AccountQuota
@@ -117,7 +117,7 @@ admin.site.unregister(User)
 
 
 @admin.register(User)
-class SightlineUserAdmin(ServiceDeleteMixin[User], UserAdmin):  # type: ignore[type-arg]  # generic in the stubs only: Django's class is not subscriptable
+class SightlineUserAdmin(ServiceDeleteMixin[User], UserAdmin[User]):
     """The stock user admin, but deleting a user deletes their datasets' files and jobs too, and an account
     can be deactivated instead: it keeps its data but can no longer sign in or use its token."""
 

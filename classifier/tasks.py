@@ -4,10 +4,11 @@ stored files no row references. Jobs (imports, training…) run through ``traini
 from celery import shared_task
 
 from classifier.services.orphans import stored_orphans_delete
-from classifier.services.prediction_queue import prediction_run
+from classifier.services.prediction_queue import RUN_PREDICTION_TASK, prediction_run
 
 
-@shared_task  # type: ignore[untyped-decorator]  # Celery ships no types
+# Named as the sender and the route name it (its module path), so a move of this module cannot part them.
+@shared_task(name=RUN_PREDICTION_TASK)  # type: ignore[untyped-decorator]  # Celery ships no types
 def run_prediction(prediction_id: int) -> None:
     prediction_run(prediction_id=prediction_id)
 

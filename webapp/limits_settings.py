@@ -55,8 +55,11 @@ SIGHTLINE_URL_FETCH_DEADLINE_SECONDS = env_float("SIGHTLINE_URL_FETCH_DEADLINE_S
 SIGHTLINE_URL_FETCH_PORTS = [int(port) for port in env_list("SIGHTLINE_URL_FETCH_PORTS", ["80", "443"])]
 SIGHTLINE_URL_FETCH_DNS_TIMEOUT_SECONDS = env_float("SIGHTLINE_URL_FETCH_DNS_TIMEOUT_SECONDS", 3.0)
 # Image URLs fetched at once per web process for answers a request waits for (sync predictions): a fetch
-# may take the whole deadline, so a few slow URLs must not hold every web thread (gunicorn: 4 a process).
-SIGHTLINE_URL_FETCH_SYNC_CONCURRENCY = env_int("SIGHTLINE_URL_FETCH_SYNC_CONCURRENCY", 2)
+# may take the whole deadline, so slow URLs must not hold every web thread. Default: one thread fewer than
+# a web process has (SIGHTLINE_WEB_THREADS, read with the same default by webapp/gunicorn.conf.py).
+SIGHTLINE_URL_FETCH_SYNC_CONCURRENCY = env_int(
+    "SIGHTLINE_URL_FETCH_SYNC_CONCURRENCY", max(1, env_int("SIGHTLINE_WEB_THREADS", 2) - 1)
+)
 # URL-list imports (docs/imports.md): rows a list may have, URLs fetched at once, at most so many at once
 # from one host and requests to one host at least so far apart (politeness), and how often a temporary
 # failure (timeout, broken connection, 429/5xx) is tried again, after a pause doubling from the backoff;

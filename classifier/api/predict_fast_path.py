@@ -20,7 +20,7 @@ from types import SimpleNamespace
 from typing import Any
 
 from django.conf import settings
-from django.core.exceptions import SuspiciousOperation, ValidationError
+from django.core.exceptions import DisallowedHost, SuspiciousOperation, ValidationError
 from django.core.files.uploadedfile import UploadedFile
 from django.http import HttpRequest, HttpResponse, QueryDict
 from django.http.multipartparser import MultiPartParserError
@@ -36,7 +36,10 @@ PREDICT_PATH = re.compile(r"/api/v1/model-versions/([1-9][0-9]{0,17})/predict/")
 # The query options the DRF view takes, in the forms read here; anything else is left to its serializer.
 _INTEGER = re.compile(r"[0-9]{1,4}")
 _BOOLEANS = {"true": True, "false": False}
-_HEADERS = {"Vary": "Accept", "Allow": "POST, OPTIONS", "X-Frame-Options": "DENY"}
+_HEADERS = {"Vary": "Accept", "Allow": "POST, OPTIONS"}
+# Accept headers DRF answers with plain JSON (its JSON renderer comes first); any other is left to DRF's
+# content negotiation (the browsable API, an indent, or a 406).
+_JSON_ACCEPTED = {"", "*/*", "application/json"}
 
 
 class PredictFastPathMiddleware:
@@ -59,7 +62,7 @@ def predict_fast(request: HttpRequest, *, version_id: int) -> HttpResponse | Non
     """The DRF view's 200 answer, or None to let the DRF view answer the request."""
     token_key = _token_key(request.META.get("HTTP_AUTHORIZATION", ""))
     options = _options(request.GET)
-    if token_key is None or options is None or not _small_multipart(request):
+    if token_key is None or options is None or not _small_multipart(request) or not _plain_request(request):
         return None
     found = model_version_usable_with_token(token_key=token_key, version_id=version_id)
     if found is None:
@@ -80,10 +83,15 @@ def predict_fast(request: HttpRequest, *, version_id: int) -> HttpResponse | Non
         )
     except (ValidationError, VersionNotServable):
         return None
-    body = json.dumps(prediction_result(prediction), ensure_ascii=False, separators=(",", ":"), allow_nan=False)
-    response = HttpResponse(body.encode(), content_type="application/json")
+    # As DRF's JSONRenderer writes it: compact, UTF-8, the two JavaScript line terminators escaped.
+    text = json.dumps(prediction_result(prediction), ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+    body = text.replace("\u2028", "\\u2028").replace("\u2029", "\\u2029").encode()
+    response = HttpResponse(body, content_type="application/json")
     for name, value in _HEADERS.items():
         response[name] = value
+    response["X-Frame-Options"] = getattr(settings, "X_FRAME_OPTIONS", "DENY")
+    # CommonMiddleware, which the DRF view's answers pass through, sets it; nginx's gzip decides on it.
+    response["Content-Length"] = str(len(body))
     return response
 
 
@@ -98,17 +106,31 @@ def prediction_result(prediction: Prediction) -> dict[str, Any]:
         "is_unknown": bool(prediction.is_unknown),
         "unknown_score": None if prediction.unknown_score is None else float(prediction.unknown_score),
         "model_version": prediction.model_version_id,
-        "latency_ms": float(prediction.latency_ms or 0.0),
+        "latency_ms": None if prediction.latency_ms is None else float(prediction.latency_ms),
         "prediction_id": prediction.id,
     }
 
 
 def _token_key(header: str) -> str | None:
-    """The key of an ``Authorization: Token <key>`` header, as DRF's TokenAuthentication reads it."""
-    parts = header.split()
-    if len(parts) != 2 or parts[0].lower() != "token":
+    """The key of an ``Authorization: Token <key>`` header, read as DRF's TokenAuthentication reads it:
+    split as bytes (on ASCII whitespace only), the key decoded as UTF-8."""
+    try:
+        parts = header.encode("iso-8859-1").split()
+        if len(parts) != 2 or parts[0].lower() != b"token":
+            return None
+        return parts[1].decode()
+    except UnicodeError:
         return None
-    return parts[1]
+
+
+def _plain_request(request: HttpRequest) -> bool:
+    """A request every middleware the lean path skips would let through unchanged: a host the site serves
+    (CommonMiddleware refuses others with a 400) and an Accept header DRF answers with plain JSON."""
+    try:
+        request.get_host()
+    except DisallowedHost:
+        return False
+    return request.META.get("HTTP_ACCEPT", "").strip() in _JSON_ACCEPTED
 
 
 def _options(query: QueryDict) -> dict[str, Any] | None:
@@ -122,6 +144,8 @@ def _options(query: QueryDict) -> dict[str, Any] | None:
             return None
         options["top_k"] = int(values["top_k"])
     if "threshold" in values:
+        if len(values["threshold"]) > 1000:  # DRF's FloatField refuses longer strings
+            return None
         try:
             threshold = float(values["threshold"])
         except ValueError:
@@ -142,7 +166,9 @@ def _small_multipart(request: HttpRequest) -> bool:
         declared = int(request.META.get("CONTENT_LENGTH") or 0)
     except ValueError:
         return False
-    limit = min(settings.DATA_UPLOAD_MAX_MEMORY_SIZE or 0, settings.SIGHTLINE_MAX_REQUEST_BYTES)
+    limit, memory = settings.SIGHTLINE_MAX_REQUEST_BYTES, settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+    if memory is not None:  # None: Django holds any body in memory
+        limit = min(limit, memory)
     return 0 < declared <= limit and request.content_type == "multipart/form-data"
 
 

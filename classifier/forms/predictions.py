@@ -14,6 +14,7 @@ from classifier.models import ModelVersion
 from classifier.services.imaging import ImageRejected, image_size_check
 from classifier.services.prediction_ensembles import MAX_ENSEMBLE_VERSIONS, MIN_ENSEMBLE_VERSIONS
 from classifier.services.serving import DEFAULT_THRESHOLD
+from classifier.services.storage import upload_size
 
 
 class ThresholdForm(forms.Form):
@@ -52,7 +53,7 @@ class PredictForm(ThresholdForm):
             # Refused from its size alone, before the view reads it into memory. FileField has already
             # refused a file with no name or no content, so the fallbacks are never used.
             try:
-                image_size_check(size=upload.size or 0, filename=upload.name or "")
+                image_size_check(size=upload_size(upload), filename=upload.name or "")
             except ImageRejected as rejection:
                 raise ValidationError(rejection.detail) from None
         return upload

@@ -18,7 +18,7 @@ from collections.abc import Callable
 from functools import cache
 from typing import Any
 
-from django.db import DEFAULT_DB_ALIAS, connections
+from django.db import DEFAULT_DB_ALIAS, connections, transaction
 from django.db.models import Field
 
 from classifier.models import Prediction
@@ -54,12 +54,23 @@ def history_row_insert(prediction: Prediction) -> Prediction:
         return prediction
     sql, fields = _insert(connection.vendor)
     values = [field.get_db_prep_save(field.pre_save(prediction, True), connection) for field in fields]
-    if not connection.in_atomic_block:
-        # One simple query of two statements runs as one implicit transaction: SET LOCAL applies to it.
-        sql = "SET LOCAL synchronous_commit TO OFF; " + sql
-    with connection.cursor() as cursor:
-        cursor.execute(sql, values)
-        prediction.pk = cursor.fetchone()[0]
+    if connection.in_atomic_block:
+        with connection.cursor() as cursor:
+            cursor.execute(sql, values)
+            prediction.pk = cursor.fetchone()[0]
+    elif getattr(getattr(connection, "Database", None), "__name__", "") == "psycopg2":  # the backend's driver
+        # One simple query of two statements runs as one implicit transaction, so SET LOCAL applies to it;
+        # psycopg2 hands back the last statement's rows.
+        with connection.cursor() as cursor:
+            cursor.execute("SET LOCAL synchronous_commit TO OFF; " + sql, values)
+            prediction.pk = cursor.fetchone()[0]
+    else:
+        # psycopg 3 answers the first statement's results first (and refuses two with server-side
+        # binding): the same transaction in four round trips.
+        with transaction.atomic(using=connection.alias), connection.cursor() as cursor:
+            cursor.execute("SET LOCAL synchronous_commit TO OFF")
+            cursor.execute(sql, values)
+            prediction.pk = cursor.fetchone()[0]
     prediction._state.adding = False
     prediction._state.db = connection.alias
     return prediction

@@ -219,3 +219,20 @@ def run_url_import(user, django_capture_on_commit_callbacks):
         return job
 
     return run
+
+
+@pytest.fixture
+def drf_answers(monkeypatch) -> list[int]:
+    """How many predict-now requests the DRF view answered (the lean path, classifier.api.predict_fast_path,
+    answers the others)."""
+    from classifier.api import prediction_views
+
+    calls: list[int] = []
+    original = prediction_views._predict_now
+
+    def counted(*args, **kwargs):
+        calls.append(1)
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(prediction_views, "_predict_now", counted)
+    return calls
