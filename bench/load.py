@@ -3,14 +3,14 @@ time, beside the interpreter's own ceiling on this machine's cores, measured in 
 
 Sets up a throw-away platform (as predict_latency.py: SQLite, or PostgreSQL with --database-url, as
 production runs), starts gunicorn with webapp/gunicorn.conf.py on 127.0.0.1 (its defaults: a worker per
-core, gthread, one interpreter thread), then:
+core and one more, 2 threads each, no keep-alive), then:
   ceiling  one process per core, each calling the LiteRT interpreter (Lite0, one thread) on decoded pixels
            in a loop for --ceiling-seconds, before the load and after it (the mean counts): the images/s
            no server on these cores can beat;
-  load     --clients keep-alive connections, each sending POST /api/v1/model-versions/{lite0}/predict/
-           (token auth, one 224x224 JPEG) as soon as the last answer came, for --seconds. The clients are
-           asyncio coroutines over raw sockets in --processes processes, so they cost the server little
-           CPU; what they used is printed.
+  load     --clients clients, each sending POST /api/v1/model-versions/{lite0}/predict/ (token auth, one
+           224x224 JPEG; a new connection whenever the server closed the last one) as soon as the last
+           answer came, for --seconds. The clients are asyncio coroutines over raw sockets in --processes
+           processes, so they cost the server little CPU; what they used is printed.
 Prints requests/s, latency p50/p95/p99/max, errors (any answer but 200, a dropped connection, a timeout),
 the load generator's and the server's CPU, and requests/s as a share of the ceiling.
 Targets (50 clients, 60 s): 0 errors, >= 60% of the ceiling, p99 <= 500 ms.

@@ -2,7 +2,9 @@
 
 Sets up a throw-away platform (SQLite, or PostgreSQL with --database-url; the three ready-made ImageNet
 EfficientNet-Lite models), starts the production web server (gunicorn with webapp/gunicorn.conf.py, one
-worker process) and times, interleaved request by request, on one 224x224 JPEG:
+worker process) and times, on one 224x224 JPEG, in two phases each interleaved request by request with the
+floors: HTTP first, before TensorFlow is loaded into this process (its thread pools slowed the server's
+answers measured beside them), then the Keras rows:
   keras-predict   the seed's baseline: decode, then the Keras model's model.predict() per request, which
                   Keras documents as meant for large batches (it builds a data pipeline on every call)
   keras-batch     decode, then model.predict_on_batch(): the competent way to call Keras per request
