@@ -3,7 +3,8 @@ time, beside the interpreter's own ceiling on this machine's cores, measured in 
 
 Sets up a throw-away platform (as predict_latency.py: SQLite, or PostgreSQL with --database-url, as
 production runs), starts gunicorn with webapp/gunicorn.conf.py on 127.0.0.1 (its defaults: a worker per
-core and one more, 2 threads each, no keep-alive), then:
+core and one more, each answering one request at a time, no keep-alive; SIGHTLINE_WEB_* in the
+environment change them), then:
   ceiling  one process per core, each calling the LiteRT interpreter (Lite0, one thread) on decoded pixels
            in a loop for --ceiling-seconds, before the load and after it (the mean counts): the images/s
            no server on these cores can beat;
@@ -247,7 +248,12 @@ def main() -> None:
 
     seconds = arguments.seconds
     rate = len(latencies) / seconds
-    print(f"\n{arguments.clients} clients for {seconds:.0f} s, keep-alive, Lite0 at {lite0.image_size}px (float)")
+    from webapp.web_tier import web_threads, web_workers
+
+    workers, threads = web_workers(), web_threads()
+    worker_class = os.environ.get("SIGHTLINE_WEB_WORKER_CLASS") or ("sync" if threads == 1 else "gthread")
+    print(f"\n{arguments.clients} clients for {seconds:.0f} s, Lite0 at {lite0.image_size}px (float)")
+    print(f"server: gunicorn, {workers} workers x {threads} threads ({worker_class})")
     print(f"database: {env.get('DATABASE_URL', 'SQLite')}")
     print(
         f"interpreter ceiling: {ceiling:.0f} images/s ({os.cpu_count()} processes, one thread each; "

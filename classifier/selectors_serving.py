@@ -26,6 +26,7 @@ from django.db.models.expressions import Col
 from rest_framework.authtoken.models import Token
 
 from classifier.models import Dataset, ModelVersion
+from webapp.prepared_statements import prepared_execute
 
 # What answering needs from a version (services.serving, services.quantization); the large evaluation
 # fields (metrics, most_confused, history in plan) stay in the database. Its class names come from
@@ -95,7 +96,7 @@ def model_version_usable_with_token(*, token_key: str, version_id: int) -> Token
     # The connection itself, not the proxy: each read through ``django.db.connection`` looks it up again.
     database = connections[DEFAULT_DB_ALIAS]
     with database.cursor() as cursor:
-        cursor.execute(_query(), [version_id, token_key])
+        prepared_execute(cursor, database, name="sightline_token_version", sql=_query(), params=[version_id, token_key])
         row = cursor.fetchone()
     if row is None:
         return None

@@ -16,6 +16,8 @@ def _media_in_tmp(settings, tmp_path):
     # Every test writes files into its own folder, never into the developer's var/media.
     settings.MEDIA_ROOT = tmp_path / "media"
     settings.SIGHTLINE_FEATURE_CACHE_DIR = tmp_path / "feature-cache"
+    # Host-wide bounds (webapp.host_slots) are per test: parallel test processes share the host.
+    settings.SIGHTLINE_LOCK_DIR = tmp_path / "locks"
     # Real password hashing dominates set-up time and proves nothing here.
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 

@@ -1,7 +1,11 @@
 """What one request, upload, archive, training, account and URL fetch may use: the limits that keep a
 public instance up whatever its users send."""
 
-from webapp.env import env_float, env_int, env_list
+from pathlib import Path
+
+from webapp.base_settings import VAR_DIR
+from webapp.env import env_float, env_int, env_list, env_str
+from webapp.web_tier import web_threads, web_workers
 
 # Upload limits: a request body, one image, and the pixels Pillow may decode (bombs).
 DATA_UPLOAD_MAX_MEMORY_SIZE = env_int("DATA_UPLOAD_MAX_MEMORY_SIZE", 10 * 1024 * 1024)
@@ -54,12 +58,15 @@ SIGHTLINE_URL_FETCH_DEADLINE_SECONDS = env_float("SIGHTLINE_URL_FETCH_DEADLINE_S
 # and a host name must resolve within the DNS timeout.
 SIGHTLINE_URL_FETCH_PORTS = [int(port) for port in env_list("SIGHTLINE_URL_FETCH_PORTS", ["80", "443"])]
 SIGHTLINE_URL_FETCH_DNS_TIMEOUT_SECONDS = env_float("SIGHTLINE_URL_FETCH_DNS_TIMEOUT_SECONDS", 3.0)
-# Image URLs fetched at once per web process for answers a request waits for (sync predictions): a fetch
-# may take the whole deadline, so slow URLs must not hold every web thread. Default: one thread fewer than
-# a web process has (SIGHTLINE_WEB_THREADS, read with the same default by webapp/gunicorn.conf.py).
+# Image URLs fetched at once by all the web processes of a host (webapp.host_slots) for answers a request
+# waits for (sync predictions): a fetch may take the whole deadline and holds its process (or thread), so
+# slow URLs must leave most of the web tier answering everyone else. Default: a third of the host's web
+# threads (webapp.web_tier), at least one.
 SIGHTLINE_URL_FETCH_SYNC_CONCURRENCY = env_int(
-    "SIGHTLINE_URL_FETCH_SYNC_CONCURRENCY", max(1, env_int("SIGHTLINE_WEB_THREADS", 2) - 1)
+    "SIGHTLINE_URL_FETCH_SYNC_CONCURRENCY", max(1, web_workers() * web_threads() // 3)
 )
+# Where the host's web processes keep the lock files of such bounds: a folder on this host's own disk.
+SIGHTLINE_LOCK_DIR = Path(env_str("SIGHTLINE_LOCK_DIR", str(VAR_DIR / "locks")))
 # URL-list imports (docs/imports.md): rows a list may have, URLs fetched at once, at most so many at once
 # from one host and requests to one host at least so far apart (politeness), and how often a temporary
 # failure (timeout, broken connection, 429/5xx) is tried again, after a pause doubling from the backoff;

@@ -114,6 +114,10 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
         "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
     }
 
+# The predict endpoint's lookup and history row are prepared once per PostgreSQL connection
+# (webapp.prepared_statements); false behind a pooler that moves a client between server sessions.
+SIGHTLINE_DB_PREPARED_STATEMENTS = env_bool("SIGHTLINE_DB_PREPARED_STATEMENTS", True)
+
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_PASSWORD_VALIDATORS = [

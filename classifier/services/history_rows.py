@@ -8,8 +8,8 @@ The client waits for this row (its id is in the answer), so two costs matter mor
   wal_writer_delay (200 ms) a few times over; only a database crash inside that window loses it, and
   its stored image then becomes an orphan the sweep deletes.
 - The ORM compiles its INSERT on every call, which takes longer than PostgreSQL takes to run it. The
-  statement here is built once from the model's own fields, and each value goes through its field's
-  ``pre_save`` and ``get_db_prep_save`` as the ORM's insert does.
+  statement here is built once from the model's own fields (and prepared once per connection), and each
+  value goes through its field's ``pre_save`` and ``get_db_prep_save`` as the ORM's insert does.
 
 Other databases (SQLite in development) take the ORM's ordinary insert.
 """
@@ -22,6 +22,10 @@ from django.db import DEFAULT_DB_ALIAS, connections, transaction
 from django.db.models import Field
 
 from classifier.models import Prediction
+from webapp.prepared_statements import prepared_execute
+
+# Prepared once per connection (webapp.prepared_statements): parsed and planned once, not per answer.
+_PREPARED = "sightline_history_row"
 
 
 def _quoted_column(field: Field[Any, Any], quote: Callable[[str], str]) -> str:
@@ -56,20 +60,21 @@ def history_row_insert(prediction: Prediction) -> Prediction:
     values = [field.get_db_prep_save(field.pre_save(prediction, True), connection) for field in fields]
     if connection.in_atomic_block:
         with connection.cursor() as cursor:
-            cursor.execute(sql, values)
+            prepared_execute(cursor, connection, name=_PREPARED, sql=sql, params=values)
             prediction.pk = cursor.fetchone()[0]
     elif getattr(getattr(connection, "Database", None), "__name__", "") == "psycopg2":  # the backend's driver
         # One simple query of two statements runs as one implicit transaction, so SET LOCAL applies to it;
         # psycopg2 hands back the last statement's rows.
         with connection.cursor() as cursor:
-            cursor.execute("SET LOCAL synchronous_commit TO OFF; " + sql, values)
+            prefix = "SET LOCAL synchronous_commit TO OFF; "
+            prepared_execute(cursor, connection, name=_PREPARED, sql=sql, params=values, prefix=prefix)
             prediction.pk = cursor.fetchone()[0]
     else:
         # psycopg 3 answers the first statement's results first (and refuses two with server-side
         # binding): the same transaction in four round trips.
         with transaction.atomic(using=connection.alias), connection.cursor() as cursor:
             cursor.execute("SET LOCAL synchronous_commit TO OFF")
-            cursor.execute(sql, values)
+            prepared_execute(cursor, connection, name=_PREPARED, sql=sql, params=values)
             prediction.pk = cursor.fetchone()[0]
     prediction._state.adding = False
     prediction._state.db = connection.alias

@@ -28,6 +28,7 @@ from classifier.services.url_targets import (
     target_addresses,
     url_target,
 )
+from webapp.host_slots import host_slot
 from webapp.units import human_bytes
 
 MAX_REDIRECTS = 3
@@ -209,35 +210,28 @@ def url_image_fetch(*, url: str) -> FetchedImage:
     return FetchedImage(image=checked, filename=fetched.filename)
 
 
-# The quota name of a sync URL prediction refused because this process is fetching all it may at once.
+# The quota name of a sync URL prediction refused because this host's web processes are fetching all they
+# may at once.
 URL_FETCHES_NOW = "url_fetches_now"
-_sync_lock = threading.Lock()
-_sync_fetching = 0
 
 
 def url_image_fetch_now(*, url: str) -> FetchedImage:
     """``url_image_fetch`` for a request that waits for its answer (a sync prediction), at most
-    ``SIGHTLINE_URL_FETCH_SYNC_CONCURRENCY`` at a time in this process.
+    ``SIGHTLINE_URL_FETCH_SYNC_CONCURRENCY`` at a time among all the web processes of this host.
 
-    A fetch may hold its web thread for the whole deadline (15 s), so without a bound a few slow URLs
-    would occupy every thread and the server would stop answering anything. Beyond it the request is
+    A fetch may hold its web process for the whole deadline (15 s), so without a bound a few slow URLs
+    would occupy every process and the server would stop answering anything. Beyond it the request is
     refused at once (429); the queued predictions fetch on a worker, with no such bound.
     """
-    global _sync_fetching
     allowed = settings.SIGHTLINE_URL_FETCH_SYNC_CONCURRENCY
-    with _sync_lock:
-        if _sync_fetching >= allowed:
+    with host_slot("url-fetch-now", allowed) as held:
+        if not held:
             raise QuotaExceeded(
                 quota=URL_FETCHES_NOW,
-                used=_sync_fetching,
+                used=allowed,
                 allowed=allowed,
-                message=f"This server is already fetching {_sync_fetching} image URLs for answers now, its limit; "
+                message=f"This server is already fetching {allowed} image URLs for answers now, its limit; "
                 "send the image itself, queue the prediction (async), or try again in a few seconds.",
             )
-        _sync_fetching += 1
-    try:
         return url_image_fetch(url=url)
-    finally:
-        with _sync_lock:
-            _sync_fetching -= 1
 

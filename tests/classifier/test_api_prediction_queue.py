@@ -90,27 +90,27 @@ def test_the_history_lists_only_your_own_predictions(user_api, other_api, versio
 
 
 def test_sync_url_fetches_beyond_the_limit_are_refused_at_once_and_queued_ones_are_not(
-    user_api, version, image_server, settings, monkeypatch
+    user_api, version, image_server, settings
 ):
-    from classifier.services import url_fetch
+    from webapp.host_slots import host_slot
 
     image_server.routes["/blue.png"] = Route(body=image_bytes(color=BLUE, fmt="PNG"))
     settings.SIGHTLINE_URL_FETCH_SYNC_CONCURRENCY = 2
-    # Two slow URLs are being fetched by other requests of this process right now.
-    monkeypatch.setattr(url_fetch, "_sync_fetching", 2)
+    # Two slow URLs are being fetched by other web processes of this host right now.
+    with host_slot("url-fetch-now", 2) as first, host_slot("url-fetch-now", 2) as second:
+        assert first and second
+        refused = predict(user_api, version, {"url": image_server.url("/blue.png")})
 
-    refused = predict(user_api, version, {"url": image_server.url("/blue.png")})
-
-    assert refused.status_code == 429
-    body = refused.json()
-    assert (body["quota"], body["used"], body["allowed"]) == ("url_fetches_now", 2, 2)
-    assert "send the image itself" in body["detail"]
-    assert not Prediction.objects.exists()
-    # A queued prediction fetches on a worker: not bounded here.
-    queued = user_api.post(
-        "/api/v1/predictions/", {"model_version": version.id, "url": image_server.url("/blue.png")}, format="json"
-    )
-    assert queued.status_code == 202, queued.content
-    monkeypatch.setattr(url_fetch, "_sync_fetching", 0)
+        assert refused.status_code == 429
+        body = refused.json()
+        assert (body["quota"], body["used"], body["allowed"]) == ("url_fetches_now", 2, 2)
+        assert "send the image itself" in body["detail"]
+        assert not Prediction.objects.exists()
+        # A queued prediction fetches on a worker: not bounded here.
+        queued = user_api.post(
+            "/api/v1/predictions/", {"model_version": version.id, "url": image_server.url("/blue.png")}, format="json"
+        )
+        assert queued.status_code == 202, queued.content
     assert predict(user_api, version, {"url": image_server.url("/blue.png")}).status_code == 200
-    assert url_fetch._sync_fetching == 0, "the slot is given back"
+    with host_slot("url-fetch-now", 2) as first, host_slot("url-fetch-now", 2) as second:
+        assert first and second, "the answered request gave its slot back"

@@ -103,25 +103,33 @@ def test_web_and_image_serve_with_the_project_gunicorn_config():
 def test_gunicorn_config_sizes_the_web_tier_from_the_environment():
     defaults = _gunicorn_settings({})
     assert defaults["workers"] == str((os.cpu_count() or 1) + 1)
-    assert (defaults["worker_class"], defaults["threads"]) == ("gthread", "2")
-    # A process takes no more connections than its threads, and none is kept alive: requests queue in the
-    # kernel's accept queue, first come first served across processes (docs/serving.md).
-    assert (defaults["worker_connections"], defaults["keepalive"]) == ("2", "0")
+    # One request at a time per process, none kept alive: requests queue in the kernel's accept queue,
+    # first come first served across processes (docs/serving.md).
+    assert (defaults["worker_class"], defaults["threads"], defaults["keepalive"]) == ("sync", "1", "0")
+    # A sync worker is silent for a whole request: the longest (an archive upload stored) must fit.
+    assert defaults["timeout"] == "300"
     assert defaults["bind"] == "['0.0.0.0:8000']"
     tuned = _gunicorn_settings(
         {"SIGHTLINE_WEB_WORKERS": "3", "SIGHTLINE_WEB_THREADS": "8", "SIGHTLINE_WEB_TIMEOUT": "30"}
     )
     assert (tuned["workers"], tuned["threads"], tuned["timeout"]) == ("3", "8", "30")
-    assert tuned["worker_connections"] == "8"
+    # Threads make it a threaded worker that takes no more connections than it has threads.
+    assert (tuned["worker_class"], tuned["worker_connections"]) == ("gthread", "8")
 
 
 def test_gunicorn_config_gives_web_interpreters_the_cores_unless_told(monkeypatch):
     config = (ROOT / "webapp" / "gunicorn.conf.py").read_text()
-    # Set first so the test's end restores the variable however the config file changed it.
-    monkeypatch.setenv("SIGHTLINE_INTERPRETER_THREADS", "")
-    monkeypatch.delenv("SIGHTLINE_INTERPRETER_THREADS")
+    # Set first so the test's end restores the variables however the config file changed them.
+    for name in ("SIGHTLINE_INTERPRETER_THREADS", "SIGHTLINE_WEB_WORKERS", "SIGHTLINE_WEB_THREADS"):
+        monkeypatch.setenv(name, "")
+        monkeypatch.delenv(name)
     exec(config, {})  # noqa: S102 - the project's own config file
     assert os.environ["SIGHTLINE_INTERPRETER_THREADS"] == str(max(1, min(os.cpu_count() or 1, 4)))
+    # The tier's size goes to the workers too: settings' defaults follow it (webapp.limits_settings).
+    assert (os.environ["SIGHTLINE_WEB_WORKERS"], os.environ["SIGHTLINE_WEB_THREADS"]) == (
+        str((os.cpu_count() or 1) + 1),
+        "1",
+    )
     monkeypatch.setenv("SIGHTLINE_INTERPRETER_THREADS", "2")
     exec(config, {})  # noqa: S102
     assert os.environ["SIGHTLINE_INTERPRETER_THREADS"] == "2"
@@ -201,3 +209,24 @@ def test_check_deploy_is_clean_with_production_settings():
         timeout=120,
     )
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+@pytest.mark.parametrize(
+    ("workers", "threads", "fetches"), [("3", "1", "1"), ("9", "1", "3"), ("3", "4", "4"), ("1", "1", "1")]
+)
+def test_sync_url_fetches_at_once_default_to_a_third_of_the_hosts_web_threads(workers, threads, fetches):
+    result = subprocess.run(
+        [sys.executable, "-c", "from webapp import settings; print(settings.SIGHTLINE_URL_FETCH_SYNC_CONCURRENCY)"],
+        cwd=ROOT,
+        env={
+            **{name: value for name, value in os.environ.items() if name != "SIGHTLINE_URL_FETCH_SYNC_CONCURRENCY"},
+            "SIGHTLINE_DEV": "1",
+            "SIGHTLINE_WEB_WORKERS": workers,
+            "SIGHTLINE_WEB_THREADS": threads,
+        },
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == fetches
