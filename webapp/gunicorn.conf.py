@@ -35,7 +35,8 @@ backlog = env_int("SIGHTLINE_WEB_BACKLOG", 2048)
 # A worker silent for this long is stuck and is restarted. A sync worker is silent for the whole of each
 # request, so its limit is the longest request's (storing a 2 GiB archive upload; nginx gives up on an answer
 # after 120 s, and the process still finishes its writes); a threaded worker's main loop speaks between them.
-timeout = env_int("SIGHTLINE_WEB_TIMEOUT", 300 if worker_class == "sync" else 60)
+# (gunicorn runs gthread whenever threads > 1, whatever the class says.)
+timeout = env_int("SIGHTLINE_WEB_TIMEOUT", 300 if worker_class == "sync" and threads == 1 else 60)
 graceful_timeout = env_int("SIGHTLINE_WEB_GRACEFUL_TIMEOUT", 30)
 loglevel = env_str("SIGHTLINE_WEB_LOG_LEVEL", "info")
 accesslog = env_str("SIGHTLINE_WEB_ACCESS_LOG", "") or None

@@ -36,6 +36,9 @@ def host_slot(name: str, count: int) -> Iterator[bool]:
         except BlockingIOError:
             os.close(descriptor)
             continue
+        except BaseException:
+            os.close(descriptor)
+            raise
         try:
             yield True
         finally:

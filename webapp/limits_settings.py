@@ -60,8 +60,8 @@ SIGHTLINE_URL_FETCH_PORTS = [int(port) for port in env_list("SIGHTLINE_URL_FETCH
 SIGHTLINE_URL_FETCH_DNS_TIMEOUT_SECONDS = env_float("SIGHTLINE_URL_FETCH_DNS_TIMEOUT_SECONDS", 3.0)
 # Image URLs fetched at once by all the web processes of a host (webapp.host_slots) for answers a request
 # waits for (sync predictions): a fetch may take the whole deadline and holds its process (or thread), so
-# slow URLs must leave most of the web tier answering everyone else. Default: a third of the host's web
-# threads (webapp.web_tier), at least one.
+# slow URLs must leave most of the web tier answering everyone else. Default: a third of the web tier's
+# workers x threads (webapp.web_tier), at least one.
 SIGHTLINE_URL_FETCH_SYNC_CONCURRENCY = env_int(
     "SIGHTLINE_URL_FETCH_SYNC_CONCURRENCY", max(1, web_workers() * web_threads() // 3)
 )

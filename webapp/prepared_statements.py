@@ -8,7 +8,9 @@ A statement is prepared on a connection the first time it runs there (PREPARE ou
 was made in and lasts as long as the connection's session). A pooler that moves a client between server
 sessions (PgBouncer's transaction pooling) would lose them: ``SIGHTLINE_DB_PREPARED_STATEMENTS=false``
 runs the plain statements. A statement that went missing anyway (a ``DISCARD ALL``) is prepared again
-and run once more, outside a transaction; inside one, the error is the caller's, as any database error.
+and run once more, outside a transaction; inside one, the error is the caller's, as any database error,
+and the statement is prepared again on its next run. So is one whose result columns a migration changed
+under a running process ("cached plan must not change result type").
 Other databases (SQLite in development) run the plain statement.
 """
 
@@ -23,8 +25,10 @@ from django.db.backends.utils import CursorWrapper
 from django.db.utils import DatabaseError
 
 _NAME = re.compile(r"sightline_[a-z_]{1,50}")
-# SQLSTATE 26000, invalid_sql_statement_name: "prepared statement ... does not exist".
-_MISSING = "26000"
+# Errors after which a statement is prepared again: 26000, "prepared statement ... does not exist" (the
+# session lost it), and 0A000, "cached plan must not change result type" (a migration changed a column it
+# returns while this process kept its connection).
+_PREPARE_AGAIN = {"26000", "0A000"}
 # Per database wrapper (one per thread and alias): the DB-API connection the names were prepared on, and
 # the names. A new connection (Django reconnects after CONN_MAX_AGE or an error) starts with none.
 _prepared: "weakref.WeakKeyDictionary[BaseDatabaseWrapper, tuple[object, set[str]]]" = weakref.WeakKeyDictionary()
@@ -52,9 +56,12 @@ def prepared_execute(
     try:
         cursor.execute(execute, params)
     except DatabaseError as error:
-        if _sqlstate(error) != _MISSING or database.in_atomic_block:
+        if _sqlstate(error) not in _PREPARE_AGAIN:
             raise
+        # Whatever happens next, this connection's statements are prepared again on their next run.
         _prepared.pop(database, None)
+        if database.in_atomic_block:
+            raise
         _prepare(cursor, database, name=name, sql=sql, count=len(params))
         cursor.execute(execute, params)
 

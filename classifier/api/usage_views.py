@@ -38,7 +38,7 @@ class AccountUsageSerializer(serializers.Serializer[dict[str, Any]]):
 
 class QuotaExceededSerializer(serializers.Serializer[dict[str, Any]]):
     """The body of a 429 for a request over one of the account's quotas, or over the server's sync URL
-    fetches at once (``url_fetches_now``, per web process)."""
+    fetches at once (``url_fetches_now``, across the host's web processes)."""
 
     detail = serializers.CharField()
     quota = serializers.ChoiceField(choices=[*QUOTA_SETTINGS, URL_FETCHES_NOW])

@@ -51,7 +51,40 @@ def test_a_statement_the_session_lost_is_prepared_again_and_run_outside_a_transa
         cursor.execute("DEALLOCATE ALL")
     with pytest.raises(DatabaseError), transaction.atomic():
         add(1, 2)
-    assert add(1, 2) == 3
+    # ...and the next run, in a transaction or not, prepares it again.
+    with transaction.atomic():
+        assert add(1, 2) == 3
+    assert add(2, 2) == 4
+
+
+@on_postgresql
+@pytest.mark.django_db(transaction=True)
+def test_a_statement_whose_result_type_a_migration_changed_is_prepared_again():
+    database = connections[DEFAULT_DB_ALIAS]
+    with database.cursor() as cursor:
+        cursor.execute("CREATE TABLE sightline_test_widths (name varchar(10))")
+        cursor.execute("INSERT INTO sightline_test_widths VALUES ('a')")
+    try:
+
+        def names() -> list[str]:
+            with database.cursor() as cursor:
+                prepared_execute(
+                    cursor,
+                    database,
+                    name="sightline_test_widths",
+                    sql="SELECT name FROM sightline_test_widths WHERE name <> %s",
+                    params=[""],
+                )
+                return [row[0] for row in cursor.fetchall()]
+
+        assert names() == ["a"]
+        with database.cursor() as cursor:
+            # As a max_length change migrates it, while the web processes keep their connections.
+            cursor.execute("ALTER TABLE sightline_test_widths ALTER COLUMN name TYPE varchar(250)")
+        assert names() == ["a"]
+    finally:
+        with database.cursor() as cursor:
+            cursor.execute("DROP TABLE sightline_test_widths")
 
 
 @on_postgresql
