@@ -248,12 +248,10 @@ def main() -> None:
 
     seconds = arguments.seconds
     rate = len(latencies) / seconds
-    from webapp.web_tier import web_threads, web_workers
+    from webapp.web_tier import web_threads, web_worker_class, web_workers
 
-    workers, threads = web_workers(), web_threads()
-    worker_class = os.environ.get("SIGHTLINE_WEB_WORKER_CLASS") or ("sync" if threads == 1 else "gthread")
     print(f"\n{arguments.clients} clients for {seconds:.0f} s, Lite0 at {lite0.image_size}px (float)")
-    print(f"server: gunicorn, {workers} workers x {threads} threads ({worker_class})")
+    print(f"server: gunicorn, {web_workers()} workers x {web_threads()} threads ({web_worker_class()})")
     print(f"database: {env.get('DATABASE_URL', 'SQLite')}")
     print(
         f"interpreter ceiling: {ceiling:.0f} images/s ({os.cpu_count()} processes, one thread each; "

@@ -8,7 +8,7 @@ process). Measured with bench/load.py (50 clients); see docs/serving.md, "The se
 import os
 
 from webapp.env import env_int, env_str
-from webapp.web_tier import web_threads, web_workers
+from webapp.web_tier import web_threads, web_worker_class, web_workers
 
 bind = env_str("SIGHTLINE_WEB_BIND", "0.0.0.0:8000")
 # One process per core and one more: while a process's request waits on the database or runs Python under
@@ -23,7 +23,7 @@ workers = web_workers()
 # slow thing a request can do itself, fetch an image URL, is bounded across the host's processes
 # (SIGHTLINE_URL_FETCH_SYNC_CONCURRENCY). SIGHTLINE_WEB_THREADS above 1 makes gunicorn use gthread.
 threads = web_threads()
-worker_class = env_str("SIGHTLINE_WEB_WORKER_CLASS", "sync" if threads == 1 else "gthread")
+worker_class = web_worker_class()
 # A threaded process takes no more connections than it has threads, so requests beyond them wait in the
 # kernel's accept queue, which every process takes from in turn: first come, first served across processes.
 worker_connections = env_int("SIGHTLINE_WEB_CONNECTIONS", threads)

@@ -3,7 +3,7 @@ and by the settings whose defaults follow from it (URL fetches a host's web proc
 
 import os
 
-from webapp.env import env_int
+from webapp.env import env_int, env_str
 
 
 def web_workers() -> int:
@@ -14,3 +14,9 @@ def web_workers() -> int:
 def web_threads() -> int:
     """Requests one web process answers at once: 1 (gunicorn's sync worker); more makes it a threaded worker."""
     return env_int("SIGHTLINE_WEB_THREADS", 1)
+
+
+def web_worker_class() -> str:
+    """gunicorn's worker class: ``sync`` for one thread, else ``gthread`` (which gunicorn runs whenever
+    threads > 1, whatever the class says)."""
+    return env_str("SIGHTLINE_WEB_WORKER_CLASS", "sync" if web_threads() == 1 else "gthread")
