@@ -2,7 +2,8 @@
 time, beside the interpreter's own ceiling on this machine's cores, measured in the same run.
 
 Sets up a throw-away platform (as predict_latency.py: SQLite, or PostgreSQL with --database-url, as
-production runs), starts gunicorn with webapp/gunicorn.conf.py on 127.0.0.1 (its defaults: a worker per
+production runs; rate limits counted in each process's memory, or in Redis with --cache-url, as production
+counts them), starts gunicorn with webapp/gunicorn.conf.py on 127.0.0.1 (its defaults: a worker per
 core and one more, each answering one request at a time, no keep-alive; SIGHTLINE_WEB_* in the
 environment change them), then:
   ceiling  one process per core, each calling the LiteRT interpreter (Lite0, one thread) on decoded pixels
@@ -17,7 +18,7 @@ the load generator's and the server's CPU, and requests/s as a share of the ceil
 Targets (50 clients, 60 s): 0 errors, >= 60% of the ceiling, p99 <= 500 ms.
 
     .venv/bin/python bench/load.py [--clients 50] [--seconds 60] [--var-dir DIR]
-        [--database-url postgres://postgres@127.0.0.1:5432/sightline_bench]
+        [--database-url postgres://postgres@127.0.0.1:5432/sightline_bench] [--cache-url redis://127.0.0.1:6379/13]
 """
 
 import argparse
@@ -182,9 +183,10 @@ def main() -> None:
     parser.add_argument("--ceiling-seconds", type=float, default=10)
     parser.add_argument("--var-dir", help="reuse a platform folder (skips the model install next time)")
     parser.add_argument("--database-url", default="", help="PostgreSQL instead of SQLite (created when missing)")
+    parser.add_argument("--cache-url", default="", help="Redis for the rate limits' counts, as production keeps them")
     arguments = parser.parse_args()
     var_dir = arguments.var_dir or tempfile.mkdtemp(prefix="sightline-bench-")
-    _token, versions, env = setup_platform(var_dir, arguments.database_url)
+    _token, versions, env = setup_platform(var_dir, arguments.database_url, arguments.cache_url)
     lite0 = versions[0]
 
     from django.core.files.storage import default_storage
@@ -252,7 +254,8 @@ def main() -> None:
 
     print(f"\n{arguments.clients} clients for {seconds:.0f} s, Lite0 at {lite0.image_size}px (float)")
     print(f"server: gunicorn, {web_workers()} workers x {web_threads()} threads ({web_worker_class()})")
-    print(f"database: {env.get('DATABASE_URL', 'SQLite')}")
+    counts = env.get("SIGHTLINE_CACHE_URL") or "process memory"
+    print(f"database: {env.get('DATABASE_URL', 'SQLite')}; rate limit counts: {counts}")
     print(
         f"interpreter ceiling: {ceiling:.0f} images/s ({os.cpu_count()} processes, one thread each; "
         f"{ceilings[0]:.0f} before the load, {ceilings[1]:.0f} after)"

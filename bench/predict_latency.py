@@ -1,6 +1,7 @@
 """Sync prediction latency end to end over HTTP, against Keras and the interpreter, in one run.
 
-Sets up a throw-away platform (SQLite, or PostgreSQL with --database-url; the three ready-made ImageNet
+Sets up a throw-away platform (SQLite, or PostgreSQL with --database-url; rate limits counted in the web
+process's memory, or in Redis with --cache-url, as production counts them; the three ready-made ImageNet
 EfficientNet-Lite models), starts the production web server (gunicorn with webapp/gunicorn.conf.py, one
 worker process) and times, on one 224x224 JPEG, in two phases each interleaved request by request with the
 floors: HTTP first, before TensorFlow is loaded into this process (its thread pools slowed the server's
@@ -21,7 +22,7 @@ and reads the web worker's resident memory.
 Targets: http p50 <= floor p50 + 3 ms; http p50 <= 0.5 x competent Keras p50; web RSS with 3 models <= 300 MB.
 
     .venv/bin/python bench/predict_latency.py [--requests 200] [--var-dir DIR]
-        [--database-url postgres://postgres@127.0.0.1:5432/sightline_bench]
+        [--database-url postgres://postgres@127.0.0.1:5432/sightline_bench] [--cache-url redis://127.0.0.1:6379/13]
 """
 
 import argparse
@@ -104,9 +105,10 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=200)
     parser.add_argument("--var-dir", help="reuse a platform folder (skips the model install next time)")
     parser.add_argument("--database-url", default="", help="PostgreSQL instead of SQLite (created when missing)")
+    parser.add_argument("--cache-url", default="", help="Redis for the rate limits' counts, as production keeps them")
     arguments = parser.parse_args()
     var_dir = arguments.var_dir or tempfile.mkdtemp(prefix="sightline-bench-")
-    token, versions, env = setup_platform(var_dir, arguments.database_url)
+    token, versions, env = setup_platform(var_dir, arguments.database_url, arguments.cache_url)
     lite0 = versions[0]
 
     from django.core.files.storage import default_storage
@@ -144,7 +146,10 @@ def main() -> None:
             arguments.requests,
         )
         print(f"lite0 answers: {[p['label'] for p in answers[-1]['predictions'][:3]]}")
-        print(f"database: {env.get('DATABASE_URL', 'SQLite')}; web interpreter threads: {web_threads}")
+        print(
+            f"database: {env.get('DATABASE_URL', 'SQLite')}; rate limit counts: "
+            f"{env.get('SIGHTLINE_CACHE_URL') or 'process memory'}; web interpreter threads: {web_threads}"
+        )
         print(f"TensorFlow loaded in this process during phase 1: {'tensorflow' in sys.modules}")
         keras_model = load_keras(default_storage.path(stored_file_name(lite0.keras_file)))
         keras_timings = timed({**keras_calls(keras_model, jpeg, lite0.image_size), **floor_calls}, arguments.requests)

@@ -53,12 +53,16 @@ def database_create(database_url: str) -> None:
     server.close()
 
 
-def setup_platform(var_dir: str, database_url: str = "") -> tuple[str, list["ModelVersion"], dict[str, str]]:
+def setup_platform(
+    var_dir: str, database_url: str = "", cache_url: str = ""
+) -> tuple[str, list["ModelVersion"], dict[str, str]]:
     """Migrate, install the ImageNet models and make a user; returns (token, versions, env).
 
     SQLite in ``var_dir`` by default; ``database_url`` (e.g. postgres://postgres@127.0.0.1:5432/sightline_bench,
     created when missing) runs on PostgreSQL as production does, whose row locks let concurrent requests
-    write their history rows at once where SQLite takes one writer at a time.
+    write their history rows at once where SQLite takes one writer at a time. ``cache_url`` (e.g.
+    redis://127.0.0.1:6379/13) keeps the rate limits' counts in Redis, as production does (one round trip a
+    prediction); without it each web process counts in its own memory.
     """
     env = {
         # A rate limit above what a bench sends: the throttle still runs on every request, refusing none.
@@ -71,6 +75,8 @@ def setup_platform(var_dir: str, database_url: str = "") -> tuple[str, list["Mod
     if database_url:
         database_create(database_url)
         env["DATABASE_URL"] = database_url
+    if cache_url:
+        env["SIGHTLINE_CACHE_URL"] = cache_url
     os.environ.update(env)
     import django
 

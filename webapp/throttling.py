@@ -1,8 +1,9 @@
 """Rate limits: the client's real address, DRF throttles keyed on it (or on the account), and the same
 limits for the sign-in and sign-up pages.
 
-Counts live in the default cache (``SIGHTLINE_CACHE_URL``: Redis, shared by every web process) and
-rates come from ``SIGHTLINE_THROTTLE_RATES``, read on each request.
+Counts live in the default cache (``SIGHTLINE_CACHE_URL``: Redis, shared by every web process), kept by
+``webapp.rate_counts`` (checked and added to in one atomic step), and rates come from
+``SIGHTLINE_THROTTLE_RATES``, read on each request.
 """
 
 from collections.abc import Callable
@@ -15,6 +16,8 @@ from django.http import HttpRequest, HttpResponseBase
 from django.shortcuts import render
 from rest_framework.exceptions import Throttled
 from rest_framework.throttling import SimpleRateThrottle
+
+from webapp.rate_counts import request_count
 
 if TYPE_CHECKING:
     from rest_framework.request import Request
@@ -66,6 +69,25 @@ class AddressRateThrottle(SimpleRateThrottle):
 
     def get_cache_key(self, request: HttpRequest, view: object) -> str | None:
         return self.cache_format % {"scope": self.scope, "ident": self.get_ident(request)}
+
+    def allow_request(self, request: "Request", view: "APIView") -> bool:
+        """DRF's rule (fewer than the rate's count in its last period), counted atomically: see
+        ``webapp.rate_counts`` for why DRF's read-modify-write of the cache is not used."""
+        if self.rate is None:
+            return True
+        self.key = self.get_cache_key(request, view)
+        if self.key is None:
+            return True
+        self.now = self.timer()
+        counted = request_count(
+            cache=self.cache, key=self.key, now=self.now, duration=self.duration, limit=self.num_requests
+        )
+        self.oldest = counted.oldest
+        return True if counted.allowed else self.throttle_failure()
+
+    def wait(self) -> float:
+        """Seconds until the oldest counted request leaves the period, so one more is allowed."""
+        return max(0.0, self.oldest + self.duration - self.now)
 
     def throttle_failure(self) -> bool:
         period = _PERIOD_NAMES.get(self.duration, f"{self.duration} seconds")

@@ -1,0 +1,125 @@
+"""The rate limits' counts: DRF's rule, kept atomically, so concurrent requests from several web processes
+cannot slip past a limit, in Redis (shared) and in one process's memory (development)."""
+
+import os
+import threading
+import uuid
+from array import array
+
+import pytest
+from django.core.cache.backends.locmem import LocMemCache
+from django.core.cache.backends.redis import RedisCache
+
+from webapp.rate_counts import Counted, request_count
+
+REDIS_URL = os.environ.get("SIGHTLINE_CACHE_URL") or "redis://127.0.0.1:6379/14"
+
+
+def _redis(prefix: str) -> RedisCache:
+    import redis
+
+    try:
+        redis.Redis.from_url(REDIS_URL, socket_connect_timeout=1).ping()
+    except redis.exceptions.RedisError:
+        pytest.skip(f"Redis is not reachable at {REDIS_URL}")
+    # A client of its own, as each gunicorn worker has.
+    return RedisCache(REDIS_URL, {"KEY_PREFIX": prefix})
+
+
+@pytest.fixture
+def prefix():
+    prefix = f"test-counts-{uuid.uuid4().hex}"
+    yield prefix
+    cache = _redis(prefix)
+    cache.delete_many(["k", "other"])
+
+
+@pytest.fixture(params=["redis", "local"])
+def caches(request, prefix):
+    """A factory of caches that share counts as the web processes' caches do: Redis clients of one server,
+    or (development) one process's memory."""
+    if request.param == "redis":
+        return lambda: _redis(prefix)
+    shared = LocMemCache(f"counts-{prefix}", {})
+    return lambda: shared
+
+
+def _count(cache, now, *, key="k", duration=60.0, limit=3) -> Counted:
+    return request_count(cache=cache, key=key, now=now, duration=duration, limit=limit)
+
+
+def test_the_limit_holds_within_the_period_and_a_refusal_is_not_counted(caches):
+    cache = caches()
+    answers = [_count(cache, 1000.0 + second).allowed for second in range(5)]
+
+    assert answers == [True, True, True, False, False]
+    # The oldest counted request (t=1000) leaves the period at 1060: one more then, not three.
+    assert _count(cache, 1059.9) == Counted(allowed=False, oldest=1000.0)
+    assert [_count(cache, 1060.5).allowed, _count(cache, 1060.6).allowed] == [True, False]
+    assert _count(cache, 1061.5).allowed  # t=1001 left; the refused ones at 1003, 1004 never counted
+
+
+def test_keys_count_apart(caches):
+    cache = caches()
+    assert [_count(cache, 1000.0, limit=1).allowed, _count(cache, 1000.0, limit=1).allowed] == [True, False]
+    assert _count(cache, 1000.0, key="other", limit=1).allowed
+
+
+def test_a_limit_of_zero_refuses_everything(caches):
+    assert _count(caches(), 1000.0, limit=0) == Counted(allowed=False, oldest=1000.0)
+
+
+def test_a_clock_set_back_keeps_the_count(caches):
+    cache = caches()
+    assert [_count(cache, 1000.0).allowed, _count(cache, 999.0).allowed, _count(cache, 1000.5).allowed] == [True] * 3
+
+    assert _count(cache, 1001.0) == Counted(allowed=False, oldest=999.0)
+
+
+def test_concurrent_requests_from_several_processes_never_pass_the_limit(caches):
+    """DRF's read-modify-write let most of them through: each reader saw the same short list."""
+    limit, clients = 20, 8
+    allowed = []
+    start = threading.Barrier(clients)
+
+    def client() -> None:
+        cache = caches()
+        start.wait()
+        allowed.extend(_count(cache, 1000.0, limit=limit).allowed for _ in range(10))
+
+    threads = [threading.Thread(target=client) for _ in range(clients)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    assert allowed.count(True) == limit
+    assert len(allowed) == clients * 10
+
+
+def test_redis_replaces_drfs_list_left_by_an_earlier_version_and_forgets_the_key_after_the_period(prefix):
+    cache = _redis(prefix)
+    cache.set("k", [1000.0, 999.0], 60)
+
+    assert _count(cache, 1000.0, limit=1).allowed
+    assert not _count(cache, 1000.0, limit=1).allowed
+    client = cache._cache.get_client(write=False)
+    assert 0 < client.ttl(cache.make_key("k")) <= 60
+
+
+def test_redis_loads_the_script_again_when_the_server_has_forgotten_it(prefix):
+    cache = _redis(prefix)
+    assert _count(cache, 1000.0).allowed
+    cache._cache.get_client(write=True).script_flush()
+
+    assert _count(cache, 1000.5).allowed
+
+
+def test_process_memory_keeps_packed_times():
+    cache = LocMemCache(f"counts-{uuid.uuid4().hex}", {})
+    for second in range(3):
+        _count(cache, 1000.0 + second, limit=10)
+
+    stored = cache.get("k")
+    assert isinstance(stored, array)
+    assert list(stored) == [1000.0, 1001.0, 1002.0]
