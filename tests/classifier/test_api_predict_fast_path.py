@@ -10,6 +10,7 @@ import json
 
 import pytest
 from django.core.files.storage import default_storage
+from rest_framework.authtoken.models import Token
 from rest_framework.renderers import JSONRenderer
 from rest_framework.test import APIClient
 
@@ -174,6 +175,39 @@ def test_each_request_is_counted_once_by_the_rate_limit(user, version, settings,
     assert over.status_code == 429
     assert "3 of 3 predictions per minute" in over.json()["detail"]
     assert over.has_header("Retry-After")
+    assert Prediction.objects.filter(owner=user).count() == 2
+
+
+def test_a_revoked_tokens_request_is_not_counted_against_its_account(user, version, settings):
+    """The lean path starts the count before its lookup, from the account the token had last time."""
+    settings.SIGHTLINE_THROTTLE_RATES = {**settings.SIGHTLINE_THROTTLE_RATES, "predictions": "2/min"}
+    old = token_client(user)
+    assert post(old, version.id, {"image": upload()}).status_code == 200
+    Token.objects.filter(user=user).delete()
+
+    revoked = post(old, version.id, {"image": upload()})
+    new = token_client(user)
+    statuses = [post(new, version.id, {"image": upload()}).status_code for _ in range(2)]
+
+    assert revoked.status_code == 401
+    assert statuses == [200, 429]
+    assert Prediction.objects.filter(owner=user).count() == 2
+
+
+def test_a_request_for_a_version_the_account_cannot_use_is_counted_once(user, version, settings):
+    settings.SIGHTLINE_THROTTLE_RATES = {**settings.SIGHTLINE_THROTTLE_RATES, "predictions": "3/min"}
+    foreign = ModelVersion.objects.get(id=version.id)
+    foreign.pk = None
+    foreign.dataset = DatasetFactory(owner=UserFactory(), name="Theirs")
+    foreign.save()
+    client = token_client(user)
+
+    statuses = [post(client, vid, {"image": upload()}).status_code for vid in (version.id, foreign.id, version.id)]
+    over = post(client, version.id, {"image": upload()})
+
+    # The 404 is counted by the DRF view that answers it, and only there.
+    assert statuses == [200, 404, 200]
+    assert over.status_code == 429
     assert Prediction.objects.filter(owner=user).count() == 2
 
 

@@ -97,6 +97,23 @@ def test_concurrent_requests_from_several_processes_never_pass_the_limit(caches)
     assert len(allowed) == clients * 10
 
 
+def test_redis_counts_on_after_the_server_closed_the_connection(prefix):
+    cache = _redis(prefix)
+    assert _count(cache, 1000.0).allowed
+    pool = cache._cache.get_client(cache.make_key("k"), write=True).connection_pool
+    pooled = pool.get_connection()
+    pooled.send_command("CLIENT", "ID")
+    pooled_id = pooled.read_response()
+    pool.release(pooled)
+    assert _redis(f"{prefix}-admin")._cache.get_client(write=True).client_kill_filter(_id=pooled_id) == 1
+
+    assert [_count(cache, 1001.0).allowed, _count(cache, 1002.0).allowed, _count(cache, 1003.0).allowed] == [
+        True,
+        True,
+        False,
+    ]
+
+
 def test_redis_replaces_drfs_list_left_by_an_earlier_version_and_forgets_the_key_after_the_period(prefix):
     cache = _redis(prefix)
     cache.set("k", [1000.0, 999.0], 60)
