@@ -49,6 +49,9 @@ class AddressRateThrottle(SimpleRateThrottle):
 
     counted = "requests"
     counted_per = "from your address"
+    # Not DRF's "throttle_…": its keys hold a pickled list, ours a Redis sorted set, and neither version
+    # of the code must meet the other's keys (an upgrade, or going back to the earlier release).
+    cache_format = "rate_%(scope)s_%(ident)s"
     # Set by SimpleRateThrottle from the rate, which settings checked reads like "10/min".
     num_requests: int
     duration: int
@@ -82,12 +85,12 @@ class AddressRateThrottle(SimpleRateThrottle):
         counted = request_count(
             cache=self.cache, key=self.key, now=self.now, duration=self.duration, limit=self.num_requests
         )
-        self.oldest = counted.oldest
+        self.frees_at = counted.frees_at
         return True if counted.allowed else self.throttle_failure()
 
     def wait(self) -> float:
-        """Seconds until the oldest counted request leaves the period, so one more is allowed."""
-        return max(0.0, self.oldest + self.duration - self.now)
+        """Seconds until enough counted requests leave the period for one more to be allowed."""
+        return max(0.0, self.frees_at + self.duration - self.now)
 
     def throttle_failure(self) -> bool:
         period = _PERIOD_NAMES.get(self.duration, f"{self.duration} seconds")

@@ -179,7 +179,7 @@ def test_each_request_is_counted_once_by_the_rate_limit(user, version, settings,
 
 
 def test_a_revoked_tokens_request_is_not_counted_against_its_account(user, version, settings):
-    """The lean path starts the count before its lookup, from the account the token had last time."""
+    """The lookup refuses the revoked token before anything is counted, and DRF answers 401 before its throttle."""
     settings.SIGHTLINE_THROTTLE_RATES = {**settings.SIGHTLINE_THROTTLE_RATES, "predictions": "2/min"}
     old = token_client(user)
     assert post(old, version.id, {"image": upload()}).status_code == 200

@@ -28,10 +28,17 @@ def _redis(prefix: str) -> RedisCache:
 
 @pytest.fixture
 def prefix():
+    """A key prefix of the test's own; its Redis keys are deleted after it (when it used Redis)."""
     prefix = f"test-counts-{uuid.uuid4().hex}"
     yield prefix
-    cache = _redis(prefix)
-    cache.delete_many(["k", "other"])
+    import redis
+
+    try:
+        client = redis.Redis.from_url(REDIS_URL, socket_connect_timeout=1)
+        for key in client.scan_iter(f"{prefix}*"):
+            client.delete(key)
+    except redis.exceptions.RedisError:
+        pass
 
 
 @pytest.fixture(params=["redis", "local"])
@@ -39,6 +46,7 @@ def caches(request, prefix):
     """A factory of caches that share counts as the web processes' caches do: Redis clients of one server,
     or (development) one process's memory."""
     if request.param == "redis":
+        _redis(prefix)  # skips the test when Redis is not there
         return lambda: _redis(prefix)
     shared = LocMemCache(f"counts-{prefix}", {})
     return lambda: shared
@@ -54,9 +62,20 @@ def test_the_limit_holds_within_the_period_and_a_refusal_is_not_counted(caches):
 
     assert answers == [True, True, True, False, False]
     # The oldest counted request (t=1000) leaves the period at 1060: one more then, not three.
-    assert _count(cache, 1059.9) == Counted(allowed=False, oldest=1000.0)
+    assert _count(cache, 1059.9) == Counted(allowed=False, frees_at=1000.0)
     assert [_count(cache, 1060.5).allowed, _count(cache, 1060.6).allowed] == [True, False]
     assert _count(cache, 1061.5).allowed  # t=1001 left; the refused ones at 1003, 1004 never counted
+
+
+def test_after_the_limit_was_lowered_the_wait_is_until_the_count_is_below_it(caches):
+    cache = caches()
+    for second in range(4):
+        assert _count(cache, 1000.0 + second, limit=10).allowed
+
+    # Four counted at 1000..1003, the limit now 2: one more only once three have left, at 1062.
+    assert _count(cache, 1010.0, limit=2) == Counted(allowed=False, frees_at=1002.0)
+    assert not _count(cache, 1061.5, limit=2).allowed
+    assert _count(cache, 1062.5, limit=2).allowed
 
 
 def test_keys_count_apart(caches):
@@ -66,14 +85,14 @@ def test_keys_count_apart(caches):
 
 
 def test_a_limit_of_zero_refuses_everything(caches):
-    assert _count(caches(), 1000.0, limit=0) == Counted(allowed=False, oldest=1000.0)
+    assert _count(caches(), 1000.0, limit=0) == Counted(allowed=False, frees_at=1000.0)
 
 
 def test_a_clock_set_back_keeps_the_count(caches):
     cache = caches()
     assert [_count(cache, 1000.0).allowed, _count(cache, 999.0).allowed, _count(cache, 1000.5).allowed] == [True] * 3
 
-    assert _count(cache, 1001.0) == Counted(allowed=False, oldest=999.0)
+    assert _count(cache, 1001.0) == Counted(allowed=False, frees_at=999.0)
 
 
 def test_concurrent_requests_from_several_processes_never_pass_the_limit(caches):
@@ -140,3 +159,44 @@ def test_process_memory_keeps_packed_times():
     stored = cache.get("k")
     assert isinstance(stored, array)
     assert list(stored) == [1000.0, 1001.0, 1002.0]
+
+
+def test_drfs_throttles_count_in_the_configured_redis_atomically(settings, prefix):
+    """The path production takes: a throttle holding django.core.cache.cache (a proxy for each thread's
+    default cache), Redis configured. Threads get caches of their own, as processes do."""
+    from django.core.cache import cache as default_cache
+    from django.test import RequestFactory
+    from rest_framework.exceptions import Throttled
+
+    from webapp.throttling import AddressRateThrottle
+
+    _redis(prefix)
+    settings.CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": REDIS_URL,
+            "KEY_PREFIX": prefix,
+        }
+    }
+    settings.SIGHTLINE_THROTTLE_RATES = {**settings.SIGHTLINE_THROTTLE_RATES, "token": "20/min"}
+    allowed = []
+    start = threading.Barrier(8)
+
+    def client() -> None:
+        start.wait()
+        for _ in range(10):
+            try:
+                allowed.append(AddressRateThrottle("token").allow_request(RequestFactory().post("/"), None))
+            except Throttled:
+                allowed.append(False)
+
+    threads = [threading.Thread(target=client) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    assert AddressRateThrottle.cache is default_cache
+    assert allowed.count(True) == 20
+    redis_client = _redis(prefix)._cache.get_client(write=False)
+    assert redis_client.type(_redis(prefix).make_key("rate_token_127.0.0.1")) == b"zset"

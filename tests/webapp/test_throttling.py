@@ -218,7 +218,7 @@ def test_two_web_processes_share_one_count_through_redis(rates):
     try:
         answers = [_allowed(_throttle_on(cache)) for cache in (first, second, first, second, first, second)]
     finally:
-        first.delete_many(["throttle_token_203.0.113.7"])
+        first.delete_many(["rate_token_203.0.113.7"])
 
     assert answers == [True, True, True, True, False, False]
 
