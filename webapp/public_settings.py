@@ -23,8 +23,17 @@ if SIGHTLINE_TRUSTED_PROXIES < 0:
 # Rate limits and lockouts count in this cache. Several web processes must share it (Redis, e.g.
 # redis://redis:6379/1), or each counts alone; unset, each process has its own memory (development).
 SIGHTLINE_CACHE_URL = env_str("SIGHTLINE_CACHE_URL", "")
+# Seconds to connect to Redis, and to wait for an answer, before a request needing the counts gets 503:
+# without a limit a Redis host that stopped answering would hold every web process for minutes.
+SIGHTLINE_CACHE_TIMEOUT = env_int("SIGHTLINE_CACHE_TIMEOUT", 2)
+if SIGHTLINE_CACHE_TIMEOUT < 1:
+    raise ImproperlyConfigured("SIGHTLINE_CACHE_TIMEOUT must be 1 (second) or more.")
 CACHES = {
-    "default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": SIGHTLINE_CACHE_URL}
+    "default": {
+        "BACKEND": "django.core.cache.backends.redis.RedisCache",
+        "LOCATION": SIGHTLINE_CACHE_URL,
+        "OPTIONS": {"socket_connect_timeout": SIGHTLINE_CACHE_TIMEOUT, "socket_timeout": SIGHTLINE_CACHE_TIMEOUT},
+    }
     if SIGHTLINE_CACHE_URL
     else {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "sightline"}
 }

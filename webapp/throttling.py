@@ -6,6 +6,7 @@ Counts live in the default cache (``SIGHTLINE_CACHE_URL``: Redis, shared by ever
 ``SIGHTLINE_THROTTLE_RATES``, read on each request.
 """
 
+import logging
 from collections.abc import Callable
 from functools import wraps
 from typing import TYPE_CHECKING
@@ -14,7 +15,9 @@ from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 from django.http import HttpRequest, HttpResponseBase
 from django.shortcuts import render
-from rest_framework.exceptions import Throttled
+from redis.exceptions import RedisError
+from rest_framework import status
+from rest_framework.exceptions import APIException, Throttled
 from rest_framework.throttling import SimpleRateThrottle
 
 from webapp.rate_counts import request_count
@@ -24,6 +27,19 @@ if TYPE_CHECKING:
     from rest_framework.views import APIView
 
 _PERIOD_NAMES = {1: "second", 60: "minute", 3600: "hour", 86400: "day"}
+logger = logging.getLogger(__name__)
+
+
+class CountsUnavailable(APIException):
+    """The rate limits' counts cannot be read (Redis is down or does not answer in time): the request is
+    refused rather than let through unlimited."""
+
+    status_code = status.HTTP_503_SERVICE_UNAVAILABLE
+    default_detail = (
+        "Sightline cannot check its rate limits right now (the store that keeps their counts does not "
+        "answer). Nothing was done; try again in a minute."
+    )
+    default_code = "rate_limit_counts_unavailable"
 # Set in a request's META by the predict endpoint's lean path (classifier.api.predict_fast_path) once it
 # has counted the request, so the DRF view it hands the request on to does not count it again. No
 # client can set it: headers reach META as HTTP_* keys.
@@ -82,9 +98,14 @@ class AddressRateThrottle(SimpleRateThrottle):
         if self.key is None:
             return True
         self.now = self.timer()
-        counted = request_count(
-            cache=self.cache, key=self.key, now=self.now, duration=self.duration, limit=self.num_requests
-        )
+        try:
+            counted = request_count(
+                cache=self.cache, key=self.key, now=self.now, duration=self.duration, limit=self.num_requests
+            )
+        except RedisError as error:
+            # One line a request, no traceback: while Redis is down every counted request ends here.
+            logger.error("The %s rate limit's count could not be read from Redis: %s", self.scope, error)
+            raise CountsUnavailable from None
         self.frees_at = counted.frees_at
         return True if counted.allowed else self.throttle_failure()
 
@@ -145,6 +166,8 @@ def rate_limited_page(
                     # Throttled sets ``wait`` in its constructor; its stub does not declare it.
                     response["Retry-After"] = str(refusal.wait)  # type: ignore[attr-defined]
                     return response
+                except CountsUnavailable as unavailable:
+                    return render(request, "503.html", {"message": unavailable.detail}, status=503)
             return view(request, *args, **kwargs)
 
         return limited

@@ -30,7 +30,7 @@ from classifier.models import Prediction
 from classifier.selectors_serving import model_version_usable_with_token
 from classifier.services.predictions import prediction_answer, prediction_create, uploaded_image_read
 from classifier.services.serving import DEFAULT_THRESHOLD, VersionNotServable
-from webapp.throttling import PREDICTION_COUNTED, PredictionRateThrottle
+from webapp.throttling import PREDICTION_COUNTED, CountsUnavailable, PredictionRateThrottle
 
 PREDICT_PATH = re.compile(r"/api/v1/model-versions/([1-9][0-9]{0,17})/predict/")
 # The query options the DRF view takes, in the forms read here; anything else is left to its serializer.
@@ -187,11 +187,12 @@ def _single_upload(request: HttpRequest) -> "UploadedFile[bytes] | None":
 
 
 def _throttle_allows(request: HttpRequest, *, user_id: int) -> bool:
-    """The DRF view's rate limit, counted here once; a refusal is left to the DRF view to explain."""
+    """The DRF view's rate limit, counted here once; a refusal (or counts that cannot be read) is left to
+    the DRF view to explain."""
     counted = SimpleNamespace(method="POST", user=SimpleNamespace(pk=user_id, is_authenticated=True), META=request.META)
     try:
         PredictionRateThrottle().allow_request(counted, None)  # type: ignore[arg-type]
-    except Throttled:
+    except (Throttled, CountsUnavailable):
         return False
     request.META[PREDICTION_COUNTED] = True
     return True

@@ -53,3 +53,18 @@ def test_each_account_has_its_own_prediction_count(user_api, staff_api, version)
 
     assert _predict(user_api, version).status_code == 429
     assert _predict(staff_api, version).status_code == 200
+
+
+def test_without_the_counts_a_prediction_is_refused_with_503_and_nothing_stored(user, version, settings):
+    """Redis down: refused rather than let through unlimited, from the lean path (a token) and DRF alike."""
+    from tests.classifier.fast_path_support import drf_client, post, token_client, upload
+
+    settings.CACHES = {
+        "default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": "redis://127.0.0.1:1/0"}
+    }
+
+    answers = [post(client, version.id, {"image": upload()}) for client in (token_client(user), drf_client(user))]
+
+    assert [answer.status_code for answer in answers] == [503, 503]
+    assert "cannot check its rate limits right now" in answers[0].json()["detail"]
+    assert not Prediction.objects.exists()

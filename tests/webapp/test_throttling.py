@@ -233,6 +233,44 @@ def test_without_a_shared_cache_each_process_counts_alone(rates):
     assert answers == [True, True, True, True, False, False]
 
 
+# When the counts cannot be read
+
+
+@pytest.fixture
+def redis_not_answering(settings):
+    """The cache pointed at a port nothing listens on: every count fails to connect at once."""
+    settings.CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": "redis://127.0.0.1:1/0",
+            "OPTIONS": {"socket_connect_timeout": 1, "socket_timeout": 1},
+        }
+    }
+
+
+def test_without_the_counts_the_token_endpoint_says_503_and_checks_no_password(api_client, user, redis_not_answering):
+    response = api_client.post(TOKEN_URL, {"username": "alice", "password": PASSWORD})
+
+    assert response.status_code == 503
+    assert response.json() == {
+        "detail": "Sightline cannot check its rate limits right now (the store that keeps their counts does not "
+        "answer). Nothing was done; try again in a minute."
+    }
+    assert not Token.objects.exists()
+
+
+def test_without_the_counts_sign_in_and_sign_up_pages_say_503_and_do_nothing(client, user, redis_not_answering):
+    signed_in = client.post(reverse("login"), {"username": "alice", "password": PASSWORD})
+    signed_up = client.post(
+        reverse("signup"), {"username": "dana", "password1": "a-Long-pass-4321", "password2": "a-Long-pass-4321"}
+    )
+
+    assert (signed_in.status_code, signed_up.status_code) == (503, 503)
+    assert "cannot check its rate limits right now" in signed_in.text
+    assert "_auth_user_id" not in client.session
+    assert list(get_user_model().objects.values_list("username", flat=True)) == ["alice"]
+
+
 # Settings
 
 
@@ -268,9 +306,21 @@ def test_settings_use_redis_and_trust_proxies_only_when_told():
     ]
 
 
+def test_settings_bound_the_wait_for_redis():
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("SIGHTLINE_") or k == "SIGHTLINE_VAR_DIR"}
+    clean.update(SIGHTLINE_DEV="1", SIGHTLINE_CACHE_URL="redis://redis:6379/1", SIGHTLINE_CACHE_TIMEOUT="3")
+    code = "import webapp.settings as s; print(sorted(s.CACHES['default']['OPTIONS'].items()))"
+    result = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, env=clean, capture_output=True, text=True, timeout=60
+    )
+
+    assert result.stdout.strip() == "[('socket_connect_timeout', 3), ('socket_timeout', 3)]"
+
+
 @pytest.mark.parametrize(
     ("env", "message"),
     [
+        ({"SIGHTLINE_CACHE_TIMEOUT": "0"}, "SIGHTLINE_CACHE_TIMEOUT must be 1 (second) or more."),
         ({"SIGHTLINE_SIGNUP": "sometimes"}, 'SIGHTLINE_SIGNUP must be "open", "invite" or "closed".'),
         ({"SIGHTLINE_THROTTLE_TOKEN": "ten a minute"}, 'SIGHTLINE_THROTTLE_TOKEN must read like "10/min"'),
         ({"SIGHTLINE_TRUSTED_PROXIES": "-1"}, "SIGHTLINE_TRUSTED_PROXIES must be 0 or more."),
