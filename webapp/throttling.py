@@ -28,6 +28,10 @@ if TYPE_CHECKING:
 
 _PERIOD_NAMES = {1: "second", 60: "minute", 3600: "hour", 86400: "day"}
 logger = logging.getLogger(__name__)
+# Set in a request's META by the predict endpoint's lean path (classifier.api.predict_fast_path) once it
+# has counted the request, so the DRF view it hands the request on to does not count it again. No
+# client can set it: headers reach META as HTTP_* keys.
+PREDICTION_COUNTED = "sightline.prediction_counted"
 
 
 class CountsUnavailable(APIException):
@@ -40,10 +44,6 @@ class CountsUnavailable(APIException):
         "answer). Nothing was done; try again in a minute."
     )
     default_code = "rate_limit_counts_unavailable"
-# Set in a request's META by the predict endpoint's lean path (classifier.api.predict_fast_path) once it
-# has counted the request, so the DRF view it hands the request on to does not count it again. No
-# client can set it: headers reach META as HTTP_* keys.
-PREDICTION_COUNTED = "sightline.prediction_counted"
 
 
 def client_address(request: HttpRequest) -> str:

@@ -6,6 +6,7 @@ import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 
 from classifier.models import Prediction
+from tests.classifier.fast_path_support import drf_client, post, token_client, upload
 from tests.factories import DatasetFactory, image_bytes
 
 pytestmark = pytest.mark.django_db
@@ -57,8 +58,6 @@ def test_each_account_has_its_own_prediction_count(user_api, staff_api, version)
 
 def test_without_the_counts_a_prediction_is_refused_with_503_and_nothing_stored(user, version, settings):
     """Redis down: refused rather than let through unlimited, from the lean path (a token) and DRF alike."""
-    from tests.classifier.fast_path_support import drf_client, post, token_client, upload
-
     settings.CACHES = {
         "default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": "redis://127.0.0.1:1/0"}
     }

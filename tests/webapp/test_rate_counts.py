@@ -1,7 +1,6 @@
 """The rate limits' counts: DRF's rule, kept atomically, so concurrent requests from several web processes
 cannot slip past a limit, in Redis (shared) and in one process's memory (development)."""
 
-import os
 import threading
 import uuid
 from array import array
@@ -10,20 +9,29 @@ import pytest
 from django.core.cache.backends.locmem import LocMemCache
 from django.core.cache.backends.redis import RedisCache
 
+from tests.webapp.redis_support import REDIS_URL, redis_or_skip
 from webapp.rate_counts import Counted, request_count
-
-REDIS_URL = os.environ.get("SIGHTLINE_CACHE_URL") or "redis://127.0.0.1:6379/14"
 
 
 def _redis(prefix: str) -> RedisCache:
-    import redis
-
-    try:
-        redis.Redis.from_url(REDIS_URL, socket_connect_timeout=1).ping()
-    except redis.exceptions.RedisError:
-        pytest.skip(f"Redis is not reachable at {REDIS_URL}")
+    redis_or_skip()
     # A client of its own, as each gunicorn worker has.
     return RedisCache(REDIS_URL, {"KEY_PREFIX": prefix})
+
+
+def _at_once(clients: int, work) -> None:
+    """``work()`` in ``clients`` threads, started together, as requests reaching several processes at once."""
+    start = threading.Barrier(clients)
+
+    def client() -> None:
+        start.wait()
+        work()
+
+    threads = [threading.Thread(target=client) for _ in range(clients)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
 
 
 @pytest.fixture
@@ -99,18 +107,12 @@ def test_concurrent_requests_from_several_processes_never_pass_the_limit(caches)
     """DRF's read-modify-write let most of them through: each reader saw the same short list."""
     limit, clients = 20, 8
     allowed = []
-    start = threading.Barrier(clients)
 
     def client() -> None:
         cache = caches()
-        start.wait()
         allowed.extend(_count(cache, 1000.0, limit=limit).allowed for _ in range(10))
 
-    threads = [threading.Thread(target=client) for _ in range(clients)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    _at_once(clients, client)
 
     assert allowed.count(True) == limit
     assert len(allowed) == clients * 10
@@ -170,7 +172,7 @@ def test_drfs_throttles_count_in_the_configured_redis_atomically(settings, prefi
 
     from webapp.throttling import AddressRateThrottle
 
-    _redis(prefix)
+    redis_or_skip()
     settings.CACHES = {
         "default": {
             "BACKEND": "django.core.cache.backends.redis.RedisCache",
@@ -180,23 +182,17 @@ def test_drfs_throttles_count_in_the_configured_redis_atomically(settings, prefi
     }
     settings.SIGHTLINE_THROTTLE_RATES = {**settings.SIGHTLINE_THROTTLE_RATES, "token": "20/min"}
     allowed = []
-    start = threading.Barrier(8)
 
     def client() -> None:
-        start.wait()
         for _ in range(10):
             try:
                 allowed.append(AddressRateThrottle("token").allow_request(RequestFactory().post("/"), None))
             except Throttled:
                 allowed.append(False)
 
-    threads = [threading.Thread(target=client) for _ in range(8)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    _at_once(8, client)
 
     assert AddressRateThrottle.cache is default_cache
     assert allowed.count(True) == 20
-    redis_client = _redis(prefix)._cache.get_client(write=False)
-    assert redis_client.type(_redis(prefix).make_key("rate_token_127.0.0.1")) == b"zset"
+    redis = _redis(prefix)
+    assert redis._cache.get_client(write=False).type(redis.make_key("rate_token_127.0.0.1")) == b"zset"

@@ -17,6 +17,7 @@ from django.urls import reverse
 from rest_framework.authtoken.models import Token
 from rest_framework.exceptions import Throttled
 
+from tests.webapp.redis_support import REDIS_URL, redis_or_skip
 from webapp.throttling import AddressRateThrottle, client_address
 
 pytestmark = pytest.mark.django_db
@@ -24,8 +25,6 @@ pytestmark = pytest.mark.django_db
 ROOT = Path(__file__).resolve().parents[2]
 TOKEN_URL = "/api/v1/auth/token/"
 PASSWORD = "correct-horse-battery"
-# The configured shared cache, or a database of the local Redis that CI starts (.ci/run) and nothing else uses.
-REDIS_URL = os.environ.get("SIGHTLINE_CACHE_URL") or "redis://127.0.0.1:6379/14"
 
 
 @pytest.fixture
@@ -187,15 +186,6 @@ def test_sign_up_posts_are_rate_limited_and_create_nothing_once_over(client, rat
 # The shared cache
 
 
-def _redis_or_skip() -> None:
-    import redis
-
-    try:
-        redis.Redis.from_url(REDIS_URL, socket_connect_timeout=1).ping()
-    except redis.exceptions.RedisError:
-        pytest.skip(f"Redis is not reachable at {REDIS_URL}")
-
-
 def _throttle_on(cache) -> AddressRateThrottle:
     throttle = AddressRateThrottle("token")
     throttle.cache = cache
@@ -210,7 +200,7 @@ def _allowed(throttle: AddressRateThrottle) -> bool:
 
 
 def test_two_web_processes_share_one_count_through_redis(rates):
-    _redis_or_skip()
+    redis_or_skip()
     rates(token="4/min")
     prefix = f"test-shared-{uuid.uuid4().hex}"
     # Two clients of their own, as two gunicorn workers have.
@@ -274,14 +264,18 @@ def test_without_the_counts_sign_in_and_sign_up_pages_say_503_and_do_nothing(cli
 # Settings
 
 
-def _settings_with(**env: str) -> subprocess.CompletedProcess:
+_SETTINGS_PRINTED = (
+    "s.CACHES['default']['BACKEND'], s.CACHES['default']['LOCATION'], s.SECURE_PROXY_SSL_HEADER, "
+    "s.REST_FRAMEWORK['NUM_PROXIES'], s.SIGHTLINE_SIGNUP"
+)
+
+
+def _settings_with(printed: str = _SETTINGS_PRINTED, **env: str) -> subprocess.CompletedProcess:
+    """The settings module loaded in a fresh process with ``env`` (no other SIGHTLINE_ variable), printing
+    ``printed`` (expressions of the module, ``s``)."""
     clean = {k: v for k, v in os.environ.items() if not k.startswith("SIGHTLINE_") or k == "SIGHTLINE_VAR_DIR"}
     clean.update(SIGHTLINE_DEV="1", **env)
-    code = (
-        "import webapp.settings as s; "
-        "print(s.CACHES['default']['BACKEND'], s.CACHES['default']['LOCATION'], s.SECURE_PROXY_SSL_HEADER, "
-        "s.REST_FRAMEWORK['NUM_PROXIES'], s.SIGHTLINE_SIGNUP)"
-    )
+    code = f"import webapp.settings as s; print({printed})"
     return subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=clean, capture_output=True, text=True, timeout=60)
 
 
@@ -307,11 +301,10 @@ def test_settings_use_redis_and_trust_proxies_only_when_told():
 
 
 def test_settings_bound_the_wait_for_redis():
-    clean = {k: v for k, v in os.environ.items() if not k.startswith("SIGHTLINE_") or k == "SIGHTLINE_VAR_DIR"}
-    clean.update(SIGHTLINE_DEV="1", SIGHTLINE_CACHE_URL="redis://redis:6379/1", SIGHTLINE_CACHE_TIMEOUT="3")
-    code = "import webapp.settings as s; print(sorted(s.CACHES['default']['OPTIONS'].items()))"
-    result = subprocess.run(
-        [sys.executable, "-c", code], cwd=ROOT, env=clean, capture_output=True, text=True, timeout=60
+    result = _settings_with(
+        "sorted(s.CACHES['default']['OPTIONS'].items())",
+        SIGHTLINE_CACHE_URL="redis://redis:6379/1",
+        SIGHTLINE_CACHE_TIMEOUT="3",
     )
 
     assert result.stdout.strip() == "[('socket_connect_timeout', 3), ('socket_timeout', 3)]"
