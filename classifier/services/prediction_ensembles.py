@@ -2,6 +2,7 @@
 in the owner's history like any prediction answered now."""
 
 import time
+from typing import Any
 
 import numpy as np
 from django.contrib.auth.models import User
@@ -10,7 +11,12 @@ from django.core.exceptions import ValidationError
 from classifier.ml.predictor import top_k as top_classes
 from classifier.models import ModelVersion, Prediction
 from classifier.services.ensembles import ensemble_classes, ensemble_member_add
-from classifier.services.predictions import prediction_image_read, prediction_request_check, prediction_store
+from classifier.services.predictions import (
+    prediction_image_read,
+    prediction_image_save_start,
+    prediction_request_check,
+    prediction_row_write,
+)
 from classifier.services.serving import version_scores
 
 ENSEMBLE_MEMBER_TOP_K = 3
@@ -52,18 +58,51 @@ def prediction_ensemble_create(
         model_versions=model_versions, top_k=top_k, threshold=threshold, class_count=len(classes)
     )
     checked, filename = prediction_image_read(image_bytes=image_bytes, filename=filename, source_url=source_url)
+    write = prediction_image_save_start(owner_id=owner.pk, checked=checked)
+    try:
+        started = time.perf_counter()
+        total, members, verdicts = _members_predict(
+            model_versions=model_versions, image=checked.content, classes=classes, renormalise=shared_classes_only
+        )
+        latency_ms = (time.perf_counter() - started) * 1000
+    except BaseException:
+        write.discard()
+        raise
+    return prediction_row_write(
+        owner=owner,
+        image=write.stored_name(),
+        answered_now=True,
+        ensemble_version_ids=ids,
+        source_url=source_url,
+        status=Prediction.Status.SUCCEEDED,
+        top_k=count,
+        results=top_classes(total / len(model_versions), classes, count),
+        is_unknown=bool(verdicts) and all(verdicts),
+        latency_ms=latency_ms,
+        details={
+            "threshold": threshold,
+            "filename": filename,
+            "members": members,
+            "shared_classes_only": shared_classes_only,
+        },
+    )
 
-    started = time.perf_counter()
+
+def _members_predict(
+    *, model_versions: list[ModelVersion], image: bytes, classes: list[str], renormalise: bool
+) -> tuple[np.ndarray, list[dict[str, Any]], list[bool]]:
+    """The members' probabilities summed by class, each member's own top 3, and the verdicts of those with
+    an unknown-image detector."""
     total = np.zeros(len(classes), dtype=np.float64)
     members, verdicts = [], []
     for version in model_versions:
-        scores = version_scores(version=version, image_bytes=checked.content)
+        scores = version_scores(version=version, image_bytes=image)
         ensemble_member_add(
             total=total,
             classes=classes,
             class_names=version.class_names,
             probabilities=scores.probabilities,
-            renormalise=shared_classes_only,
+            renormalise=renormalise,
         )
         if scores.unknown_score is not None:
             verdicts.append(scores.is_unknown)
@@ -74,22 +113,4 @@ def prediction_ensemble_create(
                 "is_unknown": scores.is_unknown,
             }
         )
-    return prediction_store(
-        owner=owner,
-        checked=checked,
-        answered_now=True,
-        ensemble_version_ids=ids,
-        source_url=source_url,
-        status=Prediction.Status.SUCCEEDED,
-        top_k=count,
-        results=top_classes(total / len(model_versions), classes, count),
-        is_unknown=bool(verdicts) and all(verdicts),
-        latency_ms=(time.perf_counter() - started) * 1000,
-        details={
-            "threshold": threshold,
-            "filename": filename,
-            "members": members,
-            "shared_classes_only": shared_classes_only,
-        },
-    )
-
+    return total, members, verdicts

@@ -14,8 +14,6 @@ import uuid
 from typing import Any, Protocol, TypedDict
 
 from django.core.exceptions import ValidationError
-from django.core.files.base import ContentFile
-from django.core.files.storage import default_storage
 from django.core.files.uploadedfile import UploadedFile
 
 from classifier.models import ModelVersion, Prediction
@@ -39,6 +37,7 @@ from classifier.services.serving import (
 from classifier.services.storage import upload_size
 from classifier.services.url_fetch import url_image_fetch_now
 from webapp.storage import stored_files_delete
+from webapp.storage_writes import BackgroundWrite, stored_file_put
 
 logger = logging.getLogger(__name__)
 
@@ -119,29 +118,44 @@ def prediction_image_read(*, image_bytes: bytes | None, filename: str, source_ur
         raise ValidationError({field: rejection.detail}) from None
 
 
+def prediction_image_name(*, owner_id: int, checked: CheckedImage) -> str:
+    """A new name for a prediction's image: a random UUID, so no other file holds it."""
+    return f"predictions/{owner_id}/{uuid.uuid4().hex}.{checked.extension}"
+
+
 def prediction_image_save(*, owner_id: int, checked: CheckedImage) -> str:
-    return default_storage.save(
-        f"predictions/{owner_id}/{uuid.uuid4().hex}.{checked.extension}", ContentFile(checked.content)
-    )
+    return stored_file_put(name=prediction_image_name(owner_id=owner_id, checked=checked), content=checked.content)
+
+
+def prediction_image_save_start(*, owner_id: int, checked: CheckedImage) -> BackgroundWrite:
+    """Start storing the image while the models run (``webapp.storage_writes``); ``prediction_row_write``
+    takes its name once stored, ``discard()`` if the models fail."""
+    return BackgroundWrite(name=prediction_image_name(owner_id=owner_id, checked=checked), content=checked.content)
 
 
 def prediction_store(
     *, owner: Owner, checked: CheckedImage, answered_now: bool = False, **fields: Any
 ) -> Prediction:
-    """Save the image, then the row; the image is deleted again if the row cannot be written.
+    """Save the image, then the row (``prediction_row_write``)."""
+    name = prediction_image_save(owner_id=owner.pk, checked=checked)
+    return prediction_row_write(owner=owner, image=name, answered_now=answered_now, **fields)
+
+
+def prediction_row_write(*, owner: Owner, image: str, answered_now: bool = False, **fields: Any) -> Prediction:
+    """The row of a prediction whose image is stored as ``image``; the image is deleted again if the row
+    cannot be written.
 
     ``answered_now``: the history row of a prediction the client waits for, written by
     ``history_row_insert`` (one round trip, committed without waiting for the disk).
     """
-    name = prediction_image_save(owner_id=owner.pk, checked=checked)
     try:
-        prediction = Prediction(owner_id=owner.pk, image=name, **fields)
+        prediction = Prediction(owner_id=owner.pk, image=image, **fields)
         if answered_now:
             return history_row_insert(prediction)
         prediction.save(force_insert=True)
         return prediction
     except BaseException:
-        stored_files_delete(names=[name])
+        stored_files_delete(names=[image])
         raise
 
 
@@ -202,6 +216,7 @@ def prediction_create(
     count, threshold = prediction_request_check(
         model_versions=[model_version], top_k=top_k, threshold=threshold, quantized=quantized
     )
+    pixels = None
     if image_bytes is not None and not source_url:
         # An upload is checked and turned into the model's input in one decode.
         size, resize = version_input(version=model_version, quantized=quantized)
@@ -211,13 +226,22 @@ def prediction_create(
             )
         except ImageRejected as rejection:
             raise ValidationError({"image": rejection.detail}) from None
-        result = version_predict(version=model_version, pixels=pixels, top_k=count, quantized=quantized)
     else:
         checked, filename = prediction_image_read(image_bytes=image_bytes, filename=filename, source_url=source_url)
-        result = version_predict(version=model_version, image_bytes=checked.content, top_k=count, quantized=quantized)
-    return prediction_store(
+    write = prediction_image_save_start(owner_id=owner.pk, checked=checked)
+    try:
+        if pixels is not None:
+            result = version_predict(version=model_version, pixels=pixels, top_k=count, quantized=quantized)
+        else:
+            result = version_predict(
+                version=model_version, image_bytes=checked.content, top_k=count, quantized=quantized
+            )
+    except BaseException:
+        write.discard()
+        raise
+    return prediction_row_write(
         owner=owner,
-        checked=checked,
+        image=write.stored_name(),
         answered_now=True,
         model_version=model_version,
         source_url=source_url,

@@ -21,6 +21,7 @@ from classifier.models import DatasetImage, ModelVersion
 from classifier.services.orphans import stored_orphans_delete
 from tests.factories import DatasetFactory, DatasetImageFactory
 from training_jobs.models import Job
+from webapp.storage_writes import stored_file_put
 
 pytestmark = pytest.mark.django_db
 
@@ -177,6 +178,21 @@ def test_the_same_upload_name_twice_makes_two_objects(s3_storage):
         assert file.read() == b"first", "S3Storage overwrote a stored file"
     assert s3_storage.keys() == sorted([first, second])
 
+
+
+def test_a_prediction_image_is_stored_with_one_request_to_the_bucket(s3_storage):
+    # save() asks the bucket whether the name is free first (a HEAD request); a UUID name needs no asking.
+    calls = []
+    default_storage.connection.meta.client.meta.events.register(
+        "before-call.s3", lambda model, **kwargs: calls.append(model.name)
+    )
+
+    name = stored_file_put(name="predictions/1/0123456789abcdef.jpg", content=b"pixels")
+
+    assert calls == ["PutObject"]
+    assert s3_storage.keys() == [name]
+    with default_storage.open(name, "rb") as file:
+        assert file.read() == b"pixels"
 
 def test_deleting_a_dataset_deletes_its_objects_and_orphans_are_found_in_the_bucket(
     s3_storage, user, user_api, make_ready_version, django_capture_on_commit_callbacks

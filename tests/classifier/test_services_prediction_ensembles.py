@@ -9,11 +9,13 @@ import pytest
 from django.core.exceptions import ValidationError
 
 from classifier.models import ModelVersion, Prediction
+from classifier.services import prediction_ensembles
 from classifier.services.prediction_ensembles import prediction_ensemble_create
 from classifier.services.serving import version_predict
 from tests.classifier.prediction_support import BLUE, GREY, RED, png
 from tests.factories import DatasetFactory
 from tests.models import OTHER_CLASSES, PRIMARY_CLASSES
+from webapp.storage import stored_names
 
 pytestmark = pytest.mark.django_db
 
@@ -147,3 +149,19 @@ def test_an_ensemble_refuses_the_same_version_twice(user, version):
     with pytest.raises(ValidationError) as caught:
         prediction_ensemble_create(owner=user, model_versions=[version, version], image_bytes=png(RED))
     assert "only once" in caught.value.message_dict["model_versions"][0]
+
+
+def test_an_ensemble_whose_member_fails_leaves_no_image_and_no_row(user, dataset, make_ready_version, monkeypatch):
+    first = make_ready_version(dataset, classes=PRIMARY_CLASSES)
+    second = make_ready_version(dataset, number=2, classes=PRIMARY_CLASSES)
+
+    def broken(**kwargs):
+        raise RuntimeError("the second interpreter failed")
+
+    monkeypatch.setattr(prediction_ensembles, "version_scores", broken)
+
+    with pytest.raises(RuntimeError, match="second interpreter"):
+        prediction_ensemble_create(owner=user, model_versions=[first, second], image_bytes=png(RED), filename="r.png")
+
+    assert not Prediction.objects.exists()
+    assert list(stored_names("predictions")) == []

@@ -8,12 +8,17 @@ LiteRT exactly as in production.
 import pytest
 from django.core.exceptions import ValidationError
 from django.core.files.storage import default_storage
+from django.db import IntegrityError
 
 from classifier.models import Prediction
+from classifier.services import predictions
 from classifier.services.predictions import prediction_answer, prediction_create
 from tests.classifier.conftest import Route
 from tests.classifier.prediction_support import GREEN, RED, labels_of, png
 from tests.factories import DatasetFactory
+from webapp import storage_writes
+from webapp.storage import stored_names
+from webapp.storage_writes import stored_file_put
 
 pytestmark = pytest.mark.django_db
 
@@ -66,6 +71,78 @@ def test_a_url_is_fetched_and_recorded(user, version, image_server):
     assert prediction.results[0]["label"] == "green"
     assert prediction.source_url == image_server.url("/photos/leaf.png")
     assert prediction.details["filename"] == "leaf.png"
+
+
+
+# What a failure leaves: the image is stored on a writer thread while the model runs
+
+
+def test_a_model_that_fails_leaves_no_image_and_no_row(user, version, monkeypatch):
+    def broken(**kwargs):
+        raise RuntimeError("the interpreter failed")
+
+    monkeypatch.setattr(predictions, "version_predict", broken)
+
+    with pytest.raises(RuntimeError, match="the interpreter failed"):
+        prediction_create(owner=user, model_version=version, image_bytes=png(RED), filename="red.png")
+
+    assert not Prediction.objects.exists()
+    assert list(stored_names("predictions")) == []
+
+
+def test_on_a_bucket_a_model_that_fails_leaves_no_object_and_no_row(s3_storage, user, version, monkeypatch):
+    # There the image is stored on a writer thread while the model runs, and deleted once the model fails.
+    def broken(**kwargs):
+        raise RuntimeError("the interpreter failed")
+
+    monkeypatch.setattr(predictions, "version_predict", broken)
+    models = s3_storage.keys()
+
+    with pytest.raises(RuntimeError, match="the interpreter failed"):
+        prediction_create(owner=user, model_version=version, image_bytes=png(RED), filename="red.png")
+
+    assert not Prediction.objects.exists()
+    assert s3_storage.keys() == models
+
+
+def test_an_image_that_cannot_be_stored_fails_the_prediction_and_writes_no_row(user, version, monkeypatch):
+    def full(*, name, content):
+        raise OSError("No space left on device")
+
+    monkeypatch.setattr(storage_writes, "stored_file_put", full)
+
+    with pytest.raises(OSError, match="No space left"):
+        prediction_create(owner=user, model_version=version, image_bytes=png(RED), filename="red.png")
+
+    assert not Prediction.objects.exists()
+    assert list(stored_names("predictions")) == []
+
+
+def test_a_row_that_cannot_be_written_deletes_the_stored_image(user, version, monkeypatch):
+    def refused(prediction):
+        raise IntegrityError("the owner was deleted meanwhile")
+
+    monkeypatch.setattr(predictions, "history_row_insert", refused)
+
+    with pytest.raises(IntegrityError):
+        prediction_create(owner=user, model_version=version, image_bytes=png(RED), filename="red.png")
+
+    assert not Prediction.objects.exists()
+    assert list(stored_names("predictions")) == []
+
+
+def test_the_row_names_the_image_the_writer_stored(user, version, monkeypatch):
+    # A storage may store under another name than the one asked for (FileSystemStorage, when it exists).
+    def elsewhere(*, name, content):
+        return stored_file_put(name=name.replace(".png", "-2.png"), content=content)
+
+    monkeypatch.setattr(storage_writes, "stored_file_put", elsewhere)
+
+    prediction = prediction_create(owner=user, model_version=version, image_bytes=png(RED), filename="red.png")
+
+    prediction.refresh_from_db()
+    assert prediction.image.name.endswith("-2.png")
+    assert list(stored_names("predictions")) == [prediction.image.name]
 
 
 # The answer rule
