@@ -41,6 +41,7 @@ bench: venv
 	TF_CPP_MIN_LOG_LEVEL=2 $(PY) bench/train_speed.py
 	TF_CPP_MIN_LOG_LEVEL=2 $(PY) bench/unknown_auroc.py
 	TF_CPP_MIN_LOG_LEVEL=2 $(PY) bench/predict_latency.py
+	TF_CPP_MIN_LOG_LEVEL=2 $(PY) bench/predict_storage.py
 	TF_CPP_MIN_LOG_LEVEL=2 $(PY) bench/load.py
 	TF_CPP_MIN_LOG_LEVEL=2 $(PY) bench/batch_throughput.py
 	TF_CPP_MIN_LOG_LEVEL=2 $(PY) bench/train_quality.py
