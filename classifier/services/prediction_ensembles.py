@@ -13,7 +13,7 @@ from classifier.models import ModelVersion, Prediction
 from classifier.services.ensembles import ensemble_classes, ensemble_member_add
 from classifier.services.predictions import (
     prediction_image_read,
-    prediction_image_save_start,
+    prediction_image_stored_while,
     prediction_request_check,
     prediction_row_write,
 )
@@ -58,19 +58,16 @@ def prediction_ensemble_create(
         model_versions=model_versions, top_k=top_k, threshold=threshold, class_count=len(classes)
     )
     checked, filename = prediction_image_read(image_bytes=image_bytes, filename=filename, source_url=source_url)
-    write = prediction_image_save_start(owner_id=owner.pk, checked=checked)
-    try:
-        started = time.perf_counter()
-        total, members, verdicts = _members_predict(
+    (total, members, verdicts, latency_ms), image = prediction_image_stored_while(
+        owner_id=owner.pk,
+        checked=checked,
+        work=lambda: _members_predict(
             model_versions=model_versions, image=checked.content, classes=classes, renormalise=shared_classes_only
-        )
-        latency_ms = (time.perf_counter() - started) * 1000
-    except BaseException:
-        write.discard()
-        raise
+        ),
+    )
     return prediction_row_write(
         owner=owner,
-        image=write.stored_name(),
+        image=image,
         answered_now=True,
         ensemble_version_ids=ids,
         source_url=source_url,
@@ -90,9 +87,10 @@ def prediction_ensemble_create(
 
 def _members_predict(
     *, model_versions: list[ModelVersion], image: bytes, classes: list[str], renormalise: bool
-) -> tuple[np.ndarray, list[dict[str, Any]], list[bool]]:
-    """The members' probabilities summed by class, each member's own top 3, and the verdicts of those with
-    an unknown-image detector."""
+) -> tuple[np.ndarray, list[dict[str, Any]], list[bool], float]:
+    """The members' probabilities summed by class, each member's own top 3, the verdicts of those with an
+    unknown-image detector, and the milliseconds it took."""
+    started = time.perf_counter()
     total = np.zeros(len(classes), dtype=np.float64)
     members, verdicts = [], []
     for version in model_versions:
@@ -113,4 +111,4 @@ def _members_predict(
                 "is_unknown": scores.is_unknown,
             }
         )
-    return total, members, verdicts
+    return total, members, verdicts, (time.perf_counter() - started) * 1000

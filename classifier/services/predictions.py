@@ -11,7 +11,8 @@ the owner's history. The models run through ``services.serving`` (TFLite, no Ten
 import logging
 import statistics
 import uuid
-from typing import Any, Protocol, TypedDict
+from collections.abc import Callable
+from typing import Any, Protocol, TypedDict, TypeVar
 
 from django.core.exceptions import ValidationError
 from django.core.files.uploadedfile import UploadedFile
@@ -40,6 +41,7 @@ from webapp.storage import stored_files_delete
 from webapp.storage_writes import BackgroundWrite, stored_file_put
 
 logger = logging.getLogger(__name__)
+T = TypeVar("T")
 
 
 class PredictionNotReady(Exception):
@@ -127,10 +129,16 @@ def prediction_image_save(*, owner_id: int, checked: CheckedImage) -> str:
     return stored_file_put(name=prediction_image_name(owner_id=owner_id, checked=checked), content=checked.content)
 
 
-def prediction_image_save_start(*, owner_id: int, checked: CheckedImage) -> BackgroundWrite:
-    """Start storing the image while the models run (``webapp.storage_writes``); ``prediction_row_write``
-    takes its name once stored, ``discard()`` if the models fail."""
-    return BackgroundWrite(name=prediction_image_name(owner_id=owner_id, checked=checked), content=checked.content)
+def prediction_image_stored_while(*, owner_id: int, checked: CheckedImage, work: Callable[[], T]) -> tuple[T, str]:
+    """``work()``'s result (the models') and the image's stored name: stored while the work runs
+    (``webapp.storage_writes``), and deleted again if the work fails."""
+    write = BackgroundWrite(name=prediction_image_name(owner_id=owner_id, checked=checked), content=checked.content)
+    try:
+        result = work()
+    except BaseException:
+        write.discard()
+        raise
+    return result, write.stored_name()
 
 
 def prediction_store(
@@ -228,20 +236,15 @@ def prediction_create(
             raise ValidationError({"image": rejection.detail}) from None
     else:
         checked, filename = prediction_image_read(image_bytes=image_bytes, filename=filename, source_url=source_url)
-    write = prediction_image_save_start(owner_id=owner.pk, checked=checked)
-    try:
-        if pixels is not None:
-            result = version_predict(version=model_version, pixels=pixels, top_k=count, quantized=quantized)
-        else:
-            result = version_predict(
-                version=model_version, image_bytes=checked.content, top_k=count, quantized=quantized
-            )
-    except BaseException:
-        write.discard()
-        raise
+    inputs = {"pixels": pixels} if pixels is not None else {"image_bytes": checked.content}
+    result, image = prediction_image_stored_while(
+        owner_id=owner.pk,
+        checked=checked,
+        work=lambda: version_predict(version=model_version, top_k=count, quantized=quantized, **inputs),
+    )
     return prediction_row_write(
         owner=owner,
-        image=write.stored_name(),
+        image=image,
         answered_now=True,
         model_version=model_version,
         source_url=source_url,
