@@ -23,13 +23,14 @@ from django.core.files.storage import FileSystemStorage, default_storage, storag
 from django.core.files.utils import validate_file_name
 
 from webapp.storage import stored_files_delete
+from webapp.web_tier import web_threads
 
 logger = logging.getLogger(__name__)
 
-# Writer threads per process: one for each request a process can have in flight (gunicorn's gthread
-# worker runs a few) is plenty. Idle threads are kept, and with them their storage connections
-# (django-storages opens one boto3 session per thread).
-WRITER_THREADS = 4
+# Writer threads per process: one for each request a web process answers at once (SIGHTLINE_WEB_THREADS),
+# and a few for the development server's threads. They start when first needed; idle ones are kept, and
+# with them their storage connections (django-storages opens one boto3 session per thread).
+MIN_WRITER_THREADS = 4
 
 
 def stored_file_put(*, name: str, content: bytes) -> str:
@@ -59,7 +60,8 @@ class _Writers:
     def submit(self, work: Callable[[], str]) -> "Future[str]":
         with self._lock:
             if self._pool is None or self._pid != os.getpid():
-                self._pool = ThreadPoolExecutor(max_workers=WRITER_THREADS, thread_name_prefix="sightline-store")
+                writers = max(MIN_WRITER_THREADS, web_threads())
+                self._pool = ThreadPoolExecutor(max_workers=writers, thread_name_prefix="sightline-store")
                 self._pid = os.getpid()
             return self._pool.submit(work)
 
