@@ -1,5 +1,7 @@
 """Fixtures for the prediction tests: tiny real TFLite models (tests/models.py), an unknown-image
-detector, ready versions serving them from storage, and a local HTTP server the URL fetcher is allowed
+detector, ready versions serving them from storage (``make_ready_version``; ``dataset``, the user's
+"Colours" dataset, ``version``, its active version, and ``public_version``, the public ImageNet-1k
+dataset's, for the tests that need no other), and a local HTTP server the URL fetcher is allowed
 to reach. Also ``run_import``, ``run_url_import`` and ``fast`` (short fetch timeouts), shared by the import
 tests.
 
@@ -24,6 +26,7 @@ from classifier.models import Dataset, ModelVersion
 from classifier.services.imports import dataset_import_start
 from classifier.services.url_imports import url_list_import_start
 from tests.classifier.url_import_support import LIMIT, url_list
+from tests.factories import DatasetFactory, UserFactory
 from tests.models import MODEL_SIZE, OTHER_CLASSES, PRIMARY_CLASSES, colour_model_tflite
 from training_jobs.models import Job
 
@@ -164,6 +167,23 @@ class LocalServer:
 
     def url(self, path: str) -> str:
         return f"http://{self.host}{path}"
+
+
+@pytest.fixture
+def dataset(user) -> Dataset:
+    return DatasetFactory(owner=user, name="Colours")
+
+
+@pytest.fixture
+def version(dataset, make_ready_version) -> ModelVersion:
+    return make_ready_version(dataset, is_active=True)
+
+
+@pytest.fixture
+def public_version(make_ready_version) -> ModelVersion:
+    """The ready-made public dataset's active version, usable by everyone."""
+    public = DatasetFactory(owner=UserFactory(username="sightline"), name="ImageNet-1k", is_public=True)
+    return make_ready_version(public, is_active=True)
 
 
 @pytest.fixture

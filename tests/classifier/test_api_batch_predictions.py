@@ -12,19 +12,9 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 
 from classifier.models import ModelVersion
 from tests.classifier.prediction_api_support import RED
-from tests.factories import DatasetFactory, image_bytes
+from tests.factories import image_bytes
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def dataset(user):
-    return DatasetFactory(owner=user, name="Colours")
-
-
-@pytest.fixture
-def version(dataset, make_ready_version):
-    return make_ready_version(dataset, is_active=True)
 
 
 # Batch predictions

@@ -10,27 +10,10 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from classifier.models import ModelVersion, Prediction
 from tests.classifier.conftest import Route
 from tests.classifier.prediction_api_support import BLUE, GREY, RED, png_upload, predict
-from tests.factories import DatasetFactory, UserFactory, image_bytes
+from tests.factories import image_bytes
 from tests.models import OTHER_CLASSES
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def dataset(user):
-    return DatasetFactory(owner=user, name="Colours")
-
-
-@pytest.fixture
-def version(dataset, make_ready_version):
-    return make_ready_version(dataset, is_active=True)
-
-
-@pytest.fixture
-def public_version(make_ready_version):
-    """The ready-made public dataset's active version, usable by everyone."""
-    public = DatasetFactory(owner=UserFactory(username="sightline"), name="ImageNet-1k", is_public=True)
-    return make_ready_version(public, is_active=True)
 
 
 # Predict now

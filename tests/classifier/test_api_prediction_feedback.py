@@ -7,19 +7,9 @@ import pytest
 
 from classifier.models import DatasetImage, LabelClass, Prediction
 from tests.classifier.prediction_api_support import RED, png_upload, predict
-from tests.factories import DatasetFactory, LabelClassFactory
+from tests.factories import LabelClassFactory
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def dataset(user):
-    return DatasetFactory(owner=user, name="Colours")
-
-
-@pytest.fixture
-def version(dataset, make_ready_version):
-    return make_ready_version(dataset, is_active=True)
 
 
 # Feedback and adding to the dataset

@@ -6,16 +6,11 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
 
 from classifier.models import Prediction
-from tests.factories import DatasetFactory, image_bytes
+from tests.factories import image_bytes
 
 pytestmark = pytest.mark.django_db
 
 RED = (255, 0, 0)
-
-
-@pytest.fixture
-def dataset(user):
-    return DatasetFactory(owner=user, name="Colours")
 
 
 def _predict(client, version, query=""):

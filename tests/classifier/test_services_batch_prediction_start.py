@@ -19,20 +19,10 @@ from classifier.services import batch_predictions
 from classifier.services.batch_predictions import batch_prediction_start
 from classifier.services.serving import VersionNotServable
 from tests.classifier.prediction_support import BLUE, GREEN, GREY, RED, png
-from tests.factories import DatasetFactory, image_bytes
+from tests.factories import image_bytes
 from training_jobs.models import Job
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def dataset(user):
-    return DatasetFactory(owner=user, name="Colours")
-
-
-@pytest.fixture
-def version(dataset, make_ready_version):
-    return make_ready_version(dataset, is_active=True)
 
 
 # Batch predictions

@@ -20,16 +20,6 @@ from webapp.storage import stored_names
 pytestmark = pytest.mark.django_db
 
 
-@pytest.fixture
-def dataset(user):
-    return DatasetFactory(owner=user, name="Colours")
-
-
-@pytest.fixture
-def version(dataset, make_ready_version):
-    return make_ready_version(dataset, is_active=True)
-
-
 # Ensembles
 
 

@@ -18,16 +18,6 @@ from tests.factories import DatasetFactory, LabelClassFactory, UserFactory
 pytestmark = pytest.mark.django_db
 
 
-@pytest.fixture
-def dataset(user):
-    return DatasetFactory(owner=user, name="Colours")
-
-
-@pytest.fixture
-def version(dataset, make_ready_version):
-    return make_ready_version(dataset, is_active=True)
-
-
 # Feedback and adding to the dataset
 
 

@@ -19,20 +19,9 @@ from classifier.services.serving import VersionNotServable
 from classifier.tasks import run_prediction
 from tests.classifier.conftest import Route
 from tests.classifier.prediction_support import BLUE, GREEN, RED, png
-from tests.factories import DatasetFactory
 from training_jobs.tasks import reap_jobs
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def dataset(user):
-    return DatasetFactory(owner=user, name="Colours")
-
-
-@pytest.fixture
-def version(dataset, make_ready_version):
-    return make_ready_version(dataset, is_active=True)
 
 
 # Queued

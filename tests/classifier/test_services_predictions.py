@@ -15,22 +15,11 @@ from classifier.services import predictions
 from classifier.services.predictions import prediction_answer, prediction_create
 from tests.classifier.conftest import Route
 from tests.classifier.prediction_support import GREEN, RED, labels_of, png
-from tests.factories import DatasetFactory
 from webapp import storage_writes
 from webapp.storage import stored_names
 from webapp.storage_writes import stored_file_put
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def dataset(user):
-    return DatasetFactory(owner=user, name="Colours")
-
-
-@pytest.fixture
-def version(dataset, make_ready_version):
-    return make_ready_version(dataset, is_active=True)
 
 
 def test_prediction_create_stores_the_image_and_the_answer(user, version):

@@ -20,20 +20,9 @@ from classifier.models import ModelVersion
 from classifier.services.predictions import prediction_answer, prediction_create
 from classifier.services.serving import VersionNotServable, version_predict, version_serving
 from tests.classifier.prediction_support import BLUE, GREEN, GREY, RED, labels_of, png
-from tests.factories import DatasetFactory
 from tests.models import OTHER_CLASSES, PRIMARY_CLASSES
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def dataset(user):
-    return DatasetFactory(owner=user, name="Colours")
-
-
-@pytest.fixture
-def version(dataset, make_ready_version):
-    return make_ready_version(dataset, is_active=True)
 
 
 # One image, now
