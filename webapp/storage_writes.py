@@ -28,14 +28,16 @@ from webapp.web_tier import web_threads
 logger = logging.getLogger(__name__)
 
 # Writer threads per process: one for each request a web process answers at once (SIGHTLINE_WEB_THREADS),
-# and a few for the development server's threads. They start when first needed; idle ones are kept, and
-# with them their storage connections (django-storages opens one boto3 session per thread).
+# and a few for the development server's threads. They start when first needed and idle ones are kept.
+# They share the storage's boto3 client (thread-safe) and its pool of connections to the bucket.
 MIN_WRITER_THREADS = 4
 
 
 def stored_file_put(*, name: str, content: bytes) -> str:
     """Store ``content`` under ``name``, a name no other file holds (a random UUID in it), without the
-    storage API's search for a free one. Returns the stored name, as ``save()`` does."""
+    storage API's search for a free one. Returns the stored name, as ``save()`` does.
+
+    Only for names made new by their caller: on S3 an object already under ``name`` is overwritten."""
     validate_file_name(name, allow_relative_path=True)
     # Storage._save is the documented hook storages implement; save() is get_available_name() then it.
     # FileSystemStorage's still never overwrites (it creates the file exclusively and picks another name

@@ -135,10 +135,12 @@ def prediction_image_stored_while(*, owner_id: int, checked: CheckedImage, work:
     write = BackgroundWrite(name=prediction_image_name(owner_id=owner_id, checked=checked), content=checked.content)
     try:
         result = work()
+        # Also inside: a worker stopped while it waits here (gunicorn's timeout) must not leave the file.
+        name = write.stored_name()
     except BaseException:
         write.discard()
         raise
-    return result, write.stored_name()
+    return result, name
 
 
 def prediction_store(

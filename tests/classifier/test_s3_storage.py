@@ -179,7 +179,6 @@ def test_the_same_upload_name_twice_makes_two_objects(s3_storage):
     assert s3_storage.keys() == sorted([first, second])
 
 
-
 def test_a_prediction_image_is_stored_with_one_request_to_the_bucket(s3_storage):
     # save() asks the bucket whether the name is free first (a HEAD request); a UUID name needs no asking.
     calls = []
@@ -193,6 +192,7 @@ def test_a_prediction_image_is_stored_with_one_request_to_the_bucket(s3_storage)
     assert s3_storage.keys() == [name]
     with default_storage.open(name, "rb") as file:
         assert file.read() == b"pixels"
+
 
 def test_deleting_a_dataset_deletes_its_objects_and_orphans_are_found_in_the_bucket(
     s3_storage, user, user_api, make_ready_version, django_capture_on_commit_callbacks

@@ -5,6 +5,8 @@ The models are real: tiny colour classifiers exported to TFLite (see conftest), 
 LiteRT exactly as in production.
 """
 
+import threading
+
 import pytest
 from django.core.exceptions import ValidationError
 from django.core.files.storage import default_storage
@@ -62,7 +64,6 @@ def test_a_url_is_fetched_and_recorded(user, version, image_server):
     assert prediction.details["filename"] == "leaf.png"
 
 
-
 # What a failure leaves: the image is stored on a writer thread while the model runs
 
 
@@ -81,9 +82,18 @@ def test_a_model_that_fails_leaves_no_image_and_no_row(user, version, monkeypatc
 
 def test_on_a_bucket_a_model_that_fails_leaves_no_object_and_no_row(s3_storage, user, version, monkeypatch):
     # There the image is stored on a writer thread while the model runs, and deleted once the model fails.
+    stored = threading.Event()
+
+    def put(*, name, content):
+        written = stored_file_put(name=name, content=content)
+        stored.set()
+        return written
+
     def broken(**kwargs):
+        assert stored.wait(10), "the image was not stored meanwhile"
         raise RuntimeError("the interpreter failed")
 
+    monkeypatch.setattr(storage_writes, "stored_file_put", put)
     monkeypatch.setattr(predictions, "version_predict", broken)
     models = s3_storage.keys()
 
@@ -92,6 +102,20 @@ def test_on_a_bucket_a_model_that_fails_leaves_no_object_and_no_row(s3_storage, 
 
     assert not Prediction.objects.exists()
     assert s3_storage.keys() == models
+
+
+def test_a_worker_stopped_while_it_waits_for_the_image_leaves_no_image_and_no_row(user, version, monkeypatch):
+    # gunicorn's timeout ends a sync worker with SystemExit, wherever the request is.
+    def stopped(self):
+        raise SystemExit("worker timeout")
+
+    monkeypatch.setattr(storage_writes.BackgroundWrite, "stored_name", stopped)
+
+    with pytest.raises(SystemExit):
+        prediction_create(owner=user, model_version=version, image_bytes=png(RED), filename="red.png")
+
+    assert not Prediction.objects.exists()
+    assert list(stored_names("predictions")) == []
 
 
 def test_an_image_that_cannot_be_stored_fails_the_prediction_and_writes_no_row(user, version, monkeypatch):

@@ -6,8 +6,9 @@ import os
 import threading
 
 import pytest
+from django.conf import DEFAULT_STORAGE_ALIAS
 from django.core.exceptions import SuspiciousFileOperation
-from django.core.files.storage import default_storage
+from django.core.files.storage import default_storage, storages
 
 from webapp import storage_writes
 from webapp.storage import stored_names
@@ -23,8 +24,9 @@ def test_put_stores_the_bytes_under_the_name_without_looking_for_a_free_one(monk
     def no_search(*args, **kwargs):
         raise AssertionError("a UUID name needs no search for a free one (a HEAD request on S3)")
 
-    monkeypatch.setattr(type(default_storage._wrapped), "get_available_name", no_search)
-    monkeypatch.setattr(type(default_storage._wrapped), "exists", no_search)
+    local = type(storages[DEFAULT_STORAGE_ALIAS])
+    monkeypatch.setattr(local, "get_available_name", no_search)
+    monkeypatch.setattr(local, "exists", no_search)
 
     assert stored_file_put(name="predictions/7/abc.jpg", content=b"pixels") == "predictions/7/abc.jpg"
     assert default_storage.open("predictions/7/abc.jpg").read() == b"pixels"
