@@ -57,19 +57,18 @@ class _Writers:
     def reset(self) -> None:
         self._lock = threading.Lock()
         self._pool: ThreadPoolExecutor | None = None
-        self._pid = 0
 
     def submit(self, work: Callable[[], str]) -> "Future[str]":
         with self._lock:
-            if self._pool is None or self._pid != os.getpid():
+            if self._pool is None:
                 writers = max(MIN_WRITER_THREADS, web_threads())
                 self._pool = ThreadPoolExecutor(max_workers=writers, thread_name_prefix="sightline-store")
-                self._pid = os.getpid()
             return self._pool.submit(work)
 
 
 _writers = _Writers()
-# A lock held by another thread at the fork would stay held in the child forever.
+# A child starts with no pool (the parent's threads are not in it) and a free lock (one held by another
+# thread at the fork would stay held forever).
 os.register_at_fork(after_in_child=_writers.reset)
 
 
